@@ -1,0 +1,90 @@
+"""Bundles built from stored versions without re-parsing them (R4 bundle.html).
+
+Stored bodies are already JSON bytes; ``orjson.Fragment`` splices them into the Bundle
+as they are, so a page of 50 resources costs one serialization, not 50 parse+dump.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from wardbook.errors import Issue, operation_outcome
+from wardbook.fhir.meta import etag, format_instant, http_date
+from wardbook.storage.base import Page, StoredResource
+
+
+def _status_of(stored: StoredResource) -> str:
+    if stored.method == "DELETE":
+        return "204 No Content"
+    return "201 Created" if stored.version == 1 else "200 OK"
+
+
+def history_bundle(page: Page, base: str, self_link: str, next_link: str | None) -> dict[str, Any]:
+    """A ``history`` Bundle: newest first, each entry with request and response."""
+    entries: list[dict[str, Any]] = []
+    for stored in page.entries:
+        url = f"{stored.resource_type}/{stored.id}"
+        entry: dict[str, Any] = {"fullUrl": f"{base}/{url}"}
+        if stored.body is not None:
+            entry["resource"] = orjson.Fragment(stored.body)
+        method = "PUT" if stored.method == "PATCH" else stored.method
+        entry["request"] = {
+            "method": method,
+            "url": stored.resource_type if method == "POST" else url,
+        }
+        entry["response"] = {
+            "status": _status_of(stored),
+            "etag": etag(stored.version),
+            "lastModified": format_instant(stored.last_updated),
+        }
+        entries.append(entry)
+    bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "history"}
+    if page.total is not None:
+        bundle["total"] = page.total
+    bundle["link"] = _links(self_link, next_link)
+    bundle["entry"] = entries
+    return bundle
+
+
+def searchset_bundle(
+    page: Page,
+    base: str,
+    self_link: str,
+    next_link: str | None,
+    warnings: list[Issue] | None = None,
+    prev_link: str | None = None,
+) -> dict[str, Any]:
+    """A ``searchset`` Bundle (R4 search.html#bundle), with an outcome entry for warnings."""
+    entries: list[dict[str, Any]] = [
+        {
+            "fullUrl": f"{base}/{stored.resource_type}/{stored.id}",
+            "resource": orjson.Fragment(stored.body or b"{}"),
+            "search": {"mode": "match"},
+        }
+        for stored in page.entries
+    ]
+    if warnings:
+        entries.append({"resource": operation_outcome(warnings), "search": {"mode": "outcome"}})
+    bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset"}
+    if page.total is not None:
+        bundle["total"] = page.total
+    bundle["link"] = _links(self_link, next_link, prev_link)
+    if entries:
+        bundle["entry"] = entries
+    return bundle
+
+
+def _links(self_link: str, next_link: str | None, prev_link: str | None = None) -> list[Any]:
+    links = [{"relation": "self", "url": self_link}]
+    if next_link:
+        links.append({"relation": "next", "url": next_link})
+    if prev_link:
+        links.append({"relation": "previous", "url": prev_link})
+    return links
+
+
+def version_headers(stored: StoredResource) -> dict[str, str]:
+    """ETag and Last-Modified of a version (R4 http.html#versioning)."""
+    return {"ETag": etag(stored.version), "Last-Modified": http_date(stored.last_updated)}

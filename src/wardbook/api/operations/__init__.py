@@ -1,0 +1,1 @@
+"""FHIR operations ($validate, later $everything, $export, $meta)."""

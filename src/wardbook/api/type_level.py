@@ -1,0 +1,134 @@
+"""Type-level interactions: create, search, conditional update/delete/patch (R4 http.html)."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from wardbook.api.bundles import searchset_bundle
+from wardbook.api.context import FhirContext
+from wardbook.api.http import (
+    base_url,
+    fhir_response,
+    negotiate,
+    prefer_handling,
+    read_body,
+    read_json,
+)
+from wardbook.api.instance import if_match_version, patch_function, write_response
+from wardbook.errors import BadRequest, Issue, UnsupportedMediaType
+from wardbook.fhir import jsonio
+from wardbook.search.parse import parse_search
+from wardbook.service.resources import check_type
+
+
+async def create(ctx: FhirContext, request: Request) -> Response:
+    media = negotiate(request)
+    resource_type = request.path_params["type"]
+    check_type(resource_type)
+    body = await read_json(request, ctx.settings.max_body_bytes)
+    result = await ctx.service.create(
+        resource_type, body, if_none_exist=request.headers.get("if-none-exist")
+    )
+    return write_response(ctx, request, result, media)
+
+
+def _criteria(request: Request) -> str:
+    criteria = request.url.query
+    if not criteria:
+        raise BadRequest(
+            f"{request.method} on a resource type needs search criteria in the URL "
+            "(a conditional operation), or an id in the path"
+        )
+    return criteria
+
+
+async def conditional_update(ctx: FhirContext, request: Request) -> Response:
+    media = negotiate(request)
+    resource_type = request.path_params["type"]
+    criteria = _criteria(request)
+    body = await read_json(request, ctx.settings.max_body_bytes)
+    result = await ctx.service.conditional_update(
+        resource_type, criteria, body, if_match=if_match_version(request)
+    )
+    return write_response(ctx, request, result, media)
+
+
+async def conditional_delete(ctx: FhirContext, request: Request) -> Response:
+    negotiate(request)
+    deleted = await ctx.service.conditional_delete(request.path_params["type"], _criteria(request))
+    return Response(status_code=204, headers={"X-Deleted-Count": str(deleted)})
+
+
+async def conditional_patch(ctx: FhirContext, request: Request) -> Response:
+    media = negotiate(request)
+    resource_type = request.path_params["type"]
+    criteria = _criteria(request)
+    apply = await patch_function(ctx, request)
+    result = await ctx.service.conditional_patch(
+        resource_type, criteria, apply, if_match=if_match_version(request)
+    )
+    return write_response(ctx, request, result, media)
+
+
+async def search(ctx: FhirContext, request: Request) -> Response:
+    """R4 search.html: GET [base]/[type]?params."""
+    media = negotiate(request)
+    resource_type = request.path_params["type"]
+    check_type(resource_type)
+    params = [(k, v) for k, v in request.query_params.multi_items() if k != "_format"]
+    return await _run_search(ctx, request, resource_type, params, media)
+
+
+async def search_post(ctx: FhirContext, request: Request) -> Response:
+    """R4 search.html#Introduction: POST [base]/[type]/_search, form-encoded."""
+    media = negotiate(request)
+    resource_type = request.path_params["type"]
+    check_type(resource_type)
+    header = request.headers.get("content-type", "application/x-www-form-urlencoded")
+    if not header.lower().startswith("application/x-www-form-urlencoded"):
+        raise UnsupportedMediaType("POST _search needs application/x-www-form-urlencoded")
+    raw = await read_body(request, ctx.settings.max_body_bytes)
+    from urllib.parse import parse_qsl
+
+    try:
+        form = parse_qsl(raw.decode(), keep_blank_values=True)
+    except UnicodeDecodeError as exc:
+        raise BadRequest("The form body is not UTF-8") from exc
+    params = [(k, v) for k, v in request.query_params.multi_items() if k != "_format"] + form
+    return await _run_search(ctx, request, resource_type, params, media)
+
+
+async def _run_search(
+    ctx: FhirContext,
+    request: Request,
+    resource_type: str | None,
+    params: list[tuple[str, str]],
+    media: str,
+) -> Response:
+    strict = prefer_handling(request) == "strict"
+    query = parse_search(resource_type, params, strict=strict)
+    page = await ctx.service.search(query)
+    base = base_url(request, ctx.settings.base_url)
+    path = f"{base}/{resource_type}" if resource_type else base
+    self_link = f"{path}?{query.to_query_string()}"
+    next_link = (
+        f"{path}?{query.to_query_string(cursor=page.next_cursor)}" if page.next_cursor else None
+    )
+    warnings = [
+        Issue("warning", "not-supported", f"Search parameter '{name}' was ignored: {reason}")
+        for name, reason in query.ignored
+    ]
+    bundle = searchset_bundle(page, base, self_link, next_link, warnings)
+    return fhir_response(jsonio.dumps(bundle), 200, None, media)
+
+
+async def system_search(ctx: FhirContext, request: Request) -> Response:
+    """GET [base]?_type=... (R4 search.html#all)."""
+    media = negotiate(request)
+    params = [(k, v) for k, v in request.query_params.multi_items() if k != "_format"]
+    return await _run_search(ctx, request, None, params, media)
+
+
+async def read_body_json(ctx: FhirContext, request: Request) -> object:
+    return await read_json(request, ctx.settings.max_body_bytes)

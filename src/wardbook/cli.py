@@ -1,0 +1,229 @@
+"""The ``wardbook`` command line (INTERFACES.md): thin wrappers over the service layer.
+
+Errors are one clear line on stderr and a non-zero exit; long work shows a progress bar
+on a terminal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+from wardbook.config import ConfigError, Settings, load_settings
+from wardbook.errors import WardbookError
+
+T = TypeVar("T")
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    settings = load_settings()
+    return settings.with_overrides(database_url=getattr(args, "database", None))
+
+
+async def _with_repository(
+    settings: Settings, work: Callable[[Any], Awaitable[T]], *, migrate: bool = False
+) -> T:
+    from wardbook.storage.factory import open_repository
+
+    repository = open_repository(settings.database_url)
+    await repository.open()
+    try:
+        if migrate:
+            await repository.migrate()
+        else:
+            pending = await repository.pending_migrations()
+            if pending:
+                raise ConfigError(
+                    f"The database needs migrating ({len(pending)} pending): run 'wardbook migrate'"
+                )
+        return await work(repository)
+    finally:
+        await repository.close()
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+
+    async def work(repository: Any) -> list[str]:
+        return list(await repository.migrate())
+
+    applied = asyncio.run(_with_repository(settings, work, migrate=True))
+    print(f"Applied {len(applied)} migration(s)" + (f": {', '.join(applied)}" if applied else ""))
+    return 0
+
+
+def _progress(total: int | None, unit: str, desc: str) -> Any:
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit=unit, desc=desc, disable=not sys.stderr.isatty(), file=sys.stderr)
+
+
+def cmd_load(args: argparse.Namespace) -> int:
+    from wardbook.service.loader import LoadReport, iter_files, iter_items, load_items
+    from wardbook.service.resources import ResourceService
+
+    settings = _settings(args)
+    paths = [Path(p) for p in args.paths]
+    for path in paths:
+        if not path.exists():
+            raise ConfigError(f"{path}: no such file or folder")
+    files = list(iter_files(paths))
+    report = LoadReport()
+
+    async def work(repository: Any) -> None:
+        service = ResourceService(repository)
+        bar = _progress(None, "res", "loading")
+
+        def counted(items: Iterator[Any]) -> Iterator[Any]:
+            for item in items:
+                bar.update(1)
+                yield item
+
+        try:
+            for path in files:
+                await load_items(service, counted(iter_items(path)), report)
+        finally:
+            bar.close()
+
+    asyncio.run(_with_repository(settings, work))
+    print(
+        f"Loaded {report.written} resource(s), {report.unchanged} unchanged, "
+        f"{len(report.rejected)} rejected, from {len(files)} file(s)"
+    )
+    for rejected in report.rejected:
+        print(
+            f"rejected {rejected.reference} ({rejected.source}): {rejected.reason}", file=sys.stderr
+        )
+    return 1 if report.rejected else 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from wardbook.demo import generate, shared_resources
+    from wardbook.service.loader import Item, LoadReport, load_items
+    from wardbook.service.resources import ResourceService
+
+    if args.patients < 0:
+        raise ConfigError("--patients must be 0 or more")
+    settings = _settings(args)
+    report = LoadReport()
+
+    async def work(repository: Any) -> None:
+        service = ResourceService(repository)
+        bar = _progress(args.patients, "patient", "demo data")
+
+        def items() -> Iterator[Item]:
+            for resource in shared_resources(args.seed):
+                yield Item("demo", resource)
+            for resources in generate(args.patients, args.seed):
+                for resource in resources:
+                    yield Item("demo", resource)
+                bar.update(1)
+
+        try:
+            await load_items(service, items(), report)
+        finally:
+            bar.close()
+
+    asyncio.run(_with_repository(settings, work))
+    print(
+        f"Demo data: {args.patients} patient(s), {report.written} resource(s) written, "
+        f"{report.unchanged} unchanged"
+    )
+    for rejected in report.rejected:
+        print(f"rejected {rejected.reference}: {rejected.reason}", file=sys.stderr)
+    return 1 if report.rejected else 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from wardbook.ops.logging import logging_config
+
+    settings = _settings(args).with_overrides(
+        host=args.host, port=args.port, workers=args.workers, no_auth=args.no_auth or None
+    )
+    settings.check()
+    # The app factory reads settings from the environment in each worker process.
+    os.environ["WARDBOOK_DATABASE_URL"] = settings.database_url
+    os.environ["WARDBOOK_HOST"] = settings.host
+    os.environ["WARDBOOK_PORT"] = str(settings.port)
+    os.environ["WARDBOOK_NO_AUTH"] = "true" if settings.no_auth else "false"
+
+    async def check(repository: Any) -> None:
+        return None
+
+    asyncio.run(_with_repository(settings, check))  # fail fast: reachable and migrated
+
+    from granian import Granian
+    from granian.constants import Interfaces
+
+    server = Granian(
+        "wardbook.app:create_app",
+        factory=True,
+        address=settings.host,
+        port=settings.port,
+        interface=Interfaces.ASGI,
+        workers=settings.workers,
+        log_dictconfig=logging_config(settings.log_level),
+        log_access=False,
+    )
+    server.serve()
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="wardbook", description="Wardbook clinical records platform (FHIR R4)"
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def command(name: str, help_text: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.add_argument(
+            "--database",
+            help="database URL (default: $WARDBOOK_DATABASE_URL or sqlite:///./wardbook.db)",
+        )
+        return p
+
+    serve = command("serve", "serve the web app at / and FHIR at /fhir")
+    serve.add_argument("--host", default=None, help="address to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=None, help="port (default 8080)")
+    serve.add_argument("--workers", type=int, default=None, help="worker processes (default 1)")
+    serve.add_argument(
+        "--no-auth", action="store_true", help="no authentication (loopback development only)"
+    )
+    serve.set_defaults(func=cmd_serve)
+
+    migrate = command("migrate", "bring the database schema up to date (safe to run twice)")
+    migrate.set_defaults(func=cmd_migrate)
+
+    load = command("load", "load FHIR Bundles, NDJSON files or folders (.gz/.bz2 too)")
+    load.add_argument("paths", nargs="+", metavar="PATH")
+    load.set_defaults(func=cmd_load)
+
+    demo = command("demo", "write realistic demo patients, deterministic for a seed")
+    demo.add_argument("--patients", type=int, default=50)
+    demo.add_argument("--seed", type=int, default=1)
+    demo.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except (WardbookError, OSError) as error:
+        message = error.message if isinstance(error, WardbookError) else str(error)
+        print(f"wardbook {args.command}: {message}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"wardbook {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

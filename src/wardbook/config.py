@@ -1,0 +1,119 @@
+"""One typed Settings object, read once at start-up from the environment and passed down.
+
+Every field can be set by an environment variable ``WARDBOOK_<NAME>`` and most by a CLI
+flag (the CLI overrides the environment). Nothing else in Wardbook reads ``os.environ``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from wardbook.errors import WardbookError
+
+DEFAULT_DATABASE_URL = "sqlite:///./wardbook.db"
+
+
+class ConfigError(WardbookError):
+    """The configuration is unusable; the message says which setting and why."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Effective configuration of one Wardbook process."""
+
+    database_url: str = DEFAULT_DATABASE_URL
+    database_replica_urls: tuple[str, ...] = ()
+    env: str = "development"
+    host: str = "127.0.0.1"
+    port: int = 8080
+    workers: int = 1
+    no_auth: bool = False
+    base_url: str | None = None  # public FHIR base, e.g. https://ehr.example.org/fhir
+    max_body_bytes: int = 32 * 1024 * 1024
+    default_page_size: int = 50
+    max_page_size: int = 1000
+    log_level: str = "info"
+    db_pool_min: int = 2
+    db_pool_max: int = 10
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def is_production(self) -> bool:
+        return self.env == "production"
+
+    def with_overrides(self, **changes: Any) -> Settings:
+        """A copy with the given non-None fields replaced (CLI flags win over env)."""
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+    def check(self) -> None:
+        """Raise ConfigError on combinations that are never safe."""
+        if self.env not in ("development", "staging", "production", "test"):
+            raise ConfigError(f"WARDBOOK_ENV={self.env!r}: use development, staging or production")
+        if self.no_auth:
+            if self.is_production:
+                raise ConfigError("--no-auth is refused with WARDBOOK_ENV=production")
+            if not is_loopback(self.host):
+                raise ConfigError(f"--no-auth is only allowed on a loopback host, not {self.host}")
+        if not 1 <= self.port <= 65535:
+            raise ConfigError(f"port {self.port} is out of range")
+        if self.workers < 1:
+            raise ConfigError("workers must be at least 1")
+
+
+def is_loopback(host: str) -> bool:
+    """True for localhost and 127.0.0.0/8 or ::1."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name}={raw!r} is not a whole number") from exc
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    if raw.lower() in ("1", "true", "yes", "on"):
+        return True
+    if raw.lower() in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name}={raw!r} is not a boolean (true/false)")
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Read Settings from ``WARDBOOK_*`` environment variables."""
+    source = os.environ if env is None else env
+    replicas = tuple(
+        url.strip()
+        for url in source.get("WARDBOOK_DATABASE_REPLICA_URLS", "").split(",")
+        if url.strip()
+    )
+    return Settings(
+        database_url=source.get("WARDBOOK_DATABASE_URL") or DEFAULT_DATABASE_URL,
+        database_replica_urls=replicas,
+        env=source.get("WARDBOOK_ENV", "development"),
+        host=source.get("WARDBOOK_HOST", "127.0.0.1"),
+        port=_int(source, "WARDBOOK_PORT", 8080),
+        workers=_int(source, "WARDBOOK_WORKERS", 1),
+        no_auth=_bool(source, "WARDBOOK_NO_AUTH", False),
+        base_url=source.get("WARDBOOK_BASE_URL") or None,
+        max_body_bytes=_int(source, "WARDBOOK_MAX_BODY_BYTES", 32 * 1024 * 1024),
+        log_level=source.get("WARDBOOK_LOG_LEVEL", "info"),
+        db_pool_min=_int(source, "WARDBOOK_DB_POOL_MIN", 2),
+        db_pool_max=_int(source, "WARDBOOK_DB_POOL_MAX", 10),
+    )

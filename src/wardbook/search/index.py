@@ -1,0 +1,119 @@
+"""Index rows: what the pure extractor produces and the storage backends persist.
+
+One row type per SearchParameter type (R4 search.html#ptypes), mirroring one index table
+each (HAPI's HFJ_SPIDX_* layout). Only the current version of a resource is indexed.
+Instants are integer microseconds since the Unix epoch (UTC) so both backends compare
+them as plain integers; every date is a range [low, high) at its own precision.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class StringRow:
+    """idx_string: ``value_norm`` is lower-cased, accent-stripped, whitespace-collapsed."""
+
+    param: str
+    value_norm: str
+    value_exact: str
+
+
+@dataclass(frozen=True, slots=True)
+class TokenRow:
+    """idx_token: a coding, identifier, code or boolean; ``text`` is normalized display text."""
+
+    param: str
+    system: str | None
+    code: str | None
+    text: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DateRow:
+    """idx_date: the range [low, high) in epoch microseconds covered by the value."""
+
+    param: str
+    low: int
+    high: int
+
+
+@dataclass(frozen=True, slots=True)
+class NumberRow:
+    """idx_number: the value and the range its precision implies (R4 search.html#number)."""
+
+    param: str
+    value: float
+    low: float
+    high: float
+
+
+@dataclass(frozen=True, slots=True)
+class QuantityRow:
+    """idx_quantity: as written, plus the UCUM-canonical value and unit when convertible."""
+
+    param: str
+    value: float
+    low: float
+    high: float
+    system: str | None
+    code: str | None
+    unit: str | None
+    canonical_value: float | None = None
+    canonical_code: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class UriRow:
+    """idx_uri."""
+
+    param: str
+    uri: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReferenceRow:
+    """idx_reference: a local target (type, id[, version]) or an absolute/canonical ``url``."""
+
+    param: str
+    target_type: str | None
+    target_id: str | None
+    target_version: str | None = None
+    url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CompositeRow:
+    """idx_composite: the components' index keys joined, one row per combination."""
+
+    param: str
+    key: str
+
+
+@dataclass(slots=True)
+class IndexRows:
+    """Every index row of one resource version, grouped by table."""
+
+    string: list[StringRow] = field(default_factory=list)
+    token: list[TokenRow] = field(default_factory=list)
+    date: list[DateRow] = field(default_factory=list)
+    number: list[NumberRow] = field(default_factory=list)
+    quantity: list[QuantityRow] = field(default_factory=list)
+    uri: list[UriRow] = field(default_factory=list)
+    reference: list[ReferenceRow] = field(default_factory=list)
+    composite: list[CompositeRow] = field(default_factory=list)
+
+    def is_empty(self) -> bool:
+        return not any(
+            (
+                self.string,
+                self.token,
+                self.date,
+                self.number,
+                self.quantity,
+                self.uri,
+                self.reference,
+                self.composite,
+            )
+        )

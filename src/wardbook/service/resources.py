@@ -1,0 +1,488 @@
+"""Use cases on single resources: create, read, update, patch, delete, history, search.
+
+R4 http.html: each write runs in one database transaction. Conditional operations lock
+their criteria first (``WriteTx.lock_key``), so concurrent identical conditional creates
+make exactly one resource instead of racing between search and insert.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+from urllib.parse import parse_qsl
+
+from wardbook.errors import (
+    BadRequest,
+    Gone,
+    InvalidResource,
+    Issue,
+    NotFound,
+    PreconditionFailed,
+    ValidationReport,
+    WardbookError,
+)
+from wardbook.fhir import jsonio
+from wardbook.fhir.meta import content_equal, is_valid_id, stamp
+from wardbook.fhir.registry import resource_types
+from wardbook.fhir.validator import validate_resource
+from wardbook.search.extract import extract_index
+from wardbook.search.parse import parse_search
+from wardbook.search.query import SearchQuery
+from wardbook.storage.base import (
+    NewVersion,
+    Page,
+    Repository,
+    StoredResource,
+    VersionConflict,
+    WriteTx,
+)
+
+T = TypeVar("T")
+
+_RETRIES = 5
+# A conditional delete removes at most this many resources; more is refused as too costly.
+MAX_CONDITIONAL_DELETE = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class WriteResult:
+    """What a write did: the resulting version and whether it created a resource."""
+
+    stored: StoredResource
+    created: bool
+    changed: bool = True
+
+
+def now_micros() -> int:
+    return time.time_ns() // 1000
+
+
+def check_type(resource_type: str) -> None:
+    """404 for a name that is not an R4 resource type (R4 http.html#general)."""
+    if resource_type not in resource_types():
+        raise NotFound(f"Unknown resource type '{resource_type}'")
+
+
+def check_id(resource_id: str) -> None:
+    if not is_valid_id(resource_id):
+        raise BadRequest(
+            f"'{resource_id}' is not a valid resource id (1-64 characters of A-Z a-z 0-9 - .)"
+        )
+
+
+def require_valid(resource: Any, resource_type: str) -> dict[str, Any]:
+    """Raise InvalidResource listing every problem when the body is not a valid resource."""
+    if not isinstance(resource, dict):
+        raise BadRequest("The body must be a JSON object (a FHIR resource)")
+    body_type = resource.get("resourceType")
+    if body_type != resource_type:
+        raise BadRequest(
+            f"The body's resourceType '{body_type}' does not match the URL's '{resource_type}'"
+        )
+    report = validate_resource(resource, resource_type=resource_type)
+    if not report.ok:
+        raise InvalidResource(
+            f"The {resource_type} is not valid: "
+            + "; ".join(i.diagnostics for i in report.issues if i.severity in ("error", "fatal")),
+            issues=[i for i in report.issues],
+        )
+    return resource
+
+
+def validate_only(resource: Any, resource_type: str | None) -> ValidationReport:
+    """$validate: every issue, never raising for an invalid resource."""
+    if not isinstance(resource, dict):
+        report = ValidationReport()
+        report.error("structure", "The body must be a JSON object (a FHIR resource)", "Resource")
+        return report
+    return validate_resource(resource, resource_type=resource_type)
+
+
+def parse_criteria(resource_type: str, criteria: str) -> SearchQuery:
+    """The search in an If-None-Exist header or a conditional URL, parsed strictly."""
+    params = parse_qsl(criteria.lstrip("?"), keep_blank_values=True)
+    if not params:
+        raise BadRequest("A conditional operation needs search criteria")
+    return parse_search(resource_type, params, strict=True)
+
+
+class ResourceService:
+    """The FHIR resource use cases, independent of HTTP."""
+
+    def __init__(self, repository: Repository) -> None:
+        self.repository = repository
+
+    # -- reads -----------------------------------------------------------------------------
+
+    async def read(self, resource_type: str, resource_id: str) -> StoredResource:
+        """R4 http.html#read: 404 when unknown, 410 when deleted."""
+        check_type(resource_type)
+        check_id(resource_id)
+        stored = await self.repository.read(resource_type, resource_id)
+        if stored is None:
+            raise NotFound(f"{resource_type}/{resource_id} is not known")
+        if stored.deleted:
+            raise Gone(f"{resource_type}/{resource_id} was deleted")
+        return stored
+
+    async def vread(self, resource_type: str, resource_id: str, version: str) -> StoredResource:
+        """R4 http.html#vread: a deleted version answers 410."""
+        check_type(resource_type)
+        check_id(resource_id)
+        if not version.isdigit():
+            raise NotFound(f"Version '{version}' of {resource_type}/{resource_id} is not known")
+        stored = await self.repository.vread(resource_type, resource_id, int(version))
+        if stored is None:
+            raise NotFound(f"Version {version} of {resource_type}/{resource_id} is not known")
+        if stored.deleted:
+            raise Gone(f"Version {version} of {resource_type}/{resource_id} is a deletion")
+        return stored
+
+    async def history(
+        self,
+        *,
+        resource_type: str | None,
+        resource_id: str | None,
+        since: int | None,
+        at: int | None,
+        count: int,
+        cursor: str | None,
+    ) -> Page:
+        """R4 http.html#history at system, type or instance level."""
+        if resource_type is not None:
+            check_type(resource_type)
+        if resource_id is not None:
+            check_id(resource_id)
+        page = await self.repository.history(
+            resource_type=resource_type,
+            resource_id=resource_id,
+            since=since,
+            at=at,
+            count=count,
+            cursor=cursor,
+        )
+        unknown = (
+            resource_id is not None
+            and resource_type is not None
+            and not page.entries
+            and cursor is None
+            and await self.repository.read(resource_type, resource_id) is None
+        )
+        if unknown:
+            raise NotFound(f"{resource_type}/{resource_id} is not known")
+        return page
+
+    async def search(self, query: SearchQuery) -> Page:
+        return await self.repository.search(query)
+
+    # -- writes ----------------------------------------------------------------------------
+
+    async def create(
+        self, resource_type: str, body: Any, *, if_none_exist: str | None = None
+    ) -> WriteResult:
+        """R4 http.html#create: the server assigns the id; conditional with If-None-Exist."""
+        check_type(resource_type)
+        resource = require_valid(body, resource_type)
+        index = extract_index(resource)
+        if if_none_exist is None:
+            new_id = str(uuid.uuid4())
+
+            async def plain(tx: WriteTx) -> WriteResult:
+                return await self._write_new(tx, resource_type, new_id, resource, index, "POST")
+
+            return await self._in_transaction(plain)
+
+        query = parse_criteria(resource_type, if_none_exist)
+
+        async def conditional(tx: WriteTx) -> WriteResult:
+            await tx.lock_key(f"{resource_type}?{query.to_query_string()}")
+            matches = await self._matches(tx, query, limit=2)
+            if len(matches) > 1:
+                raise PreconditionFailed(
+                    f"If-None-Exist '{if_none_exist}' matches more than one {resource_type}"
+                )
+            if matches:
+                return WriteResult(matches[0], created=False, changed=False)
+            return await self._write_new(
+                tx, resource_type, str(uuid.uuid4()), resource, index, "POST"
+            )
+
+        return await self._in_transaction(conditional)
+
+    async def update(
+        self,
+        resource_type: str,
+        resource_id: str,
+        body: Any,
+        *,
+        if_match: int | None = None,
+        method: str = "PUT",
+    ) -> WriteResult:
+        """R4 http.html#update, including update-as-create with a client-chosen id."""
+        check_type(resource_type)
+        check_id(resource_id)
+        resource = require_valid(body, resource_type)
+        body_id = resource.get("id")
+        if body_id is None:
+            raise BadRequest("An update must carry the resource's id in the body")
+        if body_id != resource_id:
+            raise BadRequest(f"The body's id '{body_id}' does not match the URL's '{resource_id}'")
+        index = extract_index(resource)
+
+        async def run(tx: WriteTx) -> WriteResult:
+            return await self._write_over(
+                tx, resource_type, resource_id, resource, index, if_match, method
+            )
+
+        return await self._in_transaction(run)
+
+    async def conditional_update(
+        self, resource_type: str, criteria: str, body: Any, *, if_match: int | None = None
+    ) -> WriteResult:
+        """R4 http.html#cond-update: 0 matches create, 1 updates, more is 412."""
+        check_type(resource_type)
+        resource = require_valid(body, resource_type)
+        query = parse_criteria(resource_type, criteria)
+        index = extract_index(resource)
+        body_id = resource.get("id")
+
+        async def run(tx: WriteTx) -> WriteResult:
+            await tx.lock_key(f"{resource_type}?{query.to_query_string()}")
+            matches = await self._matches(tx, query, limit=2)
+            if len(matches) > 1:
+                raise PreconditionFailed(
+                    f"The criteria '{criteria}' match more than one {resource_type}"
+                )
+            if matches:
+                target = matches[0].id
+                if body_id is not None and body_id != target:
+                    raise BadRequest(
+                        f"The body's id '{body_id}' differs from the matched {resource_type}/"
+                        f"{target}"
+                    )
+            else:
+                target = body_id if body_id is not None else str(uuid.uuid4())
+                check_id(target)
+            stamped = dict(resource)
+            stamped["id"] = target
+            return await self._write_over(
+                tx, resource_type, target, stamped, index, if_match, "PUT"
+            )
+
+        return await self._in_transaction(run)
+
+    async def delete(self, resource_type: str, resource_id: str) -> WriteResult | None:
+        """R4 http.html#delete: logical; deleting a missing or deleted resource is a no-op."""
+        check_type(resource_type)
+        check_id(resource_id)
+
+        async def run(tx: WriteTx) -> WriteResult | None:
+            return await self._delete_in(tx, resource_type, resource_id)
+
+        return await self._in_transaction(run)
+
+    async def conditional_delete(self, resource_type: str, criteria: str) -> int:
+        """R4 http.html#cdelete, 'multiple' mode: every match is deleted; returns the count."""
+        check_type(resource_type)
+        query = parse_criteria(resource_type, criteria)
+
+        async def run(tx: WriteTx) -> int:
+            await tx.lock_key(f"{resource_type}?{query.to_query_string()}")
+            matches = await self._matches(tx, query, limit=MAX_CONDITIONAL_DELETE + 1)
+            if len(matches) > MAX_CONDITIONAL_DELETE:
+                raise PreconditionFailed(
+                    f"The criteria match more than {MAX_CONDITIONAL_DELETE} resources; "
+                    "narrow them down"
+                )
+            for match in matches:
+                await self._delete_in(tx, resource_type, match.id)
+            return len(matches)
+
+        return await self._in_transaction(run)
+
+    async def patch(
+        self,
+        resource_type: str,
+        resource_id: str,
+        apply: Callable[[dict[str, Any]], dict[str, Any]],
+        *,
+        if_match: int | None = None,
+    ) -> WriteResult:
+        """R4 http.html#patch: apply to the current version, validate, store a new version."""
+        check_type(resource_type)
+        check_id(resource_id)
+
+        async def run(tx: WriteTx) -> WriteResult:
+            current = await tx.current(resource_type, resource_id)
+            if current is None or current.body is None:
+                if current is not None and current.deleted:
+                    raise Gone(f"{resource_type}/{resource_id} was deleted")
+                raise NotFound(f"{resource_type}/{resource_id} is not known")
+            if if_match is not None and if_match != current.version:
+                raise PreconditionFailed(
+                    f"If-Match version {if_match} is not the current version {current.version}"
+                )
+            patched = apply(jsonio.loads(current.body))
+            if patched.get("resourceType") != resource_type or patched.get("id") != resource_id:
+                raise BadRequest("A patch may not change the resource's type or id")
+            resource = require_valid(patched, resource_type)
+            return await self._write_over(
+                tx, resource_type, resource_id, resource, extract_index(resource), None, "PATCH"
+            )
+
+        return await self._in_transaction(run)
+
+    async def conditional_patch(
+        self,
+        resource_type: str,
+        criteria: str,
+        apply: Callable[[dict[str, Any]], dict[str, Any]],
+        *,
+        if_match: int | None = None,
+    ) -> WriteResult:
+        """Conditional patch: exactly one match is patched; none is 404, several 412."""
+        check_type(resource_type)
+        query = parse_criteria(resource_type, criteria)
+        page = await self.repository.search(_limited(query, 2))
+        if not page.entries:
+            raise NotFound(f"No {resource_type} matches '{criteria}'")
+        if len(page.entries) > 1:
+            raise PreconditionFailed(f"The criteria '{criteria}' match more than one resource")
+        return await self.patch(resource_type, page.entries[0].id, apply, if_match=if_match)
+
+    async def put_many(self, resources: list[Any]) -> list[WriteResult | WardbookError]:
+        """Update-or-create many resources with ids in ONE transaction (loading, demo data).
+
+        Invalid resources are answered with their error and skipped; the valid ones commit
+        together. Unchanged resources make no new version, so re-loading is idempotent.
+        """
+        prepared: list[tuple[str, str, dict[str, Any], Any] | WardbookError] = []
+        for body in resources:
+            try:
+                resource_type = body.get("resourceType") if isinstance(body, dict) else None
+                if not isinstance(resource_type, str):
+                    raise BadRequest("Not a FHIR resource: resourceType is missing")
+                check_type(resource_type)
+                resource = require_valid(body, resource_type)
+                resource_id = resource["id"]
+                check_id(resource_id)
+                prepared.append((resource_type, resource_id, resource, extract_index(resource)))
+            except WardbookError as error:
+                prepared.append(error)
+
+        async def run(tx: WriteTx) -> list[WriteResult | WardbookError]:
+            out: list[WriteResult | WardbookError] = []
+            for item in prepared:
+                if isinstance(item, WardbookError):
+                    out.append(item)
+                    continue
+                resource_type, resource_id, resource, index = item
+                out.append(
+                    await self._write_over(
+                        tx, resource_type, resource_id, resource, index, None, "PUT"
+                    )
+                )
+            return out
+
+        return await self._in_transaction(run)
+
+    # -- internals -------------------------------------------------------------------------
+
+    async def _in_transaction(self, work: Callable[[WriteTx], Awaitable[T]]) -> T:
+        """Run ``work`` in a transaction, retrying when a concurrent writer got there first."""
+        for attempt in range(_RETRIES):
+            try:
+                async with self.repository.transaction() as tx:
+                    return await work(tx)
+            except VersionConflict:
+                if attempt == _RETRIES - 1:
+                    raise
+        raise AssertionError("unreachable")
+
+    async def _matches(self, tx: WriteTx, query: SearchQuery, limit: int) -> list[StoredResource]:
+        page = await tx.search(_limited(query, limit))
+        return page.entries
+
+    async def _write_new(
+        self,
+        tx: WriteTx,
+        resource_type: str,
+        resource_id: str,
+        resource: dict[str, Any],
+        index: Any,
+        method: str,
+    ) -> WriteResult:
+        micros = now_micros()
+        stored = _stored(resource_type, resource_id, 1, micros, resource, method)
+        await tx.write(
+            NewVersion(resource_type, resource_id, 1, micros, method, stored.body, index)
+        )
+        return WriteResult(stored, created=True)
+
+    async def _write_over(
+        self,
+        tx: WriteTx,
+        resource_type: str,
+        resource_id: str,
+        resource: dict[str, Any],
+        index: Any,
+        if_match: int | None,
+        method: str,
+    ) -> WriteResult:
+        current = await tx.current(resource_type, resource_id)
+        if if_match is not None and (current is None or current.version != if_match):
+            have = "does not exist" if current is None else f"is at version {current.version}"
+            raise PreconditionFailed(
+                f"If-Match expects version {if_match} but {resource_type}/{resource_id} {have}"
+            )
+        if current is None:
+            return await self._write_new(tx, resource_type, resource_id, resource, index, method)
+        if current.body is not None and content_equal(jsonio.loads(current.body), resource):
+            # R4 allows servers to skip no-op updates; re-loading the same data adds no versions.
+            return WriteResult(current, created=False, changed=False)
+        micros = max(now_micros(), current.last_updated + 1)
+        version = current.version + 1
+        stored = _stored(resource_type, resource_id, version, micros, resource, method)
+        await tx.write(
+            NewVersion(resource_type, resource_id, version, micros, method, stored.body, index)
+        )
+        return WriteResult(stored, created=current.deleted)
+
+    async def _delete_in(
+        self, tx: WriteTx, resource_type: str, resource_id: str
+    ) -> WriteResult | None:
+        current = await tx.current(resource_type, resource_id)
+        if current is None or current.deleted:
+            return None
+        micros = max(now_micros(), current.last_updated + 1)
+        version = current.version + 1
+        await tx.write(
+            NewVersion(resource_type, resource_id, version, micros, "DELETE", None, None)
+        )
+        stored = StoredResource(resource_type, resource_id, version, micros, True, None, "DELETE")
+        return WriteResult(stored, created=False)
+
+
+def _limited(query: SearchQuery, count: int) -> SearchQuery:
+    from dataclasses import replace
+
+    return replace(query, count=count, cursor=None, total="none")
+
+
+def _stored(
+    resource_type: str,
+    resource_id: str,
+    version: int,
+    micros: int,
+    resource: dict[str, Any],
+    method: str,
+) -> StoredResource:
+    body = jsonio.dumps(stamp(resource, resource_id, version, micros))
+    return StoredResource(resource_type, resource_id, version, micros, False, body, method)
+
+
+def issues_of(report: ValidationReport) -> list[Issue]:
+    return list(report.issues)

@@ -1,0 +1,221 @@
+"""The one storage interface every backend implements (SQLite, PostgreSQL).
+
+The service layer talks only to :class:`Repository` and :class:`WriteTx`; it never sees
+SQL. The same contract tests (``tests/storage``) run against every backend.
+
+Schema (both backends; created by migrations, see ``wardbook.storage.migrations``):
+
+``resource_entity``  one row per logical resource: ``pid`` (surrogate key), ``res_type``,
+    ``res_id``, ``version`` (current), ``deleted``, ``last_updated`` (epoch µs);
+    unique (res_type, res_id).
+``resource_version`` one row per version, never overwritten: ``vid`` (global insertion
+    order), ``pid``, ``res_type``, ``res_id``, ``version``, ``deleted``, ``last_updated``,
+    ``method`` (POST/PUT/PATCH/DELETE), ``body`` (JSON incl. ``meta``; NULL when deleted);
+    unique (pid, version).
+``idx_string`` / ``idx_token`` / ``idx_date`` / ``idx_number`` / ``idx_quantity`` /
+``idx_uri`` / ``idx_reference`` / ``idx_composite``: ``pid``, ``res_type``, ``param`` and
+    the columns of the matching row type in :mod:`wardbook.search.index`. Only current,
+    non-deleted versions have index rows.
+"""
+
+from __future__ import annotations
+
+import enum
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Protocol
+
+from wardbook.errors import WardbookError
+
+if TYPE_CHECKING:
+    from wardbook.search.index import IndexRows
+    from wardbook.search.query import SearchQuery
+
+
+class Dialect(enum.StrEnum):
+    SQLITE = "sqlite"
+    POSTGRES = "postgresql"
+
+
+def to_micros(moment: datetime) -> int:
+    """Epoch microseconds of an aware datetime (the storage form of every instant)."""
+    delta = moment - datetime(1970, 1, 1, tzinfo=UTC)
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def from_micros(micros: int) -> datetime:
+    """Aware UTC datetime from epoch microseconds."""
+    from datetime import timedelta
+
+    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=micros)
+
+
+def as_bytes(body: Any) -> bytes:
+    """Normalize a body column (bytes, memoryview or str) to bytes."""
+    if isinstance(body, bytes):
+        return body
+    if isinstance(body, str):
+        return body.encode()
+    return bytes(body)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredResource:
+    """One stored version. ``body`` is the JSON bytes with ``id`` and ``meta`` filled in."""
+
+    resource_type: str
+    id: str
+    version: int
+    last_updated: int  # epoch microseconds
+    deleted: bool
+    body: bytes | None
+    method: str = "PUT"
+
+    @property
+    def last_updated_dt(self) -> datetime:
+        return from_micros(self.last_updated)
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """A page of versions (search or history) with an opaque cursor for the next one."""
+
+    entries: list[StoredResource]
+    total: int | None
+    next_cursor: str | None = None
+    prev_cursor: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NewVersion:
+    """A version to write. ``version`` must be exactly current + 1 (1 for a new resource)."""
+
+    resource_type: str
+    id: str
+    version: int
+    last_updated: int
+    method: str
+    body: bytes | None  # None for a delete
+    index: IndexRows | None  # None for a delete
+
+    @property
+    def deleted(self) -> bool:
+        return self.body is None
+
+
+class StorageError(WardbookError):
+    """The database failed; mapped to 503 with Retry-After, never a 500."""
+
+    status = 503
+    issue_code = "transient"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.headers["Retry-After"] = "2"
+
+
+class VersionConflict(WardbookError):
+    """Another writer changed the resource first (unique key or version check failed)."""
+
+    status = 409
+    issue_code = "conflict"
+
+
+class SqlRunner(Protocol):
+    """What the search compiler needs from a connection: run SQL with ``?`` placeholders."""
+
+    @property
+    def dialect(self) -> Dialect: ...
+
+    async def fetch_all(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]: ...
+
+
+class WriteTx(ABC):
+    """One database transaction; everything in it commits or nothing does."""
+
+    @abstractmethod
+    async def lock_key(self, key: str) -> None:
+        """Serialize writers that share ``key`` (e.g. a conditional create's criteria)."""
+
+    @abstractmethod
+    async def current(self, resource_type: str, resource_id: str) -> StoredResource | None:
+        """The current version (possibly a deleted marker), locked against other writers."""
+
+    @abstractmethod
+    async def write(self, version: NewVersion) -> None:
+        """Append a version, move the current pointer and replace its index rows by diff.
+
+        Raises VersionConflict when ``version.version`` is not current + 1.
+        """
+
+    @abstractmethod
+    async def search(self, query: SearchQuery) -> Page:
+        """Search inside this transaction (sees its own writes)."""
+
+    @property
+    @abstractmethod
+    def runner(self) -> SqlRunner:
+        """The transaction's connection, for the search compiler."""
+
+
+class Repository(ABC):
+    """Versioned FHIR resource storage with search indexes."""
+
+    dialect: Dialect
+
+    @abstractmethod
+    async def open(self) -> None:
+        """Connect (pools, pragmas). Does not migrate."""
+
+    @abstractmethod
+    async def close(self) -> None: ...
+
+    @abstractmethod
+    async def migrate(self) -> list[str]:
+        """Apply pending migrations; return the names applied (empty when current)."""
+
+    @abstractmethod
+    async def pending_migrations(self) -> list[str]:
+        """Names of migrations not yet applied."""
+
+    @abstractmethod
+    async def ping(self) -> None:
+        """Raise StorageError when the database is unreachable."""
+
+    @abstractmethod
+    async def read(self, resource_type: str, resource_id: str) -> StoredResource | None:
+        """The current version, or a deleted marker, or None when it never existed."""
+
+    @abstractmethod
+    async def vread(
+        self, resource_type: str, resource_id: str, version: int
+    ) -> StoredResource | None: ...
+
+    @abstractmethod
+    async def history(
+        self,
+        *,
+        resource_type: str | None = None,
+        resource_id: str | None = None,
+        since: int | None = None,
+        at: int | None = None,
+        count: int = 50,
+        cursor: str | None = None,
+    ) -> Page:
+        """Versions newest first (R4 http.html#history); ``at``: as of that instant."""
+
+    @abstractmethod
+    async def search(self, query: SearchQuery) -> Page: ...
+
+    @abstractmethod
+    def transaction(self) -> AbstractAsyncContextManager[WriteTx]:
+        """A write transaction; commits on normal exit, rolls back on exception."""
+
+    @abstractmethod
+    def stream_current(
+        self, resource_types: Sequence[str] | None = None, since: int | None = None
+    ) -> AsyncIterator[StoredResource]:
+        """Every current, non-deleted resource, in constant memory (export, backup)."""

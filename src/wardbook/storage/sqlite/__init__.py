@@ -1,1 +1,5 @@
-"""Wardbook storage/sqlite."""
+"""The SQLite storage backend."""
+
+from wardbook.storage.sqlite.repository import SqliteRepository
+
+__all__ = ["SqliteRepository"]

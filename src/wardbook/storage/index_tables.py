@@ -1,0 +1,102 @@
+"""The idx_* tables: their columns (taken from the row types) and the per-update row diff.
+
+Index rows are a *set* per resource: the writers never store the same row twice, so an
+update can delete exactly the rows that disappeared and insert only the new ones (as HAPI
+does), leaving unchanged rows -- usually nearly all of them -- untouched.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from operator import attrgetter
+from typing import Any
+
+from wardbook.search.index import (
+    CompositeRow,
+    DateRow,
+    IndexRows,
+    NumberRow,
+    QuantityRow,
+    ReferenceRow,
+    StringRow,
+    TokenRow,
+    UriRow,
+)
+
+IndexKey = tuple[Any, ...]  # the row's fields in declaration order, ``param`` first
+
+
+@dataclass(frozen=True, slots=True)
+class IndexTable:
+    """One idx_* table: ``pid``, ``res_type`` and then exactly the fields of ``row_type``."""
+
+    name: str
+    attribute: str  # the IndexRows list it stores
+    row_type: type[Any]
+    columns: tuple[str, ...]
+
+    def keys(self, rows: IndexRows) -> set[IndexKey]:
+        """The distinct rows of this table's kind in ``rows``, as column tuples."""
+        getter = attrgetter(*self.columns)
+        return {getter(row) for row in getattr(rows, self.attribute)}
+
+    @property
+    def insert_columns(self) -> str:
+        return ", ".join(("pid", "res_type", *self.columns))
+
+
+def _table(name: str, attribute: str, row_type: type[Any]) -> IndexTable:
+    columns = tuple(f.name for f in dataclasses.fields(row_type))
+    assert columns[0] == "param" and len(columns) >= 2, row_type
+    return IndexTable(name, attribute, row_type, columns)
+
+
+INDEX_TABLES: tuple[IndexTable, ...] = (
+    _table("idx_string", "string", StringRow),
+    _table("idx_token", "token", TokenRow),
+    _table("idx_date", "date", DateRow),
+    _table("idx_number", "number", NumberRow),
+    _table("idx_quantity", "quantity", QuantityRow),
+    _table("idx_uri", "uri", UriRow),
+    _table("idx_reference", "reference", ReferenceRow),
+    _table("idx_composite", "composite", CompositeRow),
+)
+
+TABLES_BY_NAME: dict[str, IndexTable] = {t.name: t for t in INDEX_TABLES}
+
+IndexSets = dict[str, set[IndexKey]]  # table name -> rows
+
+
+def index_sets(rows: IndexRows | None) -> IndexSets:
+    """Every table's rows for one version (empty for a delete)."""
+    if rows is None:
+        return {}
+    sets = {table.name: table.keys(rows) for table in INDEX_TABLES}
+    return {name: keys for name, keys in sets.items() if keys}
+
+
+@dataclass(frozen=True, slots=True)
+class TableDiff:
+    """What one table needs for a resource to go from its old rows to its new rows."""
+
+    table: IndexTable
+    removed: list[IndexKey]
+    added: list[IndexKey]
+
+
+def diff_index(old: IndexSets, new: IndexSets) -> list[TableDiff]:
+    """Per table, the rows to delete and the rows to insert; unchanged tables are left out."""
+    diffs: list[TableDiff] = []
+    for table in INDEX_TABLES:
+        before = old.get(table.name, set())
+        after = new.get(table.name, set())
+        if before == after:
+            continue
+        diffs.append(TableDiff(table, sorted_keys(before - after), sorted_keys(after - before)))
+    return diffs
+
+
+def sorted_keys(keys: set[IndexKey]) -> list[IndexKey]:
+    """A deterministic order (None first): the same update always issues the same SQL."""
+    return sorted(keys, key=lambda key: tuple((value is not None, value) for value in key))

@@ -1,0 +1,1 @@
+"""Versioned SQL migrations, one folder per dialect (see README.md and wardbook.storage.migrate)."""

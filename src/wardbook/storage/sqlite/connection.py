@@ -1,0 +1,120 @@
+"""SQLite connections: durable pragmas, the cross-process write lock, and error mapping.
+
+Statements take microseconds, so they run synchronously on the event loop (no thread hop).
+The one thing that can wait long is taking the write lock while another *process* holds
+it; :func:`begin_immediate` waits for that with ``asyncio.sleep`` instead of blocking the
+loop inside SQLite's busy handler.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
+from typing import Any
+
+from wardbook.storage.base import Dialect, StorageError, VersionConflict
+
+# SQLite's own busy wait on the writer stays short so waits happen in begin_immediate.
+_WRITER_BUSY_MS = 20
+
+
+def connect(
+    target: str, *, uri: bool = False, busy_timeout: float = 10.0, writer: bool = False
+) -> sqlite3.Connection:
+    """Open a connection in autocommit mode (we issue BEGIN/COMMIT) with our pragmas.
+
+    ``synchronous=FULL`` fsyncs the WAL on every commit: a write acknowledged to a client
+    survives kill -9 and power loss. ``foreign_keys`` is per connection and off by default.
+    """
+    with sqlite_errors():
+        conn = sqlite3.connect(
+            target,
+            uri=uri,
+            isolation_level=None,
+            check_same_thread=False,
+            cached_statements=256,
+        )
+        busy_ms = _WRITER_BUSY_MS if writer else int(busy_timeout * 1000)
+        conn.execute(f"PRAGMA busy_timeout = {busy_ms}")
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute("PRAGMA synchronous = FULL")
+    return conn
+
+
+def enable_wal(conn: sqlite3.Connection) -> None:
+    """Switch the database file to write-ahead logging (persistent; readers never block)."""
+    with sqlite_errors():
+        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+    if str(mode).lower() != "wal":
+        raise StorageError(f"SQLite could not enable WAL mode (journal_mode={mode})")
+
+
+def _is_busy(exc: sqlite3.Error) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None:
+        return (code & 0xFF) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+    return "locked" in str(exc)
+
+
+async def begin_immediate(conn: sqlite3.Connection, max_wait: float) -> None:
+    """BEGIN IMMEDIATE, waiting (asynchronously) up to ``max_wait`` s for other processes."""
+    deadline = time.monotonic() + max_wait
+    delay = 0.001
+    while True:
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            return
+        except sqlite3.OperationalError as exc:
+            if not _is_busy(exc):
+                raise StorageError(f"SQLite: {exc}") from exc
+            if time.monotonic() >= deadline:
+                raise StorageError("SQLite database is locked by another writer") from exc
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 0.05)
+
+
+def rollback_quietly(conn: sqlite3.Connection) -> None:
+    """Roll back if a transaction is open; never masks the error being handled."""
+    if conn.in_transaction:
+        with suppress(sqlite3.Error):
+            conn.execute("ROLLBACK")
+
+
+@contextmanager
+def sqlite_errors() -> Iterator[None]:
+    """Map SQLite failures: unique keys -> VersionConflict (409), I/O, locks -> 503."""
+    try:
+        yield
+    except sqlite3.IntegrityError as exc:
+        if "UNIQUE constraint failed" in str(exc):
+            raise VersionConflict(f"concurrent write: {exc}") from exc
+        raise
+    except sqlite3.OperationalError as exc:
+        if _is_busy(exc):
+            raise StorageError("SQLite database is locked") from exc
+        raise StorageError(f"SQLite: {exc}") from exc
+    except sqlite3.DatabaseError as exc:
+        # Exactly DatabaseError: a corrupt or unreadable file. Its subclasses
+        # (ProgrammingError, ...) are bugs and propagate unchanged.
+        if type(exc) is not sqlite3.DatabaseError:
+            raise
+        raise StorageError(f"SQLite: {exc}") from exc
+
+
+class SqliteRunner:
+    """SqlRunner over one SQLite connection; the search compiler's ``?`` SQL runs as is."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    @property
+    def dialect(self) -> Dialect:
+        return Dialect.SQLITE
+
+    async def fetch_all(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+        with sqlite_errors():
+            rows: list[tuple[Any, ...]] = self._conn.execute(sql, params).fetchall()
+        return rows

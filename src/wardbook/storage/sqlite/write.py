@@ -1,0 +1,140 @@
+"""SQLite write transactions: version check, append, current pointer, index rows by diff."""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import TYPE_CHECKING
+
+from wardbook.storage.base import NewVersion, Page, StoredResource, VersionConflict, WriteTx
+from wardbook.storage.index_tables import INDEX_TABLES, IndexSets, diff_index, index_sets
+from wardbook.storage.search_delegate import run_search
+from wardbook.storage.sqlite import sql
+from wardbook.storage.sqlite.connection import SqliteRunner, sqlite_errors
+from wardbook.storage.version_rows import stored_from_row
+
+if TYPE_CHECKING:
+    from wardbook.search.query import SearchQuery
+
+
+class SqliteWriteTx(WriteTx):
+    """A transaction opened with BEGIN IMMEDIATE: it already excludes every other writer."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._connection: sqlite3.Connection | None = conn
+        self._runner = SqliteRunner(conn)
+
+    def close(self) -> None:
+        """Refuse further use: after commit the connection is in autocommit mode."""
+        self._connection = None
+
+    @property
+    def _conn(self) -> sqlite3.Connection:
+        if self._connection is None:
+            raise RuntimeError("the write transaction is already finished")
+        return self._connection
+
+    @property
+    def runner(self) -> SqliteRunner:
+        self._conn  # noqa: B018 - raises once the transaction is finished
+        return self._runner
+
+    async def lock_key(self, key: str) -> None:
+        """Nothing to do: the database write lock already serializes all writers."""
+
+    async def current(self, resource_type: str, resource_id: str) -> StoredResource | None:
+        with sqlite_errors():
+            row = self._conn.execute(sql.READ, (resource_type, resource_id)).fetchone()
+        return None if row is None else stored_from_row(row)
+
+    async def write(self, version: NewVersion) -> None:
+        # A savepoint makes each write all-or-nothing even if the caller catches the error
+        # and goes on to commit the rest of the transaction.
+        with sqlite_errors():
+            self._conn.execute("SAVEPOINT wardbook_write")
+            try:
+                write_version(self._conn, version)
+            except BaseException:
+                self._conn.execute("ROLLBACK TO wardbook_write")
+                raise
+            finally:
+                self._conn.execute("RELEASE wardbook_write")
+
+    async def search(self, query: SearchQuery) -> Page:
+        return await run_search(self._runner, query)
+
+
+def write_version(conn: sqlite3.Connection, new: NewVersion) -> None:
+    """Append ``new`` inside the caller's transaction (see WriteTx.write)."""
+    entity = conn.execute(sql.ENTITY, (new.resource_type, new.id)).fetchone()
+    expected = 1 if entity is None else entity[1] + 1
+    if new.version != expected:
+        raise VersionConflict(
+            f"{new.resource_type}/{new.id}: version {new.version} written,"
+            f" but the next version is {expected}"
+        )
+    deleted = int(new.deleted)
+    if entity is None:
+        cursor = conn.execute(
+            sql.INSERT_ENTITY, (new.resource_type, new.id, new.version, deleted, new.last_updated)
+        )
+        pid = cursor.lastrowid
+        assert pid is not None
+        had_rows = False
+    else:
+        pid = entity[0]
+        conn.execute(sql.UPDATE_ENTITY, (new.version, deleted, new.last_updated, pid))
+        # Only current, live versions are indexed: a deleted resource has no rows.
+        had_rows = not entity[2]
+    conn.execute(
+        sql.INSERT_VERSION,
+        (
+            pid,
+            new.resource_type,
+            new.id,
+            new.version,
+            deleted,
+            new.last_updated,
+            new.method,
+            new.body,
+        ),
+    )
+    if new.deleted:
+        if had_rows:
+            for table in INDEX_TABLES:
+                conn.execute(f"DELETE FROM {table.name} WHERE pid = ?", (pid,))
+        return
+    old = read_index(conn, pid) if had_rows else {}
+    replace_index(conn, pid, new.resource_type, old, index_sets(new.index))
+
+
+def read_index(conn: sqlite3.Connection, pid: int) -> IndexSets:
+    """The index rows a resource has now, per table."""
+    sets: IndexSets = {}
+    for table in INDEX_TABLES:
+        rows = conn.execute(
+            f"SELECT {', '.join(table.columns)} FROM {table.name} WHERE pid = ?", (pid,)
+        ).fetchall()
+        if rows:
+            sets[table.name] = set(rows)
+    return sets
+
+
+def replace_index(
+    conn: sqlite3.Connection, pid: int, resource_type: str, old: IndexSets, new: IndexSets
+) -> None:
+    """Delete the rows that disappeared and insert the new ones; leave the rest alone."""
+    for diff in diff_index(old, new):
+        table = diff.table
+        if diff.removed:
+            # IS, not =: nullable columns (system, code, url...) must match NULL to NULL.
+            match = " AND ".join(f"{column} IS ?" for column in table.columns)
+            conn.executemany(
+                f"DELETE FROM {table.name} WHERE pid = ? AND {match}",
+                [(pid, *key) for key in diff.removed],
+            )
+        if diff.added:
+            marks = ", ".join("?" * (len(table.columns) + 2))
+            conn.executemany(
+                f"INSERT INTO {table.name} ({table.insert_columns}) VALUES ({marks})",
+                [(pid, resource_type, *key) for key in diff.added],
+            )

@@ -1,0 +1,1 @@
+"""Wardbook benchmarks (`make bench`); results go to docs/benchmarks.md."""

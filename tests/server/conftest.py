@@ -1,0 +1,115 @@
+"""A real `wardbook serve` process on loopback, over each storage backend."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+WARDBOOK = str(Path(sys.executable).parent / "wardbook")
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Server:
+    """A running server: its database URL, base URL and process."""
+
+    database: str
+    port: int
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def fhir(self) -> str:
+        return f"{self.base}/fhir"
+
+    def start(self) -> None:
+        env = {**os.environ, "WARDBOOK_LOG_LEVEL": "warning"}
+        self.process = subprocess.Popen(
+            [WARDBOOK, "serve", "--database", self.database, "--port", str(self.port), "--no-auth"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                err = self.process.stderr.read().decode() if self.process.stderr else ""
+                raise RuntimeError(f"server exited: {err}")
+            try:
+                with urllib.request.urlopen(f"{self.base}/livez", timeout=1):
+                    return
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError("server did not become live in 30 s")
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown hooks, no flush: what a power cut looks like to the process."""
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait()
+            self.process = None
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+            self.process = None
+
+
+def migrate(database: str) -> None:
+    subprocess.run([WARDBOOK, "migrate", "--database", database], check=True, capture_output=True)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, migrated database of each backend."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path}/wardbook.db"
+        migrate(url)
+        yield url
+        return
+    name = f"wardbook_srv_{uuid.uuid4().hex[:12]}"
+    subprocess.run(["psql", PG_ADMIN, "-q", "-c", f"CREATE DATABASE {name}"], check=True)
+    try:
+        url = f"postgresql://postgres@127.0.0.1:5432/{name}"
+        migrate(url)
+        yield url
+    finally:
+        subprocess.run(
+            ["psql", PG_ADMIN, "-q", "-c", f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"],
+            check=False,
+        )
+
+
+@pytest.fixture
+def server(database_url: str) -> Iterator[Server]:
+    srv = Server(database_url, free_port())
+    srv.start()
+    try:
+        yield srv
+    finally:
+        srv.stop()

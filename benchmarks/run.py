@@ -88,7 +88,8 @@ def to_ms(text: str) -> float:
 READ_LUA = """
 local ids = {%s}
 request = function()
-  return wrk.format("GET", "/fhir/Patient/" .. ids[math.random(#ids)], {["Accept"]="application/fhir+json"})
+  local headers = {["Accept"]="application/fhir+json"}
+  return wrk.format("GET", "/fhir/Patient/" .. ids[math.random(#ids)], headers)
 end
 """
 
@@ -177,12 +178,14 @@ def main() -> int:
     out_dir.mkdir(exist_ok=True)
     (out_dir / "foundation.json").write_text(json.dumps(results, indent=2))
     print(
-        "| backend | hello rps | read rps (ratio) | read p50/p99 ms | create rps (ratio) | create p50/p99 ms |"
+        "| backend | hello rps | read rps (ratio) | read p50/p99 ms "
+        "| create rps (ratio) | create p50/p99 ms |"
     )
     print("|---|---|---|---|---|---|")
     for r in results:
         print(
-            f"| {r['backend']} | {r['hello']['rps']:.0f} | {r['read']['rps']:.0f} ({r['read_ratio']:.0%}) "
+            f"| {r['backend']} | {r['hello']['rps']:.0f} "
+            f"| {r['read']['rps']:.0f} ({r['read_ratio']:.0%}) "
             f"| {r['read']['p50']:.2f} / {r['read']['p99']:.2f} "
             f"| {r['create']['rps']:.0f} ({r['create_ratio']:.0%}) "
             f"| {r['create']['p50']:.2f} / {r['create']['p99']:.2f} |"

@@ -22,7 +22,7 @@ from functools import cache
 from typing import Any
 
 from wardbook.errors import ValidationReport
-from wardbook.fhir import primitives, registry
+from wardbook.fhir import invariants, primitives, registry
 from wardbook.fhir.registry import ElementDef, ElementType
 
 _PRIMITIVE, _COMPLEX, _RESOURCE = 0, 1, 2
@@ -204,6 +204,7 @@ class _Validator:
         if expected is not None and rtype != expected:
             report.error("invalid", f"expected a {expected} resource, got {rtype}", path)
         root = path or rtype
+        invariants.check_resource(res, rtype, root, report)
         if scope is None:
             own = _Scope()
             self._collect_contained(res, root, own)

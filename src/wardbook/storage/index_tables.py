@@ -35,6 +35,8 @@ class IndexTable:
     attribute: str  # the IndexRows list it stores
     row_type: type[Any]
     columns: tuple[str, ...]
+    kinds: tuple[str, ...]  # per column: "str", "int" or "float"
+    nullable: tuple[bool, ...]
 
     def keys(self, rows: IndexRows) -> set[IndexKey]:
         """The distinct rows of this table's kind in ``rows``, as column tuples."""
@@ -47,9 +49,15 @@ class IndexTable:
 
 
 def _table(name: str, attribute: str, row_type: type[Any]) -> IndexTable:
-    columns = tuple(f.name for f in dataclasses.fields(row_type))
+    fields = dataclasses.fields(row_type)
+    # Annotations are strings here (postponed evaluation): "str", "float | None", ...
+    annotations = [str(f.type).replace(" ", "").split("|") for f in fields]
+    kinds = tuple(next(part for part in parts if part != "None") for parts in annotations)
+    assert set(kinds) <= {"str", "int", "float"}, (row_type, kinds)
+    columns = tuple(f.name for f in fields)
     assert columns[0] == "param" and len(columns) >= 2, row_type
-    return IndexTable(name, attribute, row_type, columns)
+    nullable = tuple("None" in parts for parts in annotations)
+    return IndexTable(name, attribute, row_type, columns, kinds, nullable)
 
 
 INDEX_TABLES: tuple[IndexTable, ...] = (

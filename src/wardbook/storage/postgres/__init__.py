@@ -1,1 +1,5 @@
-"""Wardbook storage/postgres."""
+"""The PostgreSQL storage backend."""
+
+from wardbook.storage.postgres.repository import PostgresRepository
+
+__all__ = ["PostgresRepository"]

@@ -1,0 +1,65 @@
+"""Choose and build the storage backend from a database URL.
+
+``sqlite:///relative/path.db``, ``sqlite:////absolute/path.db``, ``sqlite:///:memory:`` and
+``postgresql://user@host:port/db`` (also ``postgres://``). PostgreSQL URLs may carry pool
+options as query parameters -- ``pool_min_size``, ``pool_max_size``, ``command_timeout`` --
+which are taken out before the rest goes to asyncpg; keyword arguments override them.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from wardbook.errors import WardbookError
+from wardbook.storage.base import Repository
+
+_SQLITE_PREFIX = "sqlite:///"
+_PG_SCHEMES = ("postgresql", "postgres")
+
+
+class UnsupportedDatabaseUrl(WardbookError, ValueError):
+    """The database URL names no backend we have (a configuration error)."""
+
+
+def open_repository(
+    url: str,
+    *,
+    pool_min_size: int | None = None,
+    pool_max_size: int | None = None,
+    command_timeout: float | None = None,
+) -> Repository:
+    """The repository for ``url``, not yet opened: ``await repository.open()`` next."""
+    if url.startswith(_SQLITE_PREFIX):
+        from wardbook.storage.sqlite import SqliteRepository
+
+        path = url[len(_SQLITE_PREFIX) :]
+        if not path:
+            raise UnsupportedDatabaseUrl(f"SQLite URL without a path: {url!r}")
+        return SqliteRepository(path)
+    parts = urlsplit(url)
+    if parts.scheme in _PG_SCHEMES:
+        from wardbook.storage.postgres import PostgresRepository
+
+        query = dict(parse_qsl(parts.query, keep_blank_values=True))
+        try:
+            min_size = pool_min_size or int(query.pop("pool_min_size", 2))
+            max_size = pool_max_size or int(query.pop("pool_max_size", 10))
+            timeout = command_timeout or float(query.pop("command_timeout", 30.0))
+        except ValueError as exc:
+            raise UnsupportedDatabaseUrl(f"bad pool option in {_redact(url)!r}: {exc}") from exc
+        dsn = urlunsplit(parts._replace(scheme="postgresql", query=urlencode(query)))
+        return PostgresRepository(
+            dsn, min_size=min_size, max_size=max_size, command_timeout=timeout
+        )
+    raise UnsupportedDatabaseUrl(
+        f"unsupported database URL {_redact(url)!r}: use sqlite:///path or postgresql://..."
+    )
+
+
+def _redact(url: str) -> str:
+    """The URL without its password (error messages end up in logs)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+    return urlunsplit(parts._replace(netloc=netloc))

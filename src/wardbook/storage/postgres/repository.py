@@ -1,0 +1,182 @@
+"""The PostgreSQL backend: an asyncpg pool, prepared statements, READ COMMITTED writes.
+
+``read``/``vread`` are one prepared statement each -- one round trip -- since they are the
+hot path. Writes lock the entity row (FOR UPDATE) or move it conditionally, and unique keys
+catch the remaining races (VersionConflict).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any
+
+import asyncpg
+
+from wardbook.storage.base import (
+    Dialect,
+    NewVersion,
+    Page,
+    Repository,
+    StorageError,
+    StoredResource,
+    WriteTx,
+)
+from wardbook.storage.history_query import build_history_query, history_page
+from wardbook.storage.postgres import schema, sql
+from wardbook.storage.postgres.connection import (
+    PostgresRunner,
+    init_connection,
+    pg_errors,
+    to_dollar_params,
+)
+from wardbook.storage.postgres.write import PostgresWriteTx, write_many
+from wardbook.storage.search_delegate import run_search
+from wardbook.storage.version_rows import stored_from_row
+
+if TYPE_CHECKING:
+    from wardbook.search.query import SearchQuery
+    from wardbook.storage.postgres.connection import Connection
+
+
+class PostgresRepository(Repository):
+    """Versioned resources in PostgreSQL."""
+
+    dialect = Dialect.POSTGRES
+
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        min_size: int = 2,
+        max_size: int = 10,
+        command_timeout: float = 30.0,
+        acquire_timeout: float = 10.0,
+        statement_cache_size: int = 512,
+        stream_batch_size: int = 500,
+    ) -> None:
+        self.dsn = dsn
+        self._min_size = min_size
+        self._max_size = max_size
+        self._command_timeout = command_timeout
+        self._acquire_timeout = acquire_timeout
+        self._statement_cache_size = statement_cache_size
+        self._stream_batch_size = stream_batch_size
+        self._pool: asyncpg.Pool[Any] | None = None
+
+    async def open(self) -> None:
+        if self._pool is not None:
+            return
+        with pg_errors():
+            self._pool = await asyncpg.create_pool(
+                self.dsn,
+                min_size=self._min_size,
+                max_size=self._max_size,
+                command_timeout=self._command_timeout,
+                statement_cache_size=self._statement_cache_size,
+                init=init_connection,
+                timeout=self._acquire_timeout,
+            )
+
+    async def close(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            await pool.close()
+
+    @asynccontextmanager
+    async def _connection(self) -> AsyncIterator[Connection]:
+        if self._pool is None:
+            raise StorageError("the PostgreSQL repository is not open")
+        with pg_errors():
+            async with self._pool.acquire(timeout=self._acquire_timeout) as conn:
+                yield conn
+
+    async def migrate(self) -> list[str]:
+        async with self._connection() as conn:
+            return await schema.apply_pending(conn)
+
+    async def pending_migrations(self) -> list[str]:
+        async with self._connection() as conn:
+            return [m.name for m in await schema.pending_migrations(conn)]
+
+    async def ping(self) -> None:
+        async with self._connection() as conn:
+            await conn.fetchval("SELECT 1")
+
+    async def read(self, resource_type: str, resource_id: str) -> StoredResource | None:
+        async with self._connection() as conn:
+            row = await conn.fetchrow(sql.READ, resource_type, resource_id)
+        return None if row is None else stored_from_row(row)
+
+    async def vread(
+        self, resource_type: str, resource_id: str, version: int
+    ) -> StoredResource | None:
+        async with self._connection() as conn:
+            row = await conn.fetchrow(sql.VREAD, resource_type, resource_id, version)
+        return None if row is None else stored_from_row(row)
+
+    async def history(
+        self,
+        *,
+        resource_type: str | None = None,
+        resource_id: str | None = None,
+        since: int | None = None,
+        at: int | None = None,
+        count: int = 50,
+        cursor: str | None = None,
+    ) -> Page:
+        query = build_history_query(
+            body_column=sql.BODY,
+            resource_type=resource_type,
+            resource_id=resource_id,
+            since=since,
+            at=at,
+            count=count,
+            cursor=cursor,
+        )
+        async with self._connection() as conn:
+            total = await conn.fetchval(to_dollar_params(query.count_sql), *query.count_params)
+            rows = (
+                await conn.fetch(to_dollar_params(query.page_sql), *query.page_params)
+                if count
+                else []
+            )
+        entries, next_cursor = history_page(query, rows)
+        return Page(entries=entries, total=total, next_cursor=next_cursor)
+
+    async def search(self, query: SearchQuery) -> Page:
+        async with self._connection() as conn:
+            return await run_search(PostgresRunner(conn), query)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[WriteTx]:
+        async with self._connection() as conn:
+            tx = PostgresWriteTx(conn)
+            try:
+                async with conn.transaction(isolation="read_committed"):
+                    yield tx
+            finally:
+                tx.close()
+
+    async def write_many(self, versions: Sequence[NewVersion]) -> None:
+        """Write many versions in ONE transaction (the loader's bulk path); all or nothing."""
+        async with self._connection() as conn, conn.transaction(isolation="read_committed"):
+            await write_many(conn, versions)
+
+    async def stream_current(
+        self, resource_types: Sequence[str] | None = None, since: int | None = None
+    ) -> AsyncIterator[StoredResource]:
+        params: list[Any] = []
+        if resource_types is not None:
+            params.append(list(resource_types))
+        if since is not None:
+            params.append(since)
+        statement = sql.stream_current(resource_types, since)
+        # A server-side cursor in a read-only REPEATABLE READ transaction: constant memory
+        # and one consistent snapshot for the whole stream (backups must not mix states).
+        async with (
+            self._connection() as conn,
+            conn.transaction(isolation="repeatable_read", readonly=True),
+        ):
+            async for row in conn.cursor(statement, *params, prefetch=self._stream_batch_size):
+                yield stored_from_row(row)

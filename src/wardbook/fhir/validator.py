@@ -191,19 +191,20 @@ class _Validator:
     ) -> None:
         """Validate a resource; ``scope`` is the container's when ``res`` is contained."""
         report = self.report
+        where = path or "Resource"
         if not isinstance(res, dict):
-            report.error("structure", "a resource must be a JSON object", path)
+            report.error("structure", "a resource must be a JSON object", where)
             return
         rtype = res.get("resourceType")
         if not isinstance(rtype, str):
-            report.error("required", "the resource has no resourceType (R4 json.html)", path)
+            report.error("required", "the resource has no resourceType (R4 json.html)", where)
             return
         if not registry.is_resource_type(rtype):
-            report.error("structure", f"unknown resource type {rtype!r}", path)
+            report.error("structure", f"unknown resource type {rtype!r}", f"{where}.resourceType")
             return
-        if expected is not None and rtype != expected:
-            report.error("invalid", f"expected a {expected} resource, got {rtype}", path)
         root = path or rtype
+        if expected is not None and rtype != expected:
+            report.error("invalid", f"expected a {expected} resource, got {rtype}", root)
         invariants.check_resource(res, rtype, root, report)
         if scope is None:
             own = _Scope()
@@ -376,7 +377,8 @@ class _Validator:
                 self.primitive_extension(ext, value, prop, here, scope)
             for i, item in enumerate(value):
                 if item is None:
-                    if ext_list is None or i >= len(ext_list) or ext_list[i] is None:
+                    # Both null at one index is reported with the _ sibling.
+                    if ext_list is None or i >= len(ext_list):
                         report.error(
                             "structure",
                             "null is only allowed in an array aligned with its _ sibling",

@@ -98,3 +98,30 @@ def test_decimals_from_the_json_reader_are_numbers(number: float) -> None:
     body = '{"resourceType":"Observation","status":"final","code":{"text":"x"},'
     body += f'"valueQuantity":{{"value":{json.dumps(number)}}}}}'
     assert validate_resource(jsonio.loads(body)).ok
+
+
+def test_deep_nesting_is_an_issue_not_a_crash() -> None:
+    ext: dict[str, Any] = {"url": "http://example.org/leaf", "valueString": "x"}
+    for _ in range(2000):
+        ext = {"url": "http://example.org/x", "extension": [ext]}
+    report = validate_resource({"resourceType": "Patient", "extension": [ext]})
+    assert not report.ok
+    assert any("nested" in i.diagnostics for i in report.issues)
+
+
+def test_deeply_nested_contained_and_bundles_do_not_crash() -> None:
+    resource: dict[str, Any] = {"resourceType": "Patient", "id": "p"}
+    for i in range(500):
+        resource = {
+            "resourceType": "Bundle",
+            "type": "collection",
+            "entry": [
+                {"fullUrl": f"urn:uuid:c757873d-ec9a-4326-a141-{i:012d}", "resource": resource}
+            ],
+        }
+    assert isinstance(validate_resource(resource), ValidationReport)
+
+
+def test_non_string_keys_are_reported() -> None:
+    report = validate_resource({"resourceType": "Patient", 1: "x"})
+    assert [i.code for i in report.issues] == ["structure"]

@@ -26,6 +26,9 @@ from wardbook.fhir import invariants, primitives, registry
 from wardbook.fhir.registry import ElementDef, ElementType
 
 _PRIMITIVE, _COMPLEX, _RESOURCE = 0, 1, 2
+# Deeper than any real resource (nested Questionnaire items stay far below); bounds the
+# recursion so hostile input gets an issue, not a RecursionError.
+MAX_DEPTH = 64
 _ROOT_TYPES = ("Resource", "DomainResource")
 _INLINE_TYPES = ("BackboneElement", "Element")
 
@@ -179,10 +182,11 @@ class _Scope:
 
 
 class _Validator:
-    __slots__ = ("report",)
+    __slots__ = ("depth", "report")
 
     def __init__(self, report: ValidationReport) -> None:
         self.report = report
+        self.depth = 0
 
     # resources
 
@@ -307,10 +311,26 @@ class _Validator:
         is_resource: bool = False,
     ) -> None:
         report = self.report
+        if self.depth >= MAX_DEPTH:
+            report.error("structure", f"elements are nested more than {MAX_DEPTH} deep", path)
+            return
+        self.depth += 1
+        try:
+            self._members(value, node, path, scope, is_resource)
+        finally:
+            self.depth -= 1
+
+    def _members(
+        self, value: dict[str, Any], node: _Node, path: str, scope: _Scope, is_resource: bool
+    ) -> None:
+        report = self.report
         props = node.props
         for key, item in value.items():
             prop = props.get(key)
             if prop is None:
+                if not isinstance(key, str):
+                    report.error("structure", f"a JSON key must be a string: {key!r}", path)
+                    continue
                 if key.startswith("_"):
                     base = props.get(key[1:])
                     if base is not None and base.kind == _PRIMITIVE:

@@ -1,0 +1,322 @@
+"""Index extraction: every search parameter value of a resource as index rows.
+
+Pure and fast: it runs on every write and on bulk ingest. For each resource type the
+SearchParameter expressions (R4 searchparameter.html) whose base includes the type are
+compiled once (:mod:`wardbook.search.paths`), the few outside the compiled subset run through
+fhirpathpy. Each value found is turned into rows by its parameter type's module
+(:mod:`wardbook.search.params`), following R4 search.html#ptypes. ``_id`` and
+``_lastUpdated`` are not extracted: they are matched on the entity table.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from functools import cache, partial
+from typing import Any
+
+from wardbook.fhir import registry
+from wardbook.search.index import (
+    CompositeRow,
+    DateRow,
+    IndexRows,
+    NumberRow,
+    QuantityRow,
+    ReferenceRow,
+    StringRow,
+    TokenRow,
+    UriRow,
+)
+from wardbook.search.params.composite import AnyRow, composite_rows, row_keys
+from wardbook.search.params.date import extract_date_rows
+from wardbook.search.params.number import extract_number_rows
+from wardbook.search.params.quantity import extract_quantity_rows
+from wardbook.search.params.reference import extract_reference_rows
+from wardbook.search.params.string import extract_string_rows
+from wardbook.search.params.token import extract_token_rows
+from wardbook.search.params.uri import extract_uri_rows
+from wardbook.search.paths import Node, Unsupported, compile_expression, type_for_suffix
+
+ENTITY_PARAMS = frozenset(("_id", "_lastUpdated"))
+
+Row = AnyRow | CompositeRow
+RowExtractor = Callable[[Any, str | None], Iterable[Row]]
+NodeEvaluator = Callable[[dict[str, Any]], list[Node]]
+
+_EXTRACTORS: dict[str, Callable[[str, Any, str | None], Iterable[Row]]] = {
+    "string": extract_string_rows,
+    "token": extract_token_rows,
+    "date": extract_date_rows,
+    "number": extract_number_rows,
+    "quantity": extract_quantity_rows,
+    "uri": extract_uri_rows,
+    "reference": extract_reference_rows,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ParamPlan:
+    """How to extract one parameter's rows from resources of one type."""
+
+    code: str
+    type: str
+    evaluate: NodeEvaluator
+    extract: Callable[[Any, str | None], Iterable[Row]]
+    compiled: bool
+
+
+@dataclass(slots=True)
+class TypePlan:
+    """Every parameter plan of a resource type, and what could not be compiled."""
+
+    resource_type: str
+    params: list[ParamPlan] = field(default_factory=list)
+    fallback: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # composites with unsupported parts
+
+
+# --- values to rows --------------------------------------------------------------------------
+
+
+def _unwrap_extension(value: Any) -> tuple[Any, str | None] | None:
+    if not isinstance(value, dict):
+        return None
+    suffixes = type_for_suffix()
+    for key, inner in value.items():
+        if key.startswith("value") and len(key) > 5:
+            return inner, suffixes.get(key[5:])
+    return None
+
+
+def _implicit_systems(bindings: Iterable[str]) -> Mapping[str, str] | None:
+    systems: dict[str, str] = {}
+    ambiguous: set[str] = set()
+    for url in bindings:
+        for system, code in registry.value_set_codes(url) or ():
+            if code in systems and systems[code] != system:
+                ambiguous.add(code)
+            systems[code] = system
+    for code in ambiguous:
+        del systems[code]
+    return systems or None
+
+
+def _row_extractor(param_type: str, code: str, bindings: Iterable[str]) -> RowExtractor:
+    base = _EXTRACTORS[param_type]
+    if param_type == "token":
+        systems = _implicit_systems(bindings)
+        if systems:
+            return partial(extract_token_rows, code, implicit_systems=systems)
+    return partial(base, code)
+
+
+def _typed_extract(extract: RowExtractor) -> RowExtractor:
+    """Extension values are unwrapped to their ``value[x]`` before extraction."""
+
+    def run(value: Any, datatype: str | None) -> Iterable[Row]:
+        if datatype == "Extension" or (
+            not datatype
+            and isinstance(value, dict)
+            and "url" in value
+            and "resourceType" not in value
+        ):
+            inner = _unwrap_extension(value)
+            if inner is None:
+                return ()
+            return extract(inner[0], inner[1])
+        return extract(value, datatype or None)
+
+    return run
+
+
+# --- fallback --------------------------------------------------------------------------------
+
+
+def _fhirpath_evaluator(expression: str) -> NodeEvaluator:
+    import fhirpathpy
+    from fhirpathpy.models import models
+
+    compiled = fhirpathpy.compile(expression, models["r4"])
+
+    def evaluate(resource: dict[str, Any]) -> list[Node]:
+        try:
+            # fhirpathpy annotates its input: keep the caller's resource untouched.
+            found = compiled(copy.deepcopy(resource), None)
+        except Exception:
+            return []
+        return [
+            (v if isinstance(v, dict | list | str | bool | int | float) else str(v), "")
+            for v in found
+            if v is not None
+        ]
+
+    return evaluate
+
+
+# R4 Patient.deceased: "Patient.deceased.exists() and Patient.deceased != false".
+_EXISTS_NOT_FALSE = re.compile(
+    r"^(?P<path>[A-Z][A-Za-z]*(?:\.[a-z][A-Za-z]*)+)\.exists\(\) and (?P=path) != false$"
+)
+
+
+def _exists_not_false(expression: str, resource_type: str) -> NodeEvaluator | None:
+    m = _EXISTS_NOT_FALSE.match(expression.strip())
+    if m is None:
+        return None
+    inner = compile_expression(m.group("path"), resource_type).evaluate
+
+    def evaluate(resource: dict[str, Any]) -> list[Node]:
+        found = inner([(resource, resource_type)])
+        return [(any(v is not False for v, _ in found), "boolean")]
+
+    return evaluate
+
+
+# --- plans -----------------------------------------------------------------------------------
+
+
+def _root_evaluator(evaluate: Callable[[list[Node]], list[Node]], rtype: str) -> NodeEvaluator:
+    def run(resource: dict[str, Any]) -> list[Node]:
+        return evaluate([(resource, rtype)])
+
+    return run
+
+
+def _composite_plan(
+    param: registry.SearchParamDef, expression: str, rtype: str
+) -> ParamPlan | None:
+    try:
+        base = compile_expression(expression, rtype)
+        components: list[tuple[Callable[[list[Node]], list[Node]], RowExtractor]] = []
+        for definition, comp_expr in param.components:
+            comp_def = registry.search_parameter_by_url(definition)
+            if comp_def is None or comp_def.type not in _EXTRACTORS:
+                return None
+            comp = compile_expression(comp_expr, rtype, base.contexts)
+            extractor = _typed_extract(_row_extractor(comp_def.type, param.code, comp.bindings))
+            components.append((comp.evaluate, extractor))
+    except Unsupported:
+        return None
+
+    def extract(value: Any, datatype: str | None) -> Iterable[Row]:
+        node = [(value, datatype or "")]
+        keys: list[list[str]] = []
+        for evaluate, extractor in components:
+            comp_keys: list[str] = []
+            for v, ctx in evaluate(node):
+                for row in extractor(v, ctx):
+                    if not isinstance(row, CompositeRow):
+                        comp_keys.extend(row_keys(row))
+            keys.append(comp_keys)
+        return composite_rows(param.code, keys)
+
+    return ParamPlan(param.code, "composite", _root_evaluator(base.evaluate, rtype), extract, True)
+
+
+def _param_plan(param: registry.SearchParamDef, rtype: str, plan: TypePlan) -> None:
+    expression = param.expression_for(rtype)
+    if not expression or param.code in ENTITY_PARAMS:
+        return
+    if param.type == "composite":
+        composite = _composite_plan(param, expression, rtype)
+        if composite is None:
+            plan.skipped.append(param.code)
+        else:
+            plan.params.append(composite)
+        return
+    if param.type not in _EXTRACTORS:
+        return
+    try:
+        compiled = compile_expression(expression, rtype)
+    except Unsupported:
+        special = _exists_not_false(expression, rtype)
+        if special is not None:
+            extractor = _row_extractor(param.type, param.code, ())
+            plan.params.append(ParamPlan(param.code, param.type, special, extractor, True))
+            return
+        evaluator = _fhirpath_evaluator(expression)
+        extractor = _typed_extract(_row_extractor(param.type, param.code, ()))
+        plan.params.append(ParamPlan(param.code, param.type, evaluator, extractor, False))
+        plan.fallback.append(param.code)
+        return
+    extractor = _row_extractor(param.type, param.code, compiled.bindings)
+    if "Extension" in compiled.contexts:
+        extractor = _typed_extract(extractor)
+    plan.params.append(
+        ParamPlan(
+            param.code, param.type, _root_evaluator(compiled.evaluate, rtype), extractor, True
+        )
+    )
+
+
+@cache
+def type_plan(resource_type: str) -> TypePlan:
+    """The compiled extraction plan of a resource type (built once per process)."""
+    plan = TypePlan(resource_type)
+    if not registry.is_resource_type(resource_type):
+        return plan
+    for param in registry.search_parameters(resource_type).values():
+        _param_plan(param, resource_type, plan)
+    return plan
+
+
+# --- the extractor ---------------------------------------------------------------------------
+
+
+def extract_index(resource: dict[str, Any]) -> IndexRows:
+    """Every index row of ``resource`` (R4 search.html#ptypes); never raises on bad data."""
+    rows = IndexRows()
+    rtype = resource.get("resourceType")
+    if not isinstance(rtype, str):
+        return rows
+    buckets: dict[type, list[Any]] = {
+        StringRow: rows.string,
+        TokenRow: rows.token,
+        DateRow: rows.date,
+        NumberRow: rows.number,
+        QuantityRow: rows.quantity,
+        UriRow: rows.uri,
+        ReferenceRow: rows.reference,
+        CompositeRow: rows.composite,
+    }
+    for param in type_plan(rtype).params:
+        nodes = param.evaluate(resource)
+        if not nodes:
+            continue
+        extract = param.extract
+        for value, datatype in nodes:
+            for row in extract(value, datatype):
+                buckets[type(row)].append(row)
+    for name in ("string", "token", "date", "number", "quantity", "uri", "reference", "composite"):
+        found = getattr(rows, name)
+        if len(found) > 1:
+            setattr(rows, name, list(dict.fromkeys(found)))
+    return rows
+
+
+@dataclass(frozen=True, slots=True)
+class CompileStats:
+    """How many (type, parameter) pairs compiled, fell back to fhirpathpy or were skipped."""
+
+    compiled: int
+    fallback: int
+    skipped: int
+    fallback_params: tuple[str, ...]
+    skipped_params: tuple[str, ...]
+
+
+def compile_stats() -> CompileStats:
+    """Compile every resource type's plan and count the outcome per parameter."""
+    compiled = fallback = skipped = 0
+    fallback_params: list[str] = []
+    skipped_params: list[str] = []
+    for rtype in sorted(registry.resource_types()):
+        plan = type_plan(rtype)
+        compiled += sum(1 for p in plan.params if p.compiled)
+        fallback += len(plan.fallback)
+        skipped += len(plan.skipped)
+        fallback_params.extend(f"{rtype}.{c}" for c in plan.fallback)
+        skipped_params.extend(f"{rtype}.{c}" for c in plan.skipped)
+    return CompileStats(compiled, fallback, skipped, tuple(fallback_params), tuple(skipped_params))

@@ -148,3 +148,25 @@ def test_compartments() -> None:
     assert "Observation" in registry.compartment_resource_types("Patient")
     with pytest.raises(KeyError):
         registry.compartment_params("Nope", "Observation")
+
+
+def test_json_properties_expand_choices() -> None:
+    props = registry.json_properties("Observation")
+    assert props["valueQuantity"] is props["valueString"]
+    assert props["valueQuantity"].path == "Observation.value[x]"
+    assert "value[x]" not in props and "value" not in props
+    assert set(registry.json_properties("Patient", "Patient.contact")) >= {"name", "telecom"}
+
+
+def test_summary_elements() -> None:
+    summary = registry.summary_elements("Patient")
+    assert {"id", "meta", "name", "gender", "birthDate", "deceasedBoolean"} <= summary
+    assert "photo" not in summary and "contact" not in summary
+
+
+def test_simple_quantity_is_a_quantity_profile() -> None:
+    simple = registry.type_definition("SimpleQuantity")
+    assert simple.profile_of == "Quantity"
+    comparator = simple.element("Quantity.comparator")
+    assert comparator is not None and comparator.max == 0
+    assert {e.name for e in simple.children()} >= {"value", "unit", "system", "code"}

@@ -459,3 +459,8 @@ def test_all_problems_are_reported(patient: dict[str, Any]) -> None:
     patient["name"][0]["nickname"] = "Jim"
     expressions = {i.expression[0] for i in validate_resource(patient).issues}
     assert expressions == {"Patient.gender", "Patient.birthDate", "Patient.name[0].nickname"}
+
+
+def test_narrative_div_takes_no_extensions(patient: dict[str, Any]) -> None:
+    patient["text"]["_div"] = {"extension": [{"url": "http://example.org/x", "valueCode": "y"}]}
+    assert only_error(validate_resource(patient)) == ("structure", "Patient.text.div")

@@ -189,7 +189,7 @@ class TypeDef:
 
     def children(self, path: str | None = None) -> tuple[ElementDef, ...]:
         """The direct child elements of ``path`` (default: the type's root) in this type."""
-        parent = path or self.name
+        parent = path or self.profile_of or self.name
         depth = parent.count(".") + 1
         prefix = parent + "."
         return tuple(
@@ -414,6 +414,33 @@ def children(type_name: str, path: str | None = None) -> tuple[ElementDef, ...]:
     if len(el.types) == 1 and is_type(el.types[0].code):
         return type_definition(el.types[0].code).children()
     return ()
+
+
+@cache
+def json_properties(type_name: str, path: str | None = None) -> Mapping[str, ElementDef]:
+    """JSON property name -> element for the children of ``path`` (R4 json.html).
+
+    Choice elements appear once per type (``valueQuantity``, ``valueString``...); the
+    ``_name`` siblings of primitives are not listed: they follow their element.
+    """
+    out: dict[str, ElementDef] = {}
+    for el in children(type_name, path):
+        if el.choice:
+            for code in el.type_codes:
+                out[el.name + code[0].upper() + code[1:]] = el
+        else:
+            out[el.name] = el
+    return MappingProxyType(out)
+
+
+@cache
+def summary_elements(resource_type: str) -> frozenset[str]:
+    """Top-level JSON names of the elements marked isSummary (R4 search.html#summary).
+
+    ``_summary=true`` keeps these (plus ``resourceType`` and the ``_name`` siblings of the
+    kept primitives); ``id`` and ``meta`` are always among them.
+    """
+    return frozenset(n for n, el in json_properties(resource_type).items() if el.summary)
 
 
 def value_set_codes(url: str) -> frozenset[tuple[str, str]] | None:

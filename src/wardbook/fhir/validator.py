@@ -476,6 +476,10 @@ class _Validator:
     ) -> None:
         """The ``_x`` sibling of a primitive: id and extensions only (R4 json.html#primitive)."""
         report = self.report
+        if prop.type_code == "xhtml":
+            # xhtml.extension has max 0: the narrative's div takes no extensions.
+            report.error("structure", "the xhtml div cannot have extensions", path)
+            return
         if prop.is_array:
             if not isinstance(ext, list):
                 report.error("structure", f"_{prop.json_name} must be a JSON array", path)

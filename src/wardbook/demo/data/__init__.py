@@ -1,0 +1,1 @@
+"""Curated clinical tables and name lists shipped with the demo generator."""

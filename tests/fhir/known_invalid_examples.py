@@ -9,7 +9,18 @@ from __future__ import annotations
 
 _NO_BASE = "`SearchParameter.base` is required (1..*) but this extension search parameter has none"
 
+_EMPTY_NARRATIVE = (
+    "`{}.text.div` holds only whitespace, breaking txt-2 (the narrative SHALL have some "
+    "non-whitespace content)"
+)
+
 KNOWN_INVALID_EXAMPLES: dict[tuple[str, str], str] = {
+    ("ActivityDefinition", "blood-tubes-supply"): _EMPTY_NARRATIVE.format("ActivityDefinition"),
+    ("ActivityDefinition", "heart-valve-replacement"): _EMPTY_NARRATIVE.format(
+        "ActivityDefinition"
+    ),
+    ("EventDefinition", "example"): _EMPTY_NARRATIVE.format("EventDefinition"),
+    ("Questionnaire", "zika-virus-exposure-assessment"): _EMPTY_NARRATIVE.format("Questionnaire"),
     ("Questionnaire", "qs1"): (
         "`Questionnaire.item.item.linkId` is required (1..1) but the generated display items "
         "have none"

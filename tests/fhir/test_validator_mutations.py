@@ -464,3 +464,10 @@ def test_all_problems_are_reported(patient: dict[str, Any]) -> None:
 def test_narrative_div_takes_no_extensions(patient: dict[str, Any]) -> None:
     patient["text"]["_div"] = {"extension": [{"url": "http://example.org/x", "valueCode": "y"}]}
     assert only_error(validate_resource(patient)) == ("structure", "Patient.text.div")
+
+
+def test_script_in_narrative(patient: dict[str, Any]) -> None:
+    patient["text"]["div"] = (
+        '<div xmlns="http://www.w3.org/1999/xhtml">Jim<script>alert(1)</script></div>'
+    )
+    assert only_error(validate_resource(patient)) == ("invariant", "Patient.text.div")

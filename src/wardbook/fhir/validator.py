@@ -6,8 +6,9 @@ generated registry: known resource types and elements, cardinality and the JSON 
 empty or null values (json.html), primitive extension siblings ``_x`` (json.html#primitive),
 one choice of each ``[x]`` element (formats.html#choice), required bindings
 (terminologies.html#required), reference formats and target types (references.html),
-contained resources (references.html#contained, dom-2..dom-5), extensions (ext-1) and a few
-datatype invariants (sqty-1, qty-3, per-1, ref-1).
+contained resources (references.html#contained, dom-2..dom-5), extensions (ext-1), the
+narrative's XHTML (txt-1, txt-2) and a few datatype and resource invariants (sqty-1, qty-3,
+per-1, ref-1; ``invariants.py``).
 
 The per-type element tables are built once per type and cached, so validating a resource
 is one pass over its JSON with dictionary look-ups: no FHIRPath evaluation on this path.
@@ -23,6 +24,7 @@ from typing import Any
 
 from wardbook.errors import ValidationReport
 from wardbook.fhir import invariants, primitives, registry
+from wardbook.fhir.narrative import narrative_problems
 from wardbook.fhir.registry import ElementDef, ElementType
 
 _PRIMITIVE, _COMPLEX, _RESOURCE = 0, 1, 2
@@ -435,6 +437,9 @@ class _Validator:
             code = prop.type_code
             if code in ("canonical", "uri", "url") and value[:1] == "#":
                 self._fragment(value, scope)
+            elif code == "xhtml":
+                for message in narrative_problems(value):
+                    report.error("invariant", message, path)
             return
         if kind == _RESOURCE:
             if prop.json_name == "contained":

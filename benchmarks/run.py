@@ -107,7 +107,7 @@ def bench_backend(
     wardbook("migrate", database=database)
     wardbook("demo", "--patients", str(args.patients), "--seed", "7", database=database)
     port = 18000 + os.getpid() % 1000
-    env = {**os.environ, "WARDBOOK_LOG_LEVEL": "warning"}
+    env = dict(os.environ)  # default log level: every request writes its JSON access line
     server = subprocess.Popen(
         [str(BIN / "wardbook"), "serve", "--database", database, "--port", str(port), "--no-auth"],
         env=env,

@@ -29,7 +29,7 @@ def readyz(repository: Repository) -> Callable[[Request], Awaitable[Response]]:
             body = {"status": "unavailable", "database": error.message}
             return Response(jsonio.dumps(body), 503, {"Retry-After": "5"}, media_type=_JSON)
         if pending:
-            body = {"status": "unavailable", "pending_migrations": pending}
+            body = {"status": "unavailable", "pending_migrations": ",".join(pending)}
             return Response(jsonio.dumps(body), 503, {"Retry-After": "30"}, media_type=_JSON)
         return Response(b'{"status":"ready"}', media_type=_JSON)
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import bz2
 import gzip
-import io
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,7 +53,7 @@ class Item:
 
 def _open(path: Path) -> IO[bytes]:
     if path.suffix == ".gz":
-        return gzip.open(path, "rb")
+        return gzip.open(path, "rb")  # type: ignore[return-value]
     if path.suffix == ".bz2":
         return bz2.open(path, "rb")
     return path.open("rb")
@@ -83,7 +82,7 @@ def iter_items(path: Path) -> Iterator[Item]:
     """Resources in one file; NDJSON streams line by line in constant memory."""
     with _open(path) as handle:
         if _stem_suffix(path) in (".ndjson", ".jsonl"):
-            for number, line in enumerate(io.BufferedReader(handle), start=1):  # type: ignore[arg-type]
+            for number, line in enumerate(handle, start=1):
                 if line.strip():
                     yield _parse_line(f"{path}:{number}", line)
             return

@@ -66,11 +66,12 @@ def check_type(resource_type: str) -> None:
         raise NotFound(f"Unknown resource type '{resource_type}'")
 
 
-def check_id(resource_id: str) -> None:
+def check_id(resource_id: str, resource_type: str | None = None) -> None:
+    """400 for an id that breaks R4 datatypes.html#id."""
     if not is_valid_id(resource_id):
-        raise BadRequest(
-            f"'{resource_id}' is not a valid resource id (1-64 characters of A-Z a-z 0-9 - .)"
-        )
+        message = f"'{resource_id}' is not a valid resource id (1-64 characters of A-Z a-z 0-9 - .)"
+        where = (f"{resource_type}.id",) if resource_type else ()
+        raise BadRequest(message, issues=[Issue("error", "value", message, where)])
 
 
 def require_valid(resource: Any, resource_type: str) -> dict[str, Any]:
@@ -223,7 +224,7 @@ class ResourceService:
     ) -> WriteResult:
         """R4 http.html#update, including update-as-create with a client-chosen id."""
         check_type(resource_type)
-        check_id(resource_id)
+        check_id(resource_id, resource_type)
         resource = require_valid(body, resource_type)
         body_id = resource.get("id")
         if body_id is None:

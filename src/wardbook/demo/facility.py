@@ -273,7 +273,7 @@ def _hospital(org_id: str) -> Resource:
             {"system": "phone", "value": "0113 496 0000", "use": "work"},
             {"system": "url", "value": "https://wardbook.example.org", "use": "work"},
         ],
-        "address": [HOSPITAL_ADDRESS],
+        "address": [dict(HOSPITAL_ADDRESS, line=list(HOSPITAL_ADDRESS["line"]))],
     }
 
 
@@ -310,7 +310,7 @@ def _site(site_id: str, facility: Facility) -> Resource:
         "mode": "instance",
         "type": [concept(ts.ROLE_CODE, "HOSP", "Hospital")],
         "physicalType": concept(ts.LOCATION_PHYSICAL_TYPE, "bu", "Building"),
-        "address": HOSPITAL_ADDRESS,
+        "address": dict(HOSPITAL_ADDRESS, line=list(HOSPITAL_ADDRESS["line"])),
         "managingOrganization": facility.organization_ref(),
     }
 

@@ -19,7 +19,6 @@ from wardbook.demo.data.labs import CHRONIC_LAB_SHIFTS, LAB_TESTS, ROUTINE_PANEL
 from wardbook.demo.elements import Resource, concept, ucum_quantity
 from wardbook.demo.story import Episode
 
-LABORATORY = concept(ts.OBSERVATION_CATEGORY, "laboratory", "Laboratory")
 _INTERPRETATIONS = {"H": "High", "L": "Low", "N": "Normal"}
 
 
@@ -151,7 +150,7 @@ def _result(
         "resourceType": "Observation",
         "id": ctx.ids.next(),
         "status": "final",
-        "category": [LABORATORY],
+        "category": [concept(ts.OBSERVATION_CATEGORY, "laboratory", "Laboratory")],
         "code": concept(ts.LOINC, test.loinc, test.display),
         "subject": ctx.patient_ref(),
         "encounter": ctx.encounter_ref(episode),

@@ -25,7 +25,11 @@ from wardbook.demo.story import Episode
 # What sepsis-like deterioration adds on top of the problem's own effect.
 DETERIORATION = VitalEffect(12, 5, -3, 0.4, -15, 0.3)
 
-VITAL_SIGNS = concept(ts.OBSERVATION_CATEGORY, "vital-signs", "Vital Signs")
+
+def vital_signs_category() -> Resource:
+    """The ``vital-signs`` observation category (a fresh object each time)."""
+    return concept(ts.OBSERVATION_CATEGORY, "vital-signs", "Vital Signs")
+
 
 # ACVPU letter -> SNOMED CT finding (HL7 UK CareConnect-ACVPU value set).
 ACVPU_CODES: dict[str, tuple[str, str]] = {
@@ -209,12 +213,12 @@ def _observation(
         "resourceType": "Observation",
         "id": ctx.ids.next(),
         "status": "final",
-        "category": [VITAL_SIGNS],
+        "category": [vital_signs_category()],
         "code": code,
         "subject": ctx.patient_ref(),
-        "encounter": encounter,
+        "encounter": dict(encounter),  # references are flat: a shallow copy is a copy
         "effectiveDateTime": fhir_datetime(taken),
-        "performer": [performer],
+        "performer": [dict(performer)],
     }
 
 

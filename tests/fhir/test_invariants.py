@@ -117,3 +117,56 @@ def test_period_start_not_after_end(example: Example) -> None:
     assert invariant_errors(patient) == []  # same instant in two zones
     patient["identifier"][0]["period"] = {"start": "2001-05-06", "end": "2001"}
     assert invariant_errors(patient) == []  # different precision: not comparable
+
+
+def test_att_1_data_needs_content_type(example: Example) -> None:
+    patient = example("Patient", "example")
+    patient["photo"] = [{"data": "aGVsbG8="}]
+    assert invariant_errors(patient) == [("att-1", "Patient.photo[0]")]
+    patient["photo"][0]["contentType"] = "image/png"
+    assert invariant_errors(patient) == []
+
+
+def test_rat_1_numerator_and_denominator_together(example: Example) -> None:
+    obs = example("Observation", "example")
+    del obs["valueQuantity"]
+    obs["valueRatio"] = {"numerator": {"value": 1}}
+    assert invariant_errors(obs) == [("rat-1", "Observation.valueRatio")]
+    obs["valueRatio"]["denominator"] = {"value": 2}
+    assert invariant_errors(obs) == []
+
+
+def test_rng_2_low_not_above_high(example: Example) -> None:
+    obs = example("Observation", "example")
+    obs["referenceRange"] = [
+        {"low": {"value": 10, "unit": "kg"}, "high": {"value": 5, "unit": "kg"}}
+    ]
+    errors = [(k, e) for k, e in invariant_errors(obs) if k != "qty-3"]
+    assert errors == []  # referenceRange low/high are SimpleQuantity, not a Range
+    del obs["valueQuantity"]
+    obs["valueRange"] = {"low": {"value": 10, "unit": "kg"}, "high": {"value": 5, "unit": "kg"}}
+    assert ("rng-2", "Observation.valueRange") in invariant_errors(obs)
+    obs["valueRange"]["high"]["unit"] = "g"
+    assert ("rng-2", "Observation.valueRange") not in invariant_errors(obs)
+
+
+@pytest.mark.parametrize(
+    ("repeat", "key"),
+    [
+        ({"duration": 1}, "tim-1"),
+        ({"period": 1}, "tim-2"),
+        ({"duration": -1, "durationUnit": "h"}, "tim-4"),
+        ({"period": -1, "periodUnit": "d"}, "tim-5"),
+        ({"periodMax": 2}, "tim-6"),
+        ({"durationMax": 2}, "tim-7"),
+        ({"countMax": 2}, "tim-8"),
+        ({"offset": 30, "when": ["CM"]}, "tim-9"),
+        ({"timeOfDay": ["08:00:00"], "when": ["MORN"]}, "tim-10"),
+    ],
+)
+def test_timing_invariants(example: Example, repeat: dict[str, Any], key: str) -> None:
+    request = example("MedicationRequest", "medrx0302")
+    request["dosageInstruction"] = [{"timing": {"repeat": repeat}}]
+    assert invariant_errors(request) == [
+        (key, "MedicationRequest.dosageInstruction[0].timing.repeat")
+    ]

@@ -1,8 +1,9 @@
-"""Resource invariants of R4 checked in plain Python (no FHIRPath on the write path).
+"""Invariants of R4 checked in plain Python (no FHIRPath on the write path).
 
-A hand-picked set of the ``constraint`` rules of the core StructureDefinitions, those a
-server relies on (Bundle: R4 bundle.html#invariants) or that real data gets wrong. Each
-check reads one resource's JSON, already structurally validated, and reports through
+A hand-picked set of the ``constraint`` rules of the core StructureDefinitions: those a
+server relies on (Bundle: R4 bundle.html#invariants), the datatype ones (Attachment, Ratio,
+Range, Timing) and some that real data gets wrong. Each check reads one resource's or
+datatype's JSON, already structurally validated, and reports through
 ``report.error("invariant", "<key>: <human text>", expression)``.
 """
 
@@ -170,6 +171,100 @@ def check_observation(obs: dict[str, Any], path: str, report: ValidationReport) 
                     "obs-3: must have at least a low or a high or text",
                     f"{path}.referenceRange[{i}]",
                 )
+
+
+# --- datatypes (R4 datatypes.html, invariants of Attachment, Ratio, Range, Timing) ----------
+
+
+def check_attachment(value: dict[str, Any], path: str, report: ValidationReport) -> None:
+    """att-1: if the Attachment has data, it SHALL have a contentType."""
+    if "data" in value and "contentType" not in value:
+        report.error(
+            "invariant", "att-1: if the Attachment has data, it SHALL have a contentType", path
+        )
+
+
+def check_ratio(value: dict[str, Any], path: str, report: ValidationReport) -> None:
+    """rat-1: numerator and denominator SHALL both be present, or both absent (extension)."""
+    has_num, has_den = "numerator" in value, "denominator" in value
+    if has_num != has_den or not (has_num or "extension" in value):
+        report.error(
+            "invariant",
+            "rat-1: numerator and denominator SHALL both be present, or both are absent. "
+            "If both are absent, there SHALL be some extension present",
+            path,
+        )
+
+
+def _comparable_quantities(low: Any, high: Any) -> tuple[float, float] | None:
+    if not (isinstance(low, dict) and isinstance(high, dict)):
+        return None
+    a, b = low.get("value"), high.get("value")
+    if not (isinstance(a, int | float) and isinstance(b, int | float)):
+        return None
+    if isinstance(a, bool) or isinstance(b, bool):
+        return None
+    same_unit = (low.get("system"), low.get("code")) == (high.get("system"), high.get("code"))
+    if not same_unit or ("code" not in low and low.get("unit") != high.get("unit")):
+        return None
+    return float(a), float(b)
+
+
+def check_range(value: dict[str, Any], path: str, report: ValidationReport) -> None:
+    """rng-2: if present, low SHALL have a lower value than high (in the same unit)."""
+    pair = _comparable_quantities(value.get("low"), value.get("high"))
+    if pair is not None and pair[0] > pair[1]:
+        report.error("invariant", "rng-2: if present, low SHALL have a lower value than high", path)
+
+
+_NO_OFFSET_WHEN = frozenset({"C", "CM", "CD", "CV"})
+
+
+def check_timing(value: dict[str, Any], path: str, report: ValidationReport) -> None:
+    """tim-1, tim-2, tim-4 .. tim-10 on Timing.repeat."""
+    repeat = value.get("repeat")
+    if not isinstance(repeat, dict):
+        return
+    here = f"{path}.repeat"
+    rules = (
+        ("tim-1", "if there's a duration, there needs to be duration units",
+         "duration" not in repeat or "durationUnit" in repeat),
+        ("tim-2", "if there's a period, there needs to be period units",
+         "period" not in repeat or "periodUnit" in repeat),
+        ("tim-4", "duration SHALL be a non-negative value", _non_negative(repeat.get("duration"))),
+        ("tim-5", "period SHALL be a non-negative value", _non_negative(repeat.get("period"))),
+        ("tim-6", "if there's a periodMax, there must be a period",
+         "periodMax" not in repeat or "period" in repeat),
+        ("tim-7", "if there's a durationMax, there must be a duration",
+         "durationMax" not in repeat or "duration" in repeat),
+        ("tim-8", "if there's a countMax, there must be a count",
+         "countMax" not in repeat or "count" in repeat),
+        ("tim-9", "if there's an offset, there must be a when (and not C, CM, CD, CV)",
+         "offset" not in repeat or _offset_when_ok(repeat.get("when"))),
+        ("tim-10", "if there's a timeOfDay, there cannot be a when, or vice versa",
+         "timeOfDay" not in repeat or "when" not in repeat),
+    )  # fmt: skip
+    for key, human, ok in rules:
+        if not ok:
+            report.error("invariant", f"{key}: {human}", here)
+
+
+def _non_negative(number: Any) -> bool:
+    return not isinstance(number, int | float) or isinstance(number, bool) or number >= 0
+
+
+def _offset_when_ok(when: Any) -> bool:
+    if not isinstance(when, list) or not when:
+        return False
+    return not any(w in _NO_OFFSET_WHEN for w in when if isinstance(w, str))
+
+
+DATATYPE_CHECKS: dict[str, Check] = {
+    "Attachment": check_attachment,
+    "Ratio": check_ratio,
+    "Range": check_range,
+    "Timing": check_timing,
+}
 
 
 RESOURCE_CHECKS: dict[str, Check] = {

@@ -468,6 +468,10 @@ class _Validator:
             self.quantity(value, prop, path)
         elif code == "Period":
             self.period(value, path)
+        else:
+            check = invariants.DATATYPE_CHECKS.get(code)
+            if check is not None:
+                check(value, path, report)
         if prop.pairs is not None:
             if code == "Coding":
                 self.coding_binding(value, prop, path)

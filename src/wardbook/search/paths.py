@@ -4,10 +4,11 @@ R4 search parameters are defined by FHIRPath expressions (R4 searchparameter.htm
 ``SearchParameter.expression``), but nearly all of them use a small subset: dotted paths,
 ``|`` unions, type casts on choice elements (``Observation.value as Quantity``,
 ``.as(Quantity)``, ``.ofType(Quantity)``), ``where(resolve() is Patient)`` on references,
-``where(system='email')``, ``extension('url')``, ``first()`` and ``[0]``. This module parses
-that subset and resolves every step against the R4 model once, so evaluation is a handful of
-dict lookups and yields each value together with its FHIR datatype. Anything else raises
-:class:`Unsupported` and the extractor falls back to fhirpathpy.
+``where(system='email')``, ``where(hasExtension('url'))``, ``extension('url')``, ``first()``
+and ``[0]``. This module parses that subset and resolves every step against the R4 model
+once, so evaluation is a handful of dict lookups and yields each value together with its
+FHIR datatype. Anything else raises :class:`Unsupported`; the extractor then falls back to
+fhirpathpy.
 """
 
 from __future__ import annotations
@@ -332,6 +333,22 @@ def _field_equals(name: str, literal: str) -> Step:
     return step
 
 
+def _has_extension(url: str) -> Step:
+    def step(nodes: list[Node]) -> list[Node]:
+        out: list[Node] = []
+        for node in nodes:
+            value = node[0]
+            if type(value) is dict:
+                extensions = value.get("extension")
+                if isinstance(extensions, list) and any(
+                    isinstance(e, dict) and e.get("url") == url for e in extensions
+                ):
+                    out.append(node)
+        return out
+
+    return step
+
+
 def _first(nodes: list[Node]) -> list[Node]:
     return nodes[:1]
 
@@ -457,6 +474,15 @@ class _Compiler:
                 and cond[2][0] == "str"
             ):
                 step = _field_equals(cond[1][2], cond[2][1])
+                return Compiled(_chain(base.evaluate, step), base.contexts, base.bindings)
+            if (
+                cond[0] == "call"
+                and cond[1] == ("ctx",)
+                and cond[2] == "hasExtension"
+                and len(cond[3]) == 1
+                and cond[3][0][0] == "str"
+            ):
+                step = _has_extension(cond[3][0][1])
                 return Compiled(_chain(base.evaluate, step), base.contexts, base.bindings)
         raise Unsupported(f"function {name}")
 

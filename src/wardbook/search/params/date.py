@@ -177,7 +177,8 @@ def _period_range(period: dict[str, Any]) -> tuple[int, int] | None:
 
 def _timing_range(timing: dict[str, Any]) -> tuple[int, int] | None:
     ranges: list[tuple[int, int]] = []
-    for event in timing.get("event") or ():
+    events = timing.get("event")
+    for event in events if isinstance(events, list) else ():
         if isinstance(event, str) and (bounds := parse_date_range(event)) is not None:
             ranges.append(bounds)
     repeat = timing.get("repeat")

@@ -76,8 +76,9 @@ def extract_number_rows(param: str, value: Any, datatype: str | None) -> Iterabl
         if row is not None:
             yield row
     elif isinstance(value, dict) and (datatype == "Range" or "low" in value or "high" in value):
-        low = (value.get("low") or {}).get("value")
-        high = (value.get("high") or {}).get("value")
+        low_q, high_q = value.get("low"), value.get("high")
+        low = low_q.get("value") if isinstance(low_q, dict) else None
+        high = high_q.get("value") if isinstance(high_q, dict) else None
         lo = float(low) if isinstance(low, int | float) and not isinstance(low, bool) else None
         hi = float(high) if isinstance(high, int | float) and not isinstance(high, bool) else None
         if lo is None and hi is None:

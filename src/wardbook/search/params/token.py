@@ -68,7 +68,8 @@ def _coding_row(param: str, coding: dict[str, Any]) -> TokenRow | None:
 
 
 def _concept_rows(param: str, concept: dict[str, Any]) -> Iterable[TokenRow]:
-    for coding in concept.get("coding") or ():
+    codings = concept.get("coding")
+    for coding in codings if isinstance(codings, list) else ():
         if isinstance(coding, dict) and (row := _coding_row(param, coding)) is not None:
             yield row
     text = concept.get("text")

@@ -1,0 +1,391 @@
+"""parse_search: R4 search.html parameter syntax, modifiers, prefixes, strict vs lenient."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qsl
+
+import pytest
+
+from wardbook.errors import BadRequest
+from wardbook.search.params.date import DateValue
+from wardbook.search.params.number import NumberValue
+from wardbook.search.params.quantity import QuantityValue
+from wardbook.search.params.reference import ReferenceValue
+from wardbook.search.params.string import StringValue
+from wardbook.search.params.token import TokenValue
+from wardbook.search.params.uri import UriValue
+from wardbook.search.parse import parse_search
+from wardbook.search.query import DEFAULT_COUNT, MAX_COUNT, MissingValue, SearchQuery, SortKey
+
+
+def strict(resource_type: str | None, query: str) -> SearchQuery:
+    return parse_search(resource_type, parse_qsl(query, keep_blank_values=True), strict=True)
+
+
+def lenient(resource_type: str | None, query: str) -> SearchQuery:
+    return parse_search(resource_type, parse_qsl(query, keep_blank_values=True), strict=False)
+
+
+def rejected(resource_type: str | None, query: str) -> BadRequest:
+    with pytest.raises(BadRequest) as info:
+        strict(resource_type, query)
+    return info.value
+
+
+# -- structure: AND, OR, escaping ------------------------------------------------------------------
+
+
+def test_repeated_parameters_are_anded_and_commas_are_ored() -> None:
+    q = strict("Observation", "code=a,b&code=c&status=final")
+
+    assert [c.code for c in q.criteria] == ["code", "code", "status"]
+    assert [len(c.values) for c in q.criteria] == [2, 1, 1]
+
+
+def test_escaped_commas_pipes_and_dollars_are_literal() -> None:
+    q = strict("Patient", r"family=a\,b&identifier=sys\|tem|val\,ue")
+
+    family = q.criteria[0].values
+    assert family == (StringValue("a,b", "a,b"),)
+    ident = q.criteria[1].values[0]
+    assert isinstance(ident, TokenValue)
+    assert (ident.system, ident.code) == ("sys|tem", "val,ue")
+
+
+def test_empty_values_are_ignored_in_both_modes() -> None:
+    q = strict("Patient", "family=&gender=male")
+
+    assert [c.code for c in q.criteria] == ["gender"]
+    assert q.ignored == [("family", "empty value")]
+
+
+# -- token -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "system", "code", "any_system"),
+    [
+        ("8302-2", None, "8302-2", True),
+        ("http://loinc.org|8302-2", "http://loinc.org", "8302-2", False),
+        ("|8302-2", None, "8302-2", False),
+        ("http://loinc.org|", "http://loinc.org", None, False),
+    ],
+)
+def test_token_forms(text: str, system: str | None, code: str | None, any_system: bool) -> None:
+    value = strict("Observation", f"code={text}").criteria[0].values[0]
+
+    assert value == TokenValue(system, code, any_system, "")
+
+
+def test_token_modifiers_not_text_missing() -> None:
+    q = strict("Observation", "code:not=a&code:text=Body  HEIGHT&code:missing=true")
+
+    assert [c.modifier for c in q.criteria] == ["not", "text", "missing"]
+    assert q.criteria[1].values[0] == TokenValue(None, None, True, "body height")
+    assert q.criteria[2].values == (MissingValue(True),)
+    assert q.criteria[2].missing is True
+
+
+def test_token_with_neither_system_nor_code_is_malformed() -> None:
+    error = rejected("Observation", "code=|")
+
+    assert error.issues[0].code == "invalid"
+
+
+# -- string, uri -----------------------------------------------------------------------------------
+
+
+def test_string_values_are_normalized_but_exact_keeps_the_text() -> None:
+    q = strict("Patient", "family=Zoë&family:exact=Zoë&family:contains=OË")
+
+    assert q.criteria[0].values == (StringValue("Zoë", "zoe"),)
+    assert q.criteria[1].modifier == "exact"
+    assert q.criteria[2].values == (StringValue("OË", "oe"),)
+
+
+def test_uri_modifiers() -> None:
+    q = strict("ValueSet", "url:below=http://hl7.org/fhir/ValueSet&url=http://x/y")
+
+    assert q.criteria[0].modifier == "below"
+    assert q.criteria[1].values == (UriValue("http://x/y"),)
+
+
+# -- ordered types: prefixes -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("prefix", ["eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap"])
+def test_every_prefix_parses_for_dates_numbers_and_quantities(prefix: str) -> None:
+    q = strict("RiskAssessment", f"date={prefix}2020-03&probability={prefix}0.5")
+    qq = strict("Observation", f"value-quantity={prefix}5.4|http://unitsofmeasure.org|g")
+
+    d = q.criteria[0].values[0]
+    n = q.criteria[1].values[0]
+    quantity = qq.criteria[0].values[0]
+    assert isinstance(d, DateValue) and d.prefix == prefix
+    assert isinstance(n, NumberValue) and n.prefix == prefix
+    assert isinstance(quantity, QuantityValue) and quantity.prefix == prefix
+
+
+def test_no_prefix_means_eq() -> None:
+    value = strict("Patient", "birthdate=1970").criteria[0].values[0]
+
+    assert isinstance(value, DateValue) and value.prefix == "eq"
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "birthdate=yesterday",
+        "birthdate=2020-13",
+        "birthdate=2020-02-30",
+        "birthdate=xx2020",
+        "birthdate=2020-01-01T10:00:00+25:00",
+    ],
+)
+def test_malformed_dates_are_rejected_under_strict(query: str) -> None:
+    assert rejected("Patient", query).issues[0].code == "invalid"
+
+
+@pytest.mark.parametrize(
+    "query", ["probability=abc", "probability=gt", "probability=1,5", "probability=NaN"]
+)
+def test_malformed_numbers_are_rejected(query: str) -> None:
+    # 1,5 is two OR values: "1" and "5" both parse, so only the others fail.
+    if query == "probability=1,5":
+        assert len(strict("RiskAssessment", query).criteria[0].values) == 2
+        return
+    rejected("RiskAssessment", query)
+
+
+def test_quantity_forms() -> None:
+    q = strict(
+        "Observation",
+        "value-quantity=5.4|http://unitsofmeasure.org|g&value-quantity=ge5||mg&value-quantity=7",
+    )
+
+    full, code_only, bare = (c.values[0] for c in q.criteria)
+    assert isinstance(full, QuantityValue) and full.canonical is not None
+    assert (full.system, full.code, full.canonical.code) == (
+        "http://unitsofmeasure.org",
+        "g",
+        "g",
+    )
+    assert isinstance(code_only, QuantityValue)
+    assert (code_only.prefix, code_only.system, code_only.code) == ("ge", None, "mg")
+    assert isinstance(bare, QuantityValue) and bare.code is None
+
+
+def test_quantity_with_a_system_but_no_code_is_malformed() -> None:
+    rejected("Observation", "value-quantity=5|http://unitsofmeasure.org|")
+
+
+# -- reference -------------------------------------------------------------------------------------
+
+
+def test_reference_forms() -> None:
+    q = strict(
+        "Observation",
+        "subject=Patient/123&subject=Patient/123/_history/2&subject:Patient=456"
+        "&subject=http://other.org/fhir/Patient/9&specimen=789&subject=abc",
+    )
+
+    values = [c.values[0] for c in q.criteria]
+    assert values == [
+        ReferenceValue("Patient", "123", None, None),
+        ReferenceValue("Patient", "123", "2", None),
+        ReferenceValue("Patient", "456", None, None),
+        ReferenceValue(None, None, None, "http://other.org/fhir/Patient/9"),
+        # specimen has one target type: it is inferred; subject has four: any type.
+        ReferenceValue("Specimen", "789", None, None),
+        ReferenceValue(None, "abc", None, None),
+    ]
+
+
+def test_reference_type_modifier_must_be_a_target_type() -> None:
+    error = rejected("Observation", "subject:Medication=1")
+
+    assert "not a target type" in error.message
+
+
+def test_reference_identifier_modifier() -> None:
+    value = strict("Observation", "subject:identifier=http://x|42").criteria[0].values[0]
+
+    assert isinstance(value, ReferenceValue)
+    assert value.identifier == TokenValue("http://x", "42", False, "")
+
+
+def test_reference_with_an_unknown_type_is_malformed() -> None:
+    rejected("Observation", "subject=Nonsense/1")
+
+
+def test_canonical_reference_with_version() -> None:
+    value = strict("ActivityDefinition", "depends-on=http://x.org/cs|2.0").criteria[0].values[0]
+
+    assert value == ReferenceValue(None, None, "2.0", "http://x.org/cs")
+
+
+# -- composite -------------------------------------------------------------------------------------
+
+
+def test_composite_token_pairs() -> None:
+    q = strict("Observation", "code-value-concept=http://loinc.org|72166-2$266919005")
+
+    value = q.criteria[0].values[0]
+    assert q.criteria[0].component_types == ("token", "token")
+    assert getattr(value, "key", None) == "http://loinc.org|72166-2$266919005"
+
+
+def test_composite_with_a_quantity_component_is_not_supported_yet() -> None:
+    error = rejected("Observation", "code-value-quantity=8302-2$gt150")
+
+    assert error.issues[0].code == "not-supported"
+
+
+# -- result parameters -----------------------------------------------------------------------------
+
+
+def test_defaults() -> None:
+    q = strict("Patient", "")
+
+    assert (q.count, q.cursor, q.sort, q.total, q.summary, q.elements) == (
+        DEFAULT_COUNT,
+        None,
+        [],
+        "accurate",
+        None,
+        None,
+    )
+
+
+def test_result_parameters() -> None:
+    q = strict(
+        "Patient",
+        "_count=0&_sort=-_lastUpdated,_id&_total=none&_summary=count&_elements=id,name"
+        "&_cursor=abc&_format=json&_pretty=true",
+    )
+
+    assert q.count == 0 and q.only_total
+    assert q.sort == [SortKey("_lastUpdated", True), SortKey("_id", False)]
+    assert (q.total, q.summary, q.elements, q.cursor) == ("none", "count", ["id", "name"], "abc")
+
+
+def test_count_is_capped() -> None:
+    assert strict("Patient", "_count=100000").count == MAX_COUNT
+
+
+@pytest.mark.parametrize("query", ["_count=-1", "_count=ten", "_total=maybe", "_summary=all"])
+def test_malformed_result_parameters(query: str) -> None:
+    rejected("Patient", query)
+
+
+def test_sort_by_a_search_parameter_is_not_supported_yet() -> None:
+    error = rejected("Patient", "_sort=birthdate")
+
+    assert error.issues[0].code == "not-supported"
+    assert lenient("Patient", "_sort=birthdate").ignored == [
+        ("_sort", "_sort by birthdate is not supported yet (supported: _lastUpdated, _id)")
+    ]
+
+
+def test_entity_parameters() -> None:
+    q = strict("Patient", "_id=a,b&_lastUpdated=gt2024-01-01")
+
+    assert [c.on_entity for c in q.criteria] == [True, True]
+    rejected("Patient", "_id=sys|a")
+
+
+def test_common_parameters_apply_to_every_type() -> None:
+    q = strict("Observation", "_tag=http://x|y&_profile=http://p&_security=R&_source=http://s")
+
+    assert [c.type for c in q.criteria] == ["token", "uri", "token", "uri"]
+
+
+def test_system_level_search_knows_common_parameters_and_type() -> None:
+    q = strict(None, "_type=Patient,Observation&_lastUpdated=ge2024")
+
+    assert q.types == ["Patient", "Observation"]
+    rejected(None, "family=x")
+    rejected(None, "_type=Nope")
+    rejected("Patient", "_type=Patient")
+
+
+# -- strict vs lenient -----------------------------------------------------------------------------
+
+
+NOT_SUPPORTED = [
+    "subject.name=x",
+    "subject:Patient.name=x",
+    "_has:Observation:patient:code=1",
+    "_include=Observation:subject",
+    "_revinclude=Observation:subject",
+    "_filter=name eq x",
+    "_text=x",
+    "_content=x",
+    "_list=1",
+    "code:in=http://vs",
+    "code:below=x",
+    "code:of-type=a|b|c",
+    "family:missing=maybe",
+]
+
+
+@pytest.mark.parametrize("query", NOT_SUPPORTED)
+def test_unsupported_features_are_400_under_strict_and_reported_under_lenient(
+    query: str,
+) -> None:
+    resource_type = "Observation" if not query.startswith("family") else "Patient"
+    error = rejected(resource_type, query)
+    q = lenient(resource_type, query)
+
+    assert error.status == 400
+    assert q.criteria == []
+    assert len(q.ignored) == 1
+    assert q.ignored[0][0] == query.split("=", 1)[0]
+
+
+def test_unknown_parameters_and_modifiers() -> None:
+    unknown = rejected("Patient", "shoe-size=42")
+    modifier = rejected("Patient", "family:sounds-like=x")
+
+    assert "unknown search parameter shoe-size" in unknown.message
+    assert "unknown modifier :sounds-like" in modifier.message
+
+
+def test_strict_reports_every_problem_at_once() -> None:
+    error = rejected("Patient", "shoe-size=42&birthdate=tomorrow&gender=male")
+
+    assert len(error.issues) == 2
+    assert [i.expression for i in error.issues] == [("shoe-size",), ("birthdate",)]
+
+
+def test_lenient_keeps_the_good_parameters() -> None:
+    q = lenient("Patient", "shoe-size=42&gender=male&birthdate=tomorrow")
+
+    assert [c.code for c in q.criteria] == ["gender"]
+    assert [name for name, _ in q.ignored] == ["shoe-size", "birthdate"]
+
+
+def test_unknown_resource_type_is_always_rejected() -> None:
+    with pytest.raises(BadRequest):
+        lenient("Spaceship", "")
+
+
+# -- query strings ---------------------------------------------------------------------------------
+
+
+def test_query_string_is_canonical_and_round_trips() -> None:
+    a = strict("Observation", "status=final&code=http://loinc.org|8302-2,x&_sort=-_lastUpdated")
+    b = strict("Observation", "_sort=-_lastUpdated&code=http://loinc.org|8302-2,x&status=final")
+
+    assert a.to_query_string() == b.to_query_string()
+    again = strict("Observation", a.to_query_string(cursor="CUR"))
+    assert again.to_query_string(cursor="CUR") == a.to_query_string(cursor="CUR")
+    assert again.cursor == "CUR"
+    assert "_cursor" not in a.to_query_string()
+
+
+def test_query_string_keeps_escapes() -> None:
+    q = strict("Patient", r"family=a\,b")
+
+    again = strict("Patient", q.to_query_string())
+    assert again.criteria[0].values == (StringValue("a,b", "a,b"),)

@@ -16,7 +16,7 @@ BASE = "http://testserver/fhir"
 
 @pytest.fixture
 def settings() -> Settings:
-    return Settings(env="test", no_auth=True, max_body_bytes=2 * 1024 * 1024)
+    return Settings(env="test", no_auth=True)
 
 
 @pytest.fixture

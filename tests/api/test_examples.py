@@ -14,8 +14,8 @@ from typing import Any
 
 import httpx
 import pytest
-from tests.fhir.known_invalid_examples import KNOWN_INVALID_EXAMPLES as KNOWN_INVALID
 
+from tests.fhir.known_invalid_examples import KNOWN_INVALID_EXAMPLES as KNOWN_INVALID
 from wardbook.fhir import jsonio
 from wardbook.fhir.meta import strip_server_meta
 

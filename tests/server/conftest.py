@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 import uuid
@@ -42,19 +43,25 @@ class Server:
     def fhir(self) -> str:
         return f"{self.base}/fhir"
 
+    log: Path | None = None
+
     def start(self) -> None:
         env = {**os.environ, "WARDBOOK_LOG_LEVEL": "warning"}
-        self.process = subprocess.Popen(
-            [WARDBOOK, "serve", "--database", self.database, "--port", str(self.port), "--no-auth"],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
+        self.log = Path(tempfile.mkstemp(prefix="wardbook-server-", suffix=".log")[1])
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                [
+                    *(WARDBOOK, "serve", "--database", self.database),
+                    *("--port", str(self.port), "--no-auth"),
+                ],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                err = self.process.stderr.read().decode() if self.process.stderr else ""
-                raise RuntimeError(f"server exited: {err}")
+                raise RuntimeError(f"server exited: {self.log.read_text()[-2000:]}")
             try:
                 with urllib.request.urlopen(f"{self.base}/livez", timeout=1):
                     return

@@ -6,6 +6,7 @@ from fhirclient import client as smart_client
 from fhirclient.models.humanname import HumanName
 from fhirclient.models.patient import Patient as SmartPatient
 from fhirpy import SyncFHIRClient
+
 from tests.server.conftest import Server
 
 

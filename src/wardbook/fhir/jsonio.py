@@ -31,7 +31,10 @@ class Decimal(float):
         return obj
 
     def __repr__(self) -> str:
-        return f"Decimal({self.text!r})"
+        # The text as written, so str()/repr() give "1.50", never "1.5".
+        return self.text
+
+    __str__ = __repr__
 
 
 def _no_constants(name: str) -> Any:

@@ -216,3 +216,23 @@ def test_every_admission_reason_is_a_recorded_condition(records: list[list[Any]]
                 )
                 for c in conditions
             ), reason
+
+
+def test_nothing_happens_before_birth(many_records: list[list[Any]]) -> None:
+    keys = (
+        "effectiveDateTime",
+        "issued",
+        "authoredOn",
+        "recordedDate",
+        "date",
+        "onsetDateTime",
+        "created",
+    )
+    for record in many_records:
+        born = record[0]["birthDate"]
+        for resource in record[1:]:
+            for key in keys:
+                if key in resource:
+                    assert resource[key][:10] >= born, (resource["resourceType"], key)
+            if resource["resourceType"] == "Encounter":
+                assert resource["period"]["start"][:10] >= born

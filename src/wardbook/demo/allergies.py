@@ -27,7 +27,8 @@ def build_allergies(ctx: PatientContext) -> list[Resource]:
 
 
 def _recorded(ctx: PatientContext) -> str:
-    days_ago = ctx.rng.uniform(30, min(ctx.story.age * 365 + 30, 20 * 365))
+    oldest = ctx.story.history_days(ctx.now, 20 * 365)
+    days_ago = ctx.rng.uniform(min(30.0, oldest), oldest)
     return fhir_datetime((ctx.now - timedelta(days=days_ago)).replace(second=0))
 
 

@@ -81,7 +81,8 @@ def _appointment(
     minutes = rng.choice((15, 20, 30))
     clinician = ctx.facility.consultant(specialty)
     specialty_code, specialty_display = SPECIALTIES[specialty]
-    created = (ctx.now - timedelta(days=rng.randint(1, 60))).replace(
+    booked_days_ago = rng.randint(1, int(ctx.story.history_days(ctx.now, 60)))
+    created = (ctx.now - timedelta(days=booked_days_ago)).replace(
         hour=rng.randint(9, 16), minute=rng.randrange(60), second=0, microsecond=0
     )
     appointment: Resource = {

@@ -9,7 +9,7 @@ back at the problem-list entry instead of duplicating it.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, time, timedelta
 
 from wardbook.demo import terminology as ts
 from wardbook.demo.clock import fhir_datetime
@@ -82,7 +82,8 @@ def _problem_list_item(ctx: PatientContext, problem: ChronicProblem) -> Resource
 def _encounter_diagnosis(ctx: PatientContext, episode: Episode) -> Resource:
     problem = episode.problem
     assert problem is not None
-    onset = episode.start - timedelta(hours=ctx.rng.randint(2, 72))
+    born = datetime.combine(ctx.story.birth_date, time(), tzinfo=UTC)
+    onset = max(episode.start - timedelta(hours=ctx.rng.randint(2, 72)), born)
     doctor = attending(ctx, episode)
     long_term = problem.snomed in _LONG_TERM_CODES
     if episode.end is None:

@@ -84,6 +84,14 @@ class PatientStory:
         """Whether any of these chronic conditions is on the problem list."""
         return any(c.condition.key in keys for c in self.chronic)
 
+    def days_alive(self, now: datetime) -> int:
+        """Whole days since birth, so history can be kept after it."""
+        return (now.date() - self.birth_date).days
+
+    def history_days(self, now: datetime, longest: float) -> float:
+        """How far back an event may lie: ``longest`` days, but never before birth."""
+        return max(min(longest, self.days_alive(now) - 1.0), 1.0)
+
     @property
     def bmi(self) -> float:
         return self.weight_kg / (self.height_cm / 100) ** 2
@@ -114,7 +122,8 @@ def _birth_date(rng: random.Random, now: datetime) -> date:
         age = rng.randint(65, 79)
     else:
         age = 80 + min(int(rng.expovariate(1 / 6)), 19)
-    return now.date() - timedelta(days=int((age + rng.random()) * 365.2425))
+    # At least two weeks old, so even a newborn has a little history before "now".
+    return now.date() - timedelta(days=max(int((age + rng.random()) * 365.2425), 14))
 
 
 def _age_on(birth: date, today: date) -> int:
@@ -271,7 +280,8 @@ def _admission(
         start = _at_minute(now - timedelta(hours=rng.uniform(3, 24 * 6)))
         end = None
     else:
-        day = now - timedelta(days=rng.uniform(30, _HISTORY_DAYS))
+        oldest = story.history_days(now, _HISTORY_DAYS)
+        day = now - timedelta(days=rng.uniform(min(30.0, oldest), oldest))
         start = _arrival_time(rng, day)
         stay = timedelta(days=rng.randint(*problem.stay_days), hours=rng.uniform(-6, 6))
         end = _at_minute(start + max(stay, timedelta(hours=20)))
@@ -298,19 +308,21 @@ def _admission(
 
 def _ed_attendance(rng: random.Random, story: PatientStory, now: datetime) -> Episode:
     problem = _pick_problem(rng, story, admitted=False)
-    start = _arrival_time(rng, now - timedelta(days=rng.uniform(7, _HISTORY_DAYS)))
+    oldest = story.history_days(now, _HISTORY_DAYS)
+    start = _arrival_time(rng, now - timedelta(days=rng.uniform(min(7.0, oldest), oldest)))
     end = _at_minute(start + timedelta(hours=rng.uniform(1.5, 7)))
     severity = rng.uniform(0.2, 0.55)
     return Episode("EMER", start, end, "ed", "emergency", severity, problem=problem)
 
 
 def _clinic(rng: random.Random, story: PatientStory, now: datetime) -> Episode:
-    day = now - timedelta(days=rng.uniform(14, 2 * 365))
+    oldest = story.history_days(now, 2 * 365)
+    day = now - timedelta(days=rng.uniform(min(14.0, oldest), oldest))
     start = day.replace(
         hour=rng.randint(9, 15), minute=rng.choice((0, 15, 30, 45)), second=0, microsecond=0
     )
     while start.weekday() >= 5:  # clinics run Monday to Friday
-        start -= timedelta(days=1)
+        start += timedelta(days=1)
     end = start + timedelta(minutes=rng.choice((20, 30, 40)))
     condition = rng.choice(story.chronic).condition if story.chronic else None
     specialty = (

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from wardbook.storage.base import StoredResource, as_bytes
 
@@ -20,7 +19,13 @@ def version_columns(alias: str, body: str) -> str:
     )
 
 
-def stored_from_row(row: Sequence[Any]) -> StoredResource:
+class Row(Protocol):
+    """A result row of either driver (sqlite3 tuple, asyncpg Record)."""
+
+    def __getitem__(self, index: int, /) -> Any: ...
+
+
+def stored_from_row(row: Row) -> StoredResource:
     """A StoredResource from a row that starts with :func:`version_columns`."""
     body = row[5]
     return StoredResource(

@@ -32,8 +32,19 @@ _TRANSIENT: tuple[type[BaseException], ...] = (
     pg.UndefinedTableError,  # the schema is not migrated (readiness reports it too)
     pg.InvalidCatalogNameError,  # the database does not exist
     pg.InvalidAuthorizationSpecificationError,  # login rejected
+    pg.InternalClientError,  # protocol state broken, e.g. by a server-side disconnect
     OSError,  # connection refused / reset
     TimeoutError,  # command_timeout or pool acquire timeout
+)
+
+# After these a connection is unusable: it is closed instead of going back to the pool.
+BROKEN_CONNECTION: tuple[type[BaseException], ...] = (
+    pg.PostgresConnectionError,
+    pg.AdminShutdownError,
+    pg.CrashShutdownError,
+    pg.InternalClientError,
+    pg.InterfaceError,
+    OSError,
 )
 
 
@@ -70,6 +81,10 @@ async def init_connection(conn: asyncpg.Connection[Any]) -> None:
         decoder=_decode_jsonb,
         format="binary",
     )
+
+
+async def keep_session(conn: asyncpg.Connection[Any]) -> None:
+    """Pool reset hook: nothing to undo, so no reset query (see repository.py)."""
 
 
 @functools.lru_cache(maxsize=2048)

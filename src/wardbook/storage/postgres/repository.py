@@ -1,14 +1,17 @@
 """The PostgreSQL backend: an asyncpg pool, prepared statements, READ COMMITTED writes.
 
 ``read``/``vread`` are one prepared statement each -- one round trip -- since they are the
-hot path. Writes lock the entity row (FOR UPDATE) or move it conditionally, and unique keys
-catch the remaining races (VersionConflict).
+hot path. Connections go back to the pool without asyncpg's reset query (another round
+trip per checkout): Wardbook keeps no session state -- advisory locks are transaction
+scoped, cursors live inside transactions, settings are ``SET LOCAL`` -- and asyncpg still
+rolls back any transaction left open. Writes lock the entity row (FOR UPDATE) or move it
+conditionally, and unique keys catch the remaining races (VersionConflict).
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from typing import TYPE_CHECKING, Any
 
 import asyncpg
@@ -25,8 +28,10 @@ from wardbook.storage.base import (
 from wardbook.storage.history_query import build_history_query, history_page
 from wardbook.storage.postgres import schema, sql
 from wardbook.storage.postgres.connection import (
+    BROKEN_CONNECTION,
     PostgresRunner,
     init_connection,
+    keep_session,
     pg_errors,
     to_dollar_params,
 )
@@ -75,6 +80,7 @@ class PostgresRepository(Repository):
                 command_timeout=self._command_timeout,
                 statement_cache_size=self._statement_cache_size,
                 init=init_connection,
+                reset=keep_session,
                 timeout=self._acquire_timeout,
             )
 
@@ -89,7 +95,29 @@ class PostgresRepository(Repository):
             raise StorageError("the PostgreSQL repository is not open")
         with pg_errors():
             async with self._pool.acquire(timeout=self._acquire_timeout) as conn:
-                yield conn
+                try:
+                    yield conn
+                except BROKEN_CONNECTION:
+                    # The pool opens a fresh one on the next acquire. (asyncpg may already
+                    # have detached a connection that closed under it.)
+                    with suppress(asyncpg.InterfaceError):
+                        conn.terminate()
+                    raise
+
+    async def _fetchrow(self, statement: str, *args: Any) -> asyncpg.Record | None:
+        """Run one read; once more on a fresh connection if the first was dead.
+
+        Pooled connections die silently when the server restarts or fails over; a read is
+        safe to repeat, so clients see no error for what the pool can fix itself.
+        """
+        try:
+            async with self._connection() as conn:
+                return await conn.fetchrow(statement, *args)
+        except StorageError as error:
+            if not isinstance(error.__cause__, BROKEN_CONNECTION):
+                raise
+        async with self._connection() as conn:
+            return await conn.fetchrow(statement, *args)
 
     async def migrate(self) -> list[str]:
         async with self._connection() as conn:
@@ -104,15 +132,13 @@ class PostgresRepository(Repository):
             await conn.fetchval("SELECT 1")
 
     async def read(self, resource_type: str, resource_id: str) -> StoredResource | None:
-        async with self._connection() as conn:
-            row = await conn.fetchrow(sql.READ, resource_type, resource_id)
+        row = await self._fetchrow(sql.READ, resource_type, resource_id)
         return None if row is None else stored_from_row(row)
 
     async def vread(
         self, resource_type: str, resource_id: str, version: int
     ) -> StoredResource | None:
-        async with self._connection() as conn:
-            row = await conn.fetchrow(sql.VREAD, resource_type, resource_id, version)
+        row = await self._fetchrow(sql.VREAD, resource_type, resource_id, version)
         return None if row is None else stored_from_row(row)
 
     async def history(

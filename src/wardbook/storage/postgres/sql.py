@@ -14,13 +14,21 @@ from wardbook.storage.version_rows import version_columns
 
 BODY = "v.body"  # jsonb, decoded to bytes by the connection's codec
 
-_CURRENT = (
+READ = (
     f"SELECT {version_columns('v', BODY)} FROM resource_entity e"
     " JOIN resource_version v ON v.pid = e.pid AND v.version = e.version"
     " WHERE e.res_type = $1 AND e.res_id = $2"
 )
-READ = _CURRENT
-CURRENT_FOR_UPDATE = _CURRENT + " FOR UPDATE OF e"
+
+# Locks the entity row. When it had to wait for another writer, READ COMMITTED re-checks
+# the locked row but joins it to version rows of the statement's older snapshot, so the
+# new current version is not visible: the LEFT JOIN then yields NULL version columns and
+# the caller re-reads with READ (a new snapshot; the lock keeps it stable).
+CURRENT_FOR_UPDATE = (
+    f"SELECT {version_columns('v', BODY)} FROM resource_entity e"
+    " LEFT JOIN resource_version v ON v.pid = e.pid AND v.version = e.version"
+    " WHERE e.res_type = $1 AND e.res_id = $2 FOR UPDATE OF e"
+)
 
 VREAD = (
     f"SELECT {version_columns('v', BODY)} FROM resource_entity e"

@@ -56,6 +56,8 @@ class PostgresWriteTx(WriteTx):
     async def current(self, resource_type: str, resource_id: str) -> StoredResource | None:
         with pg_errors():
             row = await self._conn.fetchrow(sql.CURRENT_FOR_UPDATE, resource_type, resource_id)
+            if row is not None and row[0] is None:  # waited for a writer: see sql.py
+                row = await self._conn.fetchrow(sql.READ, resource_type, resource_id)
         return None if row is None else stored_from_row(row)
 
     async def write(self, version: NewVersion) -> None:

@@ -17,13 +17,8 @@ from typing import Any
 
 from wardbook.storage.base import Dialect, StorageError, VersionConflict
 
-# SQLite's own busy wait on the writer stays short so waits happen in begin_immediate.
-_WRITER_BUSY_MS = 20
 
-
-def connect(
-    target: str, *, uri: bool = False, busy_timeout: float = 10.0, writer: bool = False
-) -> sqlite3.Connection:
+def connect(target: str, *, uri: bool = False, busy_timeout: float = 10.0) -> sqlite3.Connection:
     """Open a connection in autocommit mode (we issue BEGIN/COMMIT) with our pragmas.
 
     ``synchronous=FULL`` fsyncs the WAL on every commit: a write acknowledged to a client
@@ -37,11 +32,16 @@ def connect(
             check_same_thread=False,
             cached_statements=256,
         )
-        busy_ms = _WRITER_BUSY_MS if writer else int(busy_timeout * 1000)
-        conn.execute(f"PRAGMA busy_timeout = {busy_ms}")
+        set_busy_timeout(conn, busy_timeout)
         conn.execute("PRAGMA foreign_keys = ON")
         conn.execute("PRAGMA synchronous = FULL")
     return conn
+
+
+def set_busy_timeout(conn: sqlite3.Connection, seconds: float) -> None:
+    """How long SQLite itself retries a locked database -- blocking the calling thread."""
+    with sqlite_errors():
+        conn.execute(f"PRAGMA busy_timeout = {int(seconds * 1000)}")
 
 
 def enable_wal(conn: sqlite3.Connection) -> None:

@@ -31,6 +31,7 @@ from wardbook.storage.sqlite.connection import (
     connect,
     enable_wal,
     rollback_quietly,
+    set_busy_timeout,
     sqlite_errors,
 )
 from wardbook.storage.sqlite.write import SqliteWriteTx, write_version
@@ -64,12 +65,16 @@ class SqliteRepository(Repository):
     async def open(self) -> None:
         if self._writer is not None:
             return
-        writer = connect(self.path, busy_timeout=self._busy_timeout, writer=not self.in_memory)
+        writer = connect(self.path, busy_timeout=self._busy_timeout)
         if self.in_memory:
             self._writer = self._reader = writer
             return
         try:
             enable_wal(writer)
+            # The writer waits for other processes in begin_immediate, with asyncio.sleep;
+            # SQLite's own busy wait would block the event loop. Inside BEGIN IMMEDIATE a
+            # WAL writer meets no further locks.
+            set_busy_timeout(writer, 0)
             reader = connect(self.path, busy_timeout=self._busy_timeout)
             with sqlite_errors():
                 reader.execute("PRAGMA query_only = ON")

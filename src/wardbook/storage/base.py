@@ -219,3 +219,12 @@ class Repository(ABC):
         self, resource_types: Sequence[str] | None = None, since: int | None = None
     ) -> AsyncIterator[StoredResource]:
         """Every current, non-deleted resource, in constant memory (export, backup)."""
+
+    async def write_many(self, versions: Sequence[NewVersion]) -> None:
+        """Write ``versions`` in order in ONE transaction, all or nothing (the bulk loader).
+
+        Same checks as :meth:`WriteTx.write`; backends override this with a faster path.
+        """
+        async with self.transaction() as tx:
+            for version in versions:
+                await tx.write(version)

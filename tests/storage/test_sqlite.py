@@ -1,0 +1,119 @@
+"""SQLite specifics: durable pragmas, :memory:, and several processes on one file."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from wardbook.storage.base import StorageError
+from wardbook.storage.factory import open_repository
+from wardbook.storage.sqlite import SqliteRepository
+
+from .helpers import SECOND, T0, new_version, patient, synthea, write
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+async def sqlite_repo(tmp_path: Path) -> AsyncIterator[SqliteRepository]:
+    repo = SqliteRepository(str(tmp_path / "wardbook.db"))
+    await repo.open()
+    try:
+        await repo.migrate()
+        yield repo
+    finally:
+        await repo.close()
+
+
+async def test_connections_use_wal_full_sync_and_foreign_keys(
+    sqlite_repo: SqliteRepository,
+) -> None:
+    for conn in (sqlite_repo._writer, sqlite_repo._reader):
+        assert conn is not None
+        assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+        assert conn.execute("PRAGMA synchronous").fetchone() == (2,)  # FULL
+        assert conn.execute("PRAGMA foreign_keys").fetchone() == (1,)
+    assert sqlite_repo._reader is not None
+    assert sqlite_repo._reader.execute("PRAGMA busy_timeout").fetchone() == (10_000,)
+    assert sqlite_repo._writer is not None  # waits asynchronously instead (begin_immediate)
+    assert sqlite_repo._writer.execute("PRAGMA busy_timeout").fetchone() == (0,)
+
+
+async def test_memory_database_supports_the_whole_contract() -> None:
+    repo = open_repository("sqlite:///:memory:")
+    await repo.open()
+    try:
+        assert await repo.migrate() == ["0001_initial"]
+        resource = patient()
+        await write(repo, new_version(resource, 1, T0), new_version(resource, 2, T0 + SECOND))
+        stored = await repo.read("Patient", resource["id"])
+        assert stored is not None and stored.version == 2
+        assert (await repo.history()).total == 2
+        assert [r.version async for r in repo.stream_current()] == [2]
+    finally:
+        await repo.close()
+
+
+async def test_a_writer_waits_for_another_process_without_blocking_the_loop(
+    sqlite_repo: SqliteRepository, tmp_path: Path
+) -> None:
+    other = SqliteRepository(str(tmp_path / "wardbook.db"))  # like a second process
+    await other.open()
+    first, second = synthea("Observation", 2)
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0.005)
+
+    clock = asyncio.create_task(ticker())
+    try:
+        async with other.transaction() as held:
+            await held.write(new_version(first, 1, T0))
+            waiting = asyncio.create_task(write(sqlite_repo, new_version(second, 1, T0)))
+            await asyncio.sleep(0.01)
+            ticks_before = ticks
+            await asyncio.sleep(0.3)
+            assert not waiting.done()
+            # A loop blocked in SQLite's busy handler would hardly have ticked (5 ms each).
+            assert ticks - ticks_before > 20
+        await asyncio.wait_for(waiting, 5)
+        assert await sqlite_repo.read("Observation", first["id"]) is not None
+        assert await sqlite_repo.read("Observation", second["id"]) is not None
+    finally:
+        clock.cancel()
+        await other.close()
+
+
+async def test_a_lock_held_too_long_is_a_503(tmp_path: Path) -> None:
+    path = str(tmp_path / "wardbook.db")
+    patient_one, patient_two = synthea("Observation", 2)
+    holder = SqliteRepository(path)
+    impatient = SqliteRepository(path, busy_timeout=0.2)
+    await holder.open()
+    await holder.migrate()
+    await impatient.open()
+    try:
+        async with holder.transaction() as held:
+            await held.write(new_version(patient_one, 1, T0))
+            started = time.monotonic()
+            with pytest.raises(StorageError) as raised:
+                await write(impatient, new_version(patient_two, 1, T0))
+            assert 0.15 < time.monotonic() - started < 2
+        assert raised.value.status == 503
+        assert await impatient.read("Observation", patient_two["id"]) is None
+    finally:
+        await impatient.close()
+        await holder.close()
+
+
+async def test_a_closed_repository_raises_storage_error(sqlite_repo: SqliteRepository) -> None:
+    await sqlite_repo.close()
+    with pytest.raises(StorageError):
+        await sqlite_repo.read("Patient", "example")

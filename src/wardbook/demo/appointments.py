@@ -13,6 +13,7 @@ from wardbook.demo.clock import fhir_datetime
 from wardbook.demo.context import PatientContext
 from wardbook.demo.elements import Resource, concept, reference
 from wardbook.demo.facility import SPECIALTIES
+from wardbook.demo.story import clinic_for
 
 _FOLLOW_UP = ("FOLLOWUP", "A follow up visit from a previous appointment")
 _ROUTINE = ("ROUTINE", "Routine appointment - default if not valued")
@@ -36,7 +37,7 @@ def build_appointments(ctx: PatientContext) -> list[Resource]:
             )
         )
     for problem in rng.sample(story.chronic, len(story.chronic)):
-        specialty = "paediatrics" if child else problem.condition.clinic
+        specialty = clinic_for(problem.condition, story.age)
         plans.append(
             (specialty, problem.condition.display.lower(), problem.condition_id, _FOLLOW_UP)
         )

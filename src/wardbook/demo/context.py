@@ -56,6 +56,7 @@ class PatientContext:
     labs: dict[str, list[LabDraw]] = field(default_factory=dict)  # by encounter id
     acute_condition_ids: dict[str, str] = field(default_factory=dict)  # by encounter id
     regular_medicines: list[str] = field(default_factory=list)  # names, for notes
+    started_medicines: dict[str, list[str]] = field(default_factory=dict)  # kept on discharge
 
     def patient_ref(self) -> Resource:
         """A reference to this patient, with their name as display."""

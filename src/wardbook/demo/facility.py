@@ -249,7 +249,7 @@ def build_facility(seed: int) -> Facility:
             id=ids.key(f"practitioner/{number}"),
             role_id=ids.key(f"practitioner-role/{number}"),
             name=name,
-            title=title,
+            title="Charge Nurse" if title == "Ward Sister" and gender == "male" else title,
             profession=profession,
             specialty=specialty,
             base=base,

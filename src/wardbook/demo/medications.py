@@ -102,6 +102,10 @@ def build_medication_requests(ctx: PatientContext) -> list[Resource]:
             families.add(_family(drug.key))
             orders.append(_hospital_order(ctx, episode, drug, reason_id))
     orders.sort(key=lambda o: o.authored)
+    for order in orders:
+        if order.episode is not None and order.long_term:
+            key = order.episode.encounter_id
+            ctx.started_medicines.setdefault(key, []).append(order.drug.display)
     ctx.regular_medicines = [
         o.drug.display
         for o in orders

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from wardbook.demo import terminology as ts
 from wardbook.demo.clock import fhir_datetime
 from wardbook.demo.context import LabDraw, PatientContext, VitalSet
+from wardbook.demo.data.labs import LAB_TESTS
 from wardbook.demo.elements import Resource, concept, period
 from wardbook.demo.encounters import attending
 from wardbook.demo.facility import SPECIALTIES, StaffMember
@@ -80,11 +81,10 @@ def _vitals_text(v: VitalSet) -> str:
 
 
 def _labs_text(draw: LabDraw) -> str:
-    parts = []
-    for key, value in draw.values.items():
-        number = f"{value:g}"
-        parts.append(f"{_LAB_LABELS[key]} {number}")
-    return ", ".join(parts)
+    return ", ".join(
+        f"{_LAB_LABELS[key]} {value:.{LAB_TESTS[key].decimals}f}"
+        for key, value in draw.values.items()
+    )
 
 
 def _latest(items: list[VitalSet], before: datetime) -> VitalSet | None:
@@ -200,7 +200,7 @@ def _admission_notes(ctx: PatientContext, episode: Episode) -> list[Resource]:
         )
     )
 
-    round_time = _ward_round_time(ctx, episode)
+    round_time = _ward_round_time(ctx, episode, vitals)
     if round_time is not None:
         day = (round_time.date() - episode.start.date()).days + 1
         latest = _latest(vitals, round_time)
@@ -263,7 +263,8 @@ def _admission_notes(ctx: PatientContext, episode: Episode) -> list[Resource]:
         )
 
     if episode.end is not None:
-        medicines = ", ".join(ctx.regular_medicines) or "none"
+        started = ctx.started_medicines.get(episode.encounter_id, [])
+        medicines = ", ".join([*ctx.regular_medicines, *started]) or "none"
         lines = [
             "Discharge summary",
             f"Patient: {_patient_line(ctx, episode.end)}",
@@ -290,15 +291,24 @@ def _admission_notes(ctx: PatientContext, episode: Episode) -> list[Resource]:
     return notes
 
 
-def _ward_round_time(ctx: PatientContext, episode: Episode) -> datetime | None:
-    """The latest morning ward round during the stay, if any happened yet."""
-    end = episode.end or ctx.now
-    moment = end.replace(hour=10, minute=ctx.rng.randint(0, 50), second=0, microsecond=0)
-    if moment > end:
+def _ward_round_time(
+    ctx: PatientContext, episode: Episode, vitals: list[VitalSet]
+) -> datetime | None:
+    """The ward round the progress note records, if one has happened yet.
+
+    A finished stay's round follows its middle set of observations; a current stay's is
+    this morning's (or yesterday's, before 10:00).
+    """
+    minute = ctx.rng.randint(0, 50)
+    if episode.end is not None:
+        ward_sets = [v for v in vitals if v.taken >= episode.start]
+        if len(ward_sets) < 2:
+            return None
+        moment = ward_sets[len(ward_sets) // 2].taken + timedelta(hours=2, minutes=minute)
+        return moment if moment < episode.end else None
+    moment = ctx.now.replace(hour=10, minute=minute, second=0, microsecond=0)
+    if moment > ctx.now:
         moment -= timedelta(days=1)
-    if episode.end is not None and (episode.end - episode.start) > timedelta(days=2):
-        moment = episode.start + (episode.end - episode.start) / 2
-        moment = moment.replace(hour=10, minute=ctx.rng.randint(0, 50))
     if moment <= episode.start + timedelta(hours=6):
         return None
     return moment

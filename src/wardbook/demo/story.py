@@ -325,7 +325,14 @@ def _clinic(rng: random.Random, story: PatientStory, now: datetime) -> Episode:
         start += timedelta(days=1)
     end = start + timedelta(minutes=rng.choice((20, 30, 40)))
     condition = rng.choice(story.chronic).condition if story.chronic else None
-    specialty = (
-        "paediatrics" if story.age < 16 else (condition.clinic if condition else "acute_medicine")
-    )
+    specialty = clinic_for(condition, story.age)
     return Episode("AMB", start, end, "opd", specialty, 0.0, condition=condition)
+
+
+def clinic_for(condition: ChronicCondition | None, age: int) -> str:
+    """The specialty whose clinic follows a condition up, for a patient of this age."""
+    if age < 16:
+        return "paediatrics"
+    if condition is None or (condition.clinic == "elderly_care" and age < 65):
+        return "acute_medicine"
+    return condition.clinic

@@ -97,8 +97,13 @@ def criterion_matches(
     return False
 
 
-def matches(resource: dict[str, Any], query: SearchQuery) -> bool:
-    """Whether ``resource`` is in the result set of ``query`` (paging aside)."""
+def matches(
+    resource: dict[str, Any], query: SearchQuery, *, rows: IndexRows | None = None
+) -> bool:
+    """Whether ``resource`` is in the result set of ``query`` (paging aside).
+
+    ``rows``: the resource's index rows when already extracted (many queries, one resource).
+    """
     rtype = resource.get("resourceType")
     if query.resource_type is not None and rtype != query.resource_type:
         return False
@@ -106,5 +111,6 @@ def matches(resource: dict[str, Any], query: SearchQuery) -> bool:
         return False
     if not query.criteria:
         return True
-    rows = extract_index(resource)
+    if rows is None:
+        rows = extract_index(resource)
     return all(criterion_matches(resource, rows, c, query.now) for c in query.criteria)

@@ -135,8 +135,14 @@ def parse_date_range(text: str) -> tuple[int, int] | None:
 
 
 def parse(text: str) -> DateValue:
-    """Parse ``[prefix]date`` (R4 search.html#date); ValueError when it is not a date."""
+    """Parse ``[prefix]date`` (R4 search.html#date); ValueError when it is not a date.
+
+    A space before the zone offset is read as ``+``: clients often leave the ``+`` of
+    ``2020-01-01T10:00:00+01:00`` unencoded in the URL, and form decoding makes it a space.
+    """
     prefix, rest = split_prefix(text)
+    if len(rest) > 19 and rest[-6] == " ":
+        rest = rest[:-6] + "+" + rest[-5:]
     bounds = parse_date_range(rest)
     if bounds is None:
         raise ValueError(f"not a valid date: {text!r}")

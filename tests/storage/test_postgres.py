@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import Any
 
 import asyncpg
 import pytest
 
+from wardbook.errors import InvalidResource
 from wardbook.storage.base import Repository, StorageError
 from wardbook.storage.factory import open_repository
 from wardbook.storage.postgres import PostgresRepository
@@ -158,3 +160,22 @@ async def terminate_other_backends(url: str) -> None:
         )
     finally:
         await admin.close()
+
+
+@on_postgres
+@pytest.mark.parametrize("where", ["body", "index"])
+async def test_a_nul_character_is_the_clients_error_not_an_outage(
+    repository: Repository, where: str
+) -> None:
+    resource = patient()
+    resource["name"][0]["family"] = "Oka\x00for"
+    version = new_version(resource, 1, T0)
+    if where == "index":  # only the index row carries it
+        clean = patient()
+        version = replace(version, body=new_version(clean, 1, T0).body)
+
+    with pytest.raises(InvalidResource) as raised:
+        await write(repository, version)
+
+    assert raised.value.status == 400
+    assert await repository.read("Patient", resource["id"]) is None

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import asyncpg
 from asyncpg import exceptions as pg
 
+from wardbook.errors import InvalidResource
 from wardbook.storage.base import Dialect, StorageError, VersionConflict
 
 if TYPE_CHECKING:
@@ -55,6 +56,12 @@ def pg_errors() -> Iterator[None]:
         yield
     except pg.UniqueViolationError as exc:
         raise VersionConflict(f"concurrent write: {exc.detail or exc}") from exc
+    except (pg.UntranslatableCharacterError, pg.CharacterNotInRepertoireError) as exc:
+        # PostgreSQL text and jsonb cannot hold U+0000; FHIR strings may not contain it
+        # either (R4 datatypes.html#string), so this is the client's data, not an outage.
+        raise InvalidResource(
+            "The resource contains a NUL character (U+0000), which FHIR strings may not"
+        ) from exc
     except _TRANSIENT as exc:
         raise StorageError(f"PostgreSQL: {type(exc).__name__}: {exc}") from exc
     except pg.InterfaceError as exc:

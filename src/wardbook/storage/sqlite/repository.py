@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from wardbook.search.query import SearchQuery
 
 MEMORY = ":memory:"
+_YIELD_EVERY = 200  # versions written between event-loop turns in write_many
 
 
 class SqliteRepository(Repository):
@@ -184,9 +185,12 @@ class SqliteRepository(Repository):
             conn = self._write_conn()
             await begin_immediate(conn, self._busy_timeout)
             try:
-                with sqlite_errors():
-                    for version in versions:
+                for number, version in enumerate(versions, start=1):
+                    with sqlite_errors():
                         write_version(conn, version)
+                    if number % _YIELD_EVERY == 0:
+                        await asyncio.sleep(0)  # let readers in: a big batch takes a while
+                with sqlite_errors():
                     conn.execute("COMMIT")
             finally:
                 rollback_quietly(conn)

@@ -15,6 +15,7 @@ from wardbook.api import type_level
 from wardbook.api.capabilities import capability_statement
 from wardbook.api.context import FhirContext
 from wardbook.api.http import base_url, fhir_response, negotiate, outcome_response
+from wardbook.api.openapi import openapi_json
 from wardbook.api.routes import fhir_routes, guarded
 from wardbook.config import Settings
 from wardbook.errors import Issue
@@ -73,6 +74,7 @@ def build_app(settings: Settings, repository: Repository | None = None) -> Starl
     system_search = guarded(ctx, type_level.system_search)
     extra = [
         Route("/metadata", guarded(ctx, metadata), methods=["GET"]),
+        Route("/openapi.json", guarded(ctx, openapi_json), methods=["GET"]),
         Route("/", system_search, methods=["GET"]),
     ]
     fhir = fhir_routes(ctx, extra=extra)

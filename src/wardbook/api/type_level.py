@@ -34,6 +34,7 @@ async def create(ctx: FhirContext, request: Request) -> Response:
 
 
 def _criteria(request: Request) -> str:
+    check_type(request.path_params["type"])  # an unknown type is 404 before missing criteria
     criteria = request.url.query
     if not criteria:
         raise BadRequest(

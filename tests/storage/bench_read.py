@@ -2,7 +2,9 @@
 
 Usage: .venv/bin/python tests/storage/bench_read.py [DATABASE_URL ...]
 Default: a temporary SQLite file and a temporary PostgreSQL database at 127.0.0.1:5432.
-Prints mean, p50 and p99 in microseconds for read() and vread() of a Synthea patient.
+Prints mean, p50 and p99 in microseconds for read() and vread() of a Synthea patient; for
+PostgreSQL also the floor: the same query on a bare asyncpg connection ("raw") and
+``SELECT 1`` ("sel1").
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import asyncpg
@@ -21,6 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from tests.storage.helpers import T0, new_version, patient
 from wardbook.storage.factory import open_repository
+from wardbook.storage.postgres.connection import init_connection
+from wardbook.storage.postgres.sql import READ
 
 RESOURCES = 1000
 READS = 20_000
@@ -38,10 +43,17 @@ async def bench(url: str) -> None:
             versions.append(new_version(base, 1, T0 + number))
         await repository.write_many(versions)
         ids = [f"bench-{random.randrange(RESOURCES)}" for _ in range(READS)]
-        for name, call in (
+        calls: list[tuple[str, Callable[[str], Awaitable[object]]]] = [
             ("read", lambda i: repository.read("Patient", i)),
             ("vread", lambda i: repository.vread("Patient", i, 1)),
-        ):
+        ]
+        if url.startswith("postgresql"):
+            # The floor: the same query on a bare asyncpg connection, and a no-op query.
+            raw = await asyncpg.connect(url)
+            await init_connection(raw)
+            calls.append(("raw", lambda i: raw.fetchrow(READ, "Patient", i)))
+            calls.append(("sel1", lambda i: raw.fetchrow("SELECT 1")))
+        for name, call in calls:
             for resource_id in ids[:1000]:  # warm up caches and prepared statements
                 await call(resource_id)
             samples = []

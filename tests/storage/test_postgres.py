@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import Any
@@ -34,20 +35,26 @@ async def single(repository: Repository, repository_url: str) -> AsyncIterator[R
 
 
 async def statements_of(repo: Repository, work: Any) -> list[str]:
-    """The SQL statements the one pooled connection sent while ``work()`` ran."""
+    """The SQL statements sent on the pool's connection and the read connections while
+    ``work()`` ran."""
     assert isinstance(repo, PostgresRepository) and repo._pool is not None
     sent: list[str] = []
 
     def log(record: Any) -> None:
         sent.append(record.query)
 
+    readers = list(repo._readers._idle) if repo._readers else []
     async with repo._pool.acquire() as conn:
         conn.add_query_logger(log)
+    for reader in readers:
+        reader.add_query_logger(log)
     try:
         await work()
     finally:
         async with repo._pool.acquire() as conn:
             conn.remove_query_logger(log)
+        for reader in readers:
+            reader.remove_query_logger(log)
     return sent
 
 
@@ -179,3 +186,31 @@ async def test_a_nul_character_is_the_clients_error_not_an_outage(
 
     assert raised.value.status == 400
     assert await repository.read("Patient", resource["id"]) is None
+
+
+@on_postgres
+async def test_reads_use_the_pool_when_every_read_connection_is_busy(
+    repository: Repository,
+) -> None:
+    resource = patient()
+    await write(repository, new_version(resource, 1, T0))
+
+    reads = [repository.read("Patient", resource["id"]) for _ in range(50)]
+    found = await asyncio.gather(*reads)
+
+    assert all(stored is not None and stored.version == 1 for stored in found)
+
+
+@on_postgres
+async def test_a_cancelled_read_does_not_poison_its_connection(repository: Repository) -> None:
+    resource = patient()
+    await write(repository, new_version(resource, 1, T0))
+
+    for _ in range(5):
+        task = asyncio.create_task(repository.read("Patient", resource["id"]))
+        await asyncio.sleep(0)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        stored = await repository.read("Patient", resource["id"])
+        assert stored is not None and stored.version == 1

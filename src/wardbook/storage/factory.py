@@ -2,8 +2,9 @@
 
 ``sqlite:///relative/path.db``, ``sqlite:////absolute/path.db``, ``sqlite:///:memory:`` and
 ``postgresql://user@host:port/db`` (also ``postgres://``). PostgreSQL URLs may carry pool
-options as query parameters -- ``pool_min_size``, ``pool_max_size``, ``command_timeout`` --
-which are taken out before the rest goes to asyncpg; keyword arguments override them.
+options as query parameters -- ``pool_min_size``, ``pool_max_size``, ``command_timeout``,
+``read_connections`` (dedicated connections for reads, besides the pool; 0 turns them off)
+-- which are taken out before the rest goes to asyncpg; keyword arguments override them.
 """
 
 from __future__ import annotations
@@ -45,11 +46,16 @@ def open_repository(
             min_size = pool_min_size or int(query.pop("pool_min_size", 2))
             max_size = pool_max_size or int(query.pop("pool_max_size", 10))
             timeout = command_timeout or float(query.pop("command_timeout", 30.0))
+            readers = int(query.pop("read_connections", 2))
         except ValueError as exc:
             raise UnsupportedDatabaseUrl(f"bad pool option in {_redact(url)!r}: {exc}") from exc
         dsn = urlunsplit(parts._replace(scheme="postgresql", query=urlencode(query)))
         return PostgresRepository(
-            dsn, min_size=min_size, max_size=max_size, command_timeout=timeout
+            dsn,
+            min_size=min_size,
+            max_size=max_size,
+            command_timeout=timeout,
+            read_connections=readers,
         )
     raise UnsupportedDatabaseUrl(
         f"unsupported database URL {_redact(url)!r}: use sqlite:///path or postgresql://..."

@@ -1,10 +1,12 @@
 """The PostgreSQL backend: an asyncpg pool, prepared statements, READ COMMITTED writes.
 
 ``read``/``vread`` are one prepared statement each -- one round trip -- since they are the
-hot path. Connections go back to the pool without asyncpg's reset query (another round
-trip per checkout): Wardbook keeps no session state -- advisory locks are transaction
-scoped, cursors live inside transactions, settings are ``SET LOCAL`` -- and asyncpg still
-rolls back any transaction left open. Writes lock the entity row (FOR UPDATE) or move it
+hot path, run on a few dedicated connections when one is idle (see readers.py).
+
+Pooled connections go back to the pool without asyncpg's reset query (another round trip
+per checkout): Wardbook keeps no session state -- advisory locks are transaction scoped,
+cursors live inside transactions, settings are ``SET LOCAL`` -- and asyncpg still rolls
+back any transaction left open. Writes lock the entity row (FOR UPDATE) or move it
 conditionally, and unique keys catch the remaining races (VersionConflict).
 """
 
@@ -35,6 +37,7 @@ from wardbook.storage.postgres.connection import (
     pg_errors,
     to_dollar_params,
 )
+from wardbook.storage.postgres.readers import AllBusy, ReadConnections
 from wardbook.storage.postgres.write import PostgresWriteTx, write_many
 from wardbook.storage.search_delegate import run_search
 from wardbook.storage.version_rows import stored_from_row
@@ -59,6 +62,7 @@ class PostgresRepository(Repository):
         acquire_timeout: float = 10.0,
         statement_cache_size: int = 512,
         stream_batch_size: int = 500,
+        read_connections: int = 2,
     ) -> None:
         self.dsn = dsn
         self._min_size = min_size
@@ -67,7 +71,9 @@ class PostgresRepository(Repository):
         self._acquire_timeout = acquire_timeout
         self._statement_cache_size = statement_cache_size
         self._stream_batch_size = stream_batch_size
+        self._read_connections = read_connections
         self._pool: asyncpg.Pool[Any] | None = None
+        self._readers: ReadConnections | None = None
 
     async def open(self) -> None:
         if self._pool is not None:
@@ -83,8 +89,29 @@ class PostgresRepository(Repository):
                 reset=keep_session,
                 timeout=self._acquire_timeout,
             )
+            if self._read_connections > 0:
+                self._readers = ReadConnections(self._connect, self._read_connections)
+                try:
+                    await self._readers.open()
+                except BaseException:
+                    await self.close()
+                    raise
+
+    async def _connect(self) -> asyncpg.Connection[Any]:
+        """A connection outside the pool, set up like the pool's."""
+        conn: asyncpg.Connection[Any] = await asyncpg.connect(
+            self.dsn,
+            command_timeout=self._command_timeout,
+            statement_cache_size=self._statement_cache_size,
+            timeout=self._acquire_timeout,
+        )
+        await init_connection(conn)
+        return conn
 
     async def close(self) -> None:
+        readers, self._readers = self._readers, None
+        if readers is not None:
+            await readers.close()
         pool, self._pool = self._pool, None
         if pool is not None:
             await pool.close()
@@ -105,11 +132,20 @@ class PostgresRepository(Repository):
                     raise
 
     async def _fetchrow(self, statement: str, *args: Any) -> asyncpg.Record | None:
-        """Run one read; once more on a fresh connection if the first was dead.
+        """Run one read: on an idle dedicated connection, else on the pool.
 
         Pooled connections die silently when the server restarts or fails over; a read is
-        safe to repeat, so clients see no error for what the pool can fix itself.
+        safe to repeat, so a dead connection is dropped and the read retried once, and
+        clients see no error for what the pool can fix itself.
         """
+        if self._readers is not None:
+            with pg_errors():
+                try:
+                    return await self._readers.run(statement, *args)
+                except AllBusy:
+                    pass  # every dedicated connection is busy
+                except BROKEN_CONNECTION:
+                    pass  # dropped (and being replaced): retry on the pool
         try:
             async with self._connection() as conn:
                 return await conn.fetchrow(statement, *args)

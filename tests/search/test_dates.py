@@ -20,8 +20,8 @@ from wardbook.search.params.date import (
 from wardbook.storage.base import to_micros
 
 
-def at(*parts: int) -> int:
-    return to_micros(datetime(*parts, tzinfo=UTC))  # type: ignore[misc]
+def at(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0) -> int:
+    return to_micros(datetime(year, month, day, hour, minute, second, tzinfo=UTC))
 
 
 NOW = at(2026, 1, 1)

@@ -82,7 +82,7 @@ def test_synthea_observation_rows() -> None:
         in rows.composite
     )
     # _id and _lastUpdated live on the entity table.
-    assert not any(r.param in ("_id", "_lastUpdated") for r in rows.token + rows.date)  # type: ignore[operator]
+    assert not any(r.param in ("_id", "_lastUpdated") for r in rows.token + rows.date)
 
 
 def test_synthea_patient_rows() -> None:
@@ -111,7 +111,7 @@ def test_rows_are_distinct() -> None:
     for resource in synthea_resources("Claim")[:20]:
         rows = extract_index(resource)
         for table in (rows.string, rows.token, rows.date, rows.reference, rows.quantity):
-            assert len(table) == len(set(table))  # type: ignore[arg-type]
+            assert len(table) == len(set(table))
 
 
 def test_extraction_does_not_touch_the_resource() -> None:

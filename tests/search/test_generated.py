@@ -114,9 +114,9 @@ def _query(rng: random.Random) -> list[tuple[str, str]]:
             params.append(("date", values))
         elif kind == "quantity":
             prefix = rng.choice(["", "gt", "lt", "ge", "le", "ne", "ap", "sa", "eb"])
-            unit, value = rng.choice(UNITS)
+            unit, amount = rng.choice(UNITS)
             form = rng.choice(["full", "code", "bare"])
-            text = f"{prefix}{value}"
+            text = f"{prefix}{amount}"
             if form == "full":
                 text += f"|http://unitsofmeasure.org|{unit}"
             elif form == "code":

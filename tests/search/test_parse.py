@@ -260,13 +260,14 @@ def test_defaults() -> None:
 def test_result_parameters() -> None:
     q = strict(
         "Patient",
-        "_count=0&_sort=-_lastUpdated,_id&_total=none&_summary=count&_elements=id,name"
+        "_count=0&_sort=-_lastUpdated,_id&_total=none&_summary=count"
         "&_cursor=abc&_format=json&_pretty=true",
     )
 
     assert q.count == 0 and q.only_total
     assert q.sort == [SortKey("_lastUpdated", True), SortKey("_id", False)]
-    assert (q.total, q.summary, q.elements, q.cursor) == ("none", "count", ["id", "name"], "abc")
+    assert (q.total, q.summary, q.elements, q.cursor) == ("none", "count", None, "abc")
+    assert strict("Patient", "_summary=false").summary == "false"
 
 
 def test_count_is_capped() -> None:
@@ -326,6 +327,9 @@ NOT_SUPPORTED = [
     "code:below=x",
     "code:of-type=a|b|c",
     "family:missing=maybe",
+    "_summary=true",
+    "_summary=data",
+    "_elements=id,name",
 ]
 
 
@@ -349,6 +353,11 @@ def test_unknown_parameters_and_modifiers() -> None:
 
     assert "unknown search parameter shoe-size" in unknown.message
     assert "unknown modifier :sounds-like" in modifier.message
+
+
+def test_empty_modifiers_and_nul_characters_are_malformed() -> None:
+    assert rejected("Patient", "family:=x").issues[0].code == "invalid"
+    assert rejected("Patient", "family=a%00b").issues[0].code == "invalid"
 
 
 def test_strict_reports_every_problem_at_once() -> None:

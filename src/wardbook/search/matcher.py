@@ -97,9 +97,7 @@ def criterion_matches(
     return False
 
 
-def matches(
-    resource: dict[str, Any], query: SearchQuery, *, rows: IndexRows | None = None
-) -> bool:
+def matches(resource: dict[str, Any], query: SearchQuery, *, rows: IndexRows | None = None) -> bool:
     """Whether ``resource`` is in the result set of ``query`` (paging aside).
 
     ``rows``: the resource's index rows when already extracted (many queries, one resource).

@@ -69,6 +69,11 @@ SUPPORTED_MODIFIERS: Mapping[str, frozenset[str]] = {
 }
 SORTABLE = frozenset(("_lastUpdated", "_id"))
 SUMMARY_MODES = frozenset(("true", "text", "data", "count", "false"))
+# What the search layer itself honours: count (only the total) and false (the default).
+# ``true``/``text``/``data`` and ``_elements`` shape the returned resources, which the API
+# does not do yet: they are refused under strict handling rather than silently ignored.
+SUMMARY_APPLIED = frozenset(("count", "false"))
+ELEMENTS_APPLIED = False
 TOTAL_MODES = frozenset(("none", "estimate", "accurate"))
 # HTTP-level parameters (R4 http.html#parameters) the API layer handles.
 TRANSPORT_PARAMS = frozenset(("_format", "_pretty"))
@@ -194,7 +199,9 @@ def _check_modifier(param: SearchParamDef, modifier: str | None) -> None:
 def _criterion(
     params: Mapping[str, SearchParamDef], name: str, text: str, resource_type: str | None
 ) -> Criterion:
-    base, _, modifier_text = name.partition(":")
+    base, colon, modifier_text = name.partition(":")
+    if colon and not modifier_text:
+        raise _invalid(f"empty modifier in {name!r}")
     modifier = modifier_text or None
     if base.startswith("_has"):
         raise _not_supported("_has (reverse chaining) is not supported yet")
@@ -275,6 +282,8 @@ def parse_search(
             query.ignored.append((name, "empty value"))
             continue
         try:
+            if "\x00" in text or "\x00" in name:
+                raise _invalid("search parameters may not contain NUL characters")
             if name == "_count":
                 query.count = _parse_count(text)
             elif name == "_cursor":
@@ -288,8 +297,12 @@ def parse_search(
             elif name == "_summary":
                 if text not in SUMMARY_MODES:
                     raise _invalid(f"_summary must be one of {sorted(SUMMARY_MODES)}")
+                if text not in SUMMARY_APPLIED:
+                    raise _not_supported(f"_summary={text} is not supported yet")
                 query.summary = text
             elif name == "_elements":
+                if not ELEMENTS_APPLIED:
+                    raise _not_supported("_elements is not supported yet")
                 query.elements = [e.strip() for e in text.split(",") if e.strip()]
             elif name == "_type":
                 if resource_type is not None:

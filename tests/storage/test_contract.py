@@ -42,6 +42,8 @@ async def test_unknown_resources_and_versions_read_as_none(repository: Repositor
     assert await repository.read("Observation", resource["id"]) is None
     assert await repository.vread("Patient", resource["id"], 2) is None
     assert await repository.vread("Patient", "no-such-id", 1) is None
+    for version in (0, -1, 2**31, 2**63, 10**30):  # as a client may ask: _history/<any>
+        assert await repository.vread("Patient", resource["id"], version) is None
 
 
 async def test_update_increments_the_version_and_keeps_every_old_one(

@@ -10,7 +10,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from wardbook.errors import InvalidResource
+from wardbook.errors import BadRequest
 from wardbook.storage.base import Repository, StorageError
 from wardbook.storage.factory import open_repository
 from wardbook.storage.postgres import PostgresRepository
@@ -181,7 +181,7 @@ async def test_a_nul_character_is_the_clients_error_not_an_outage(
         clean = patient()
         version = replace(version, body=new_version(clean, 1, T0).body)
 
-    with pytest.raises(InvalidResource) as raised:
+    with pytest.raises(BadRequest) as raised:
         await write(repository, version)
 
     assert raised.value.status == 400

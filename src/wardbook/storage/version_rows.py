@@ -6,6 +6,8 @@ from typing import Any, Protocol
 
 from wardbook.storage.base import StoredResource, as_bytes
 
+MAX_VERSION = 2**31 - 1  # version columns are 32-bit (PostgreSQL integer) on both backends
+
 
 def version_columns(alias: str, body: str) -> str:
     """The select list: res_type, res_id, version, last_updated, deleted, body, method.

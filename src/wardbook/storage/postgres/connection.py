@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import asyncpg
 from asyncpg import exceptions as pg
 
-from wardbook.errors import InvalidResource
+from wardbook.errors import BadRequest
 from wardbook.storage.base import Dialect, StorageError, VersionConflict
 
 if TYPE_CHECKING:
@@ -59,8 +59,9 @@ def pg_errors() -> Iterator[None]:
     except (pg.UntranslatableCharacterError, pg.CharacterNotInRepertoireError) as exc:
         # PostgreSQL text and jsonb cannot hold U+0000; FHIR strings may not contain it
         # either (R4 datatypes.html#string), so this is the client's data, not an outage.
-        raise InvalidResource(
-            "The resource contains a NUL character (U+0000), which FHIR strings may not"
+        raise BadRequest(
+            "Text with a NUL character (U+0000) can be neither stored nor searched;"
+            " FHIR strings may not contain it"
         ) from exc
     except _TRANSIENT as exc:
         raise StorageError(f"PostgreSQL: {type(exc).__name__}: {exc}") from exc

@@ -40,7 +40,7 @@ from wardbook.storage.postgres.connection import (
 from wardbook.storage.postgres.readers import AllBusy, ReadConnections
 from wardbook.storage.postgres.write import PostgresWriteTx, write_many
 from wardbook.storage.search_delegate import run_search
-from wardbook.storage.version_rows import stored_from_row
+from wardbook.storage.version_rows import MAX_VERSION, stored_from_row
 
 if TYPE_CHECKING:
     from wardbook.search.query import SearchQuery
@@ -174,6 +174,8 @@ class PostgresRepository(Repository):
     async def vread(
         self, resource_type: str, resource_id: str, version: int
     ) -> StoredResource | None:
+        if not 1 <= version <= MAX_VERSION:
+            return None  # no such version; and the column could not even hold the number
         row = await self._fetchrow(sql.VREAD, resource_type, resource_id, version)
         return None if row is None else stored_from_row(row)
 

@@ -35,7 +35,7 @@ from wardbook.storage.sqlite.connection import (
     sqlite_errors,
 )
 from wardbook.storage.sqlite.write import SqliteWriteTx, write_version
-from wardbook.storage.version_rows import stored_from_row
+from wardbook.storage.version_rows import MAX_VERSION, stored_from_row
 
 if TYPE_CHECKING:
     from wardbook.search.query import SearchQuery
@@ -128,6 +128,8 @@ class SqliteRepository(Repository):
     async def vread(
         self, resource_type: str, resource_id: str, version: int
     ) -> StoredResource | None:
+        if not 1 <= version <= MAX_VERSION:
+            return None  # no such version; and the column could not even hold the number
         with sqlite_errors():
             row = (
                 self._read_conn()

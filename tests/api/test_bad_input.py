@@ -379,13 +379,7 @@ async def test_content_length_that_is_not_a_number_is_400(client: httpx.AsyncCli
 
 
 # --- found by tests/api/test_fuzz.py --------------------------------------------------------
-# Each of these answered 500. While the fix (in the module named) is pending, the test is
-# marked xfail only when it fails in exactly that known way; once fixed it simply passes.
-
-
-def xfail_if_5xx(response: httpx.Response, where: str) -> None:
-    if response.status_code >= 500:
-        pytest.xfail(f"known 5xx, to be fixed in {where}: {response.text[:200]}")
+# Each of these once answered 500.
 
 
 @pytest.mark.parametrize("version", ["2147483648", "9223372036854775808", "9" * 30])
@@ -395,7 +389,6 @@ async def test_vread_of_a_version_beyond_the_integer_range_is_404(
     # SQLite: OverflowError "Python int too large to convert to SQLite INTEGER";
     # PostgreSQL: asyncpg DataError "value out of int32 range" (from 2**31 on).
     response = await client.get(f"/Patient/{stored_patient['id']}/_history/{version}")
-    xfail_if_5xx(response, "service/resources.py ResourceService.vread (unbounded int)")
     assert_outcome(response, 404, "Version", version)
 
 
@@ -420,17 +413,15 @@ async def test_decimal_with_trailing_zero_in_a_number_parameter_is_stored(
 
 
 async def test_nul_character_in_a_string_is_400(client: httpx.AsyncClient) -> None:
-    # R4 datatypes.html#string: no characters below U+0020 except tab, CR and LF. Today the
-    # validator accepts it: SQLite stores it (201), PostgreSQL's jsonb refuses it (500).
+    # R4 datatypes.html#string: no characters below U+0020 except tab, CR and LF. It used to
+    # be stored by SQLite (201) and refused by PostgreSQL's jsonb (500).
     response = await client.post(
         "/Patient",
         json=patient(name=[{"family": "Nakamura\u0000"}]),
         headers={"Content-Type": FHIR},
     )
-    xfail_if_5xx(response, "fhir/validator.py (string control characters)")
-    if response.status_code == 201:
-        pytest.xfail("known gap in fhir/validator.py: control characters in strings accepted")
-    assert_outcome(response, 400, "Patient.name")
+    outcome = assert_outcome(response, 400, "control characters")
+    assert outcome["issue"][0]["expression"] == ["Patient.name[0].family"]
 
 
 @pytest.mark.parametrize("parameter", ["family", "_id", "identifier", "name:exact"])
@@ -439,5 +430,4 @@ async def test_nul_character_in_a_search_value_is_not_a_5xx(
 ) -> None:
     # PostgreSQL: CharacterNotInRepertoireError 'invalid byte sequence for encoding "UTF8": 0x00'
     response = await client.get("/Patient", params={parameter: "Naka\u0000mura"})
-    xfail_if_5xx(response, "search parsing or the PostgreSQL search compiler (NUL in text)")
-    assert response.status_code in (200, 400), response.text
+    assert_outcome(response, 400, "NUL")

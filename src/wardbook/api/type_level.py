@@ -19,7 +19,7 @@ from wardbook.api.instance import if_match_version, patch_function, write_respon
 from wardbook.errors import BadRequest, Issue, UnsupportedMediaType
 from wardbook.fhir import jsonio
 from wardbook.search.parse import parse_search
-from wardbook.service.resources import check_type
+from wardbook.service.resources import check_type, reject_nul
 
 
 async def create(ctx: FhirContext, request: Request) -> Response:
@@ -108,6 +108,7 @@ async def _run_search(
     media: str,
 ) -> Response:
     strict = prefer_handling(request) == "strict"
+    reject_nul(params)
     query = parse_search(resource_type, params, strict=strict)
     page = await ctx.service.search(query)
     base = base_url(request, ctx.settings.base_url)

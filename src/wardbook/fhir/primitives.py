@@ -57,6 +57,8 @@ def _string_checker(type_name: str, pattern: re.Pattern[str] | None) -> Checker:
             return "value", f"a {type_name} must not be empty (R4 json.html: no empty values)"
         if len(value) > MAX_STRING_CHARS:
             return "value", f"a {type_name} must not exceed 1 MB"
+        if _ILLEGAL_CONTROL.search(value) is not None:
+            return "value", f"a {type_name} must not contain control characters"
         if pattern is not None and pattern.fullmatch(value) is None:
             return "value", f"{_quote(value)} is not a valid {type_name}"
         if is_date and not _real_date(value):
@@ -73,6 +75,8 @@ def _check_string(value: object) -> Problem | None:
         return "value", "a string must not be empty (R4 json.html: no empty values)"
     if len(value) > MAX_STRING_CHARS:
         return "value", "a string must not exceed 1 MB"
+    if _ILLEGAL_CONTROL.search(value) is not None:
+        return "value", "a string must not contain control characters other than tab, CR and LF"
     # Whitespace-only content is a SHOULD NOT in R4 datatypes.html#string, not an error.
     return None
 

@@ -45,6 +45,8 @@ T = TypeVar("T")
 _RETRIES = 5
 # A conditional delete removes at most this many resources; more is refused as too costly.
 MAX_CONDITIONAL_DELETE = 1000
+# Versions are 32-bit integers in both schemas; a larger number cannot name a version.
+MAX_VERSION = 2**31 - 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,9 +107,19 @@ def validate_only(resource: Any, resource_type: str | None) -> ValidationReport:
 def parse_criteria(resource_type: str, criteria: str) -> SearchQuery:
     """The search in an If-None-Exist header or a conditional URL, parsed strictly."""
     params = parse_qsl(criteria.lstrip("?"), keep_blank_values=True)
+    reject_nul(params)
     if not params:
         raise BadRequest("A conditional operation needs search criteria")
     return parse_search(resource_type, params, strict=True)
+
+
+def reject_nul(params: list[tuple[str, str]]) -> None:
+    """400 for NUL characters in search input: no FHIR value can contain them."""
+    for name, value in params:
+        if "\x00" in name or "\x00" in value:
+            raise BadRequest(
+                f"Search parameter '{name.replace(chr(0), '')}' contains a NUL character"
+            )
 
 
 class ResourceService:
@@ -133,7 +145,7 @@ class ResourceService:
         """R4 http.html#vread: a deleted version answers 410."""
         check_type(resource_type)
         check_id(resource_id)
-        if not version.isdigit():
+        if not version.isdigit() or int(version) > MAX_VERSION:
             raise NotFound(f"Version '{version}' of {resource_type}/{resource_id} is not known")
         stored = await self.repository.vread(resource_type, resource_id, int(version))
         if stored is None:

@@ -90,7 +90,11 @@ def test_operation_ids_are_unique(document: dict[str, Any]) -> None:
 def test_search_lists_the_executed_search_parameters(document: dict[str, Any]) -> None:
     search = document["paths"]["/Observation"]["get"]
     params = {p["name"]: p for p in (resolve(document, q) for q in search["parameters"])}
-    expected = {c for c, p in search_parameters("Observation").items() if supports_parameter(p)}
+    expected = {
+        c
+        for c, p in search_parameters("Observation").items()
+        if supports_parameter(p, "Observation")
+    }
     assert expected <= set(params)
     assert {"_count", "_sort"} <= set(params)
     code = params["code"]
@@ -100,7 +104,9 @@ def test_search_lists_the_executed_search_parameters(document: dict[str, Any]) -
     assert code["description"].startswith("token: ")
     assert "observation" in code["description"].lower()
     unsupported = {
-        c for c, p in search_parameters("Observation").items() if not supports_parameter(p)
+        c
+        for c, p in search_parameters("Observation").items()
+        if not supports_parameter(p, "Observation")
     }
     assert unsupported, "Observation has composite parameters"
     assert not unsupported & set(params)

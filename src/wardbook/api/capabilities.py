@@ -3,7 +3,7 @@
 R4 capabilitystatement.html and http.html#capabilities: ``GET [base]/metadata``. Nothing
 here is hand-listed: interactions come from :data:`wardbook.api.routes.INTERACTIONS`,
 resource types and search parameters from the generated R4 registry, filtered by what the
-search engine executes (:func:`wardbook.search.parse.supports_parameter`).
+search engine executes (:func:`searchable`: the extractor's compiled plans).
 """
 
 from __future__ import annotations
@@ -13,7 +13,14 @@ from typing import Any
 
 from wardbook import FHIR_VERSION, __version__
 from wardbook.api.routes import INTERACTIONS
-from wardbook.fhir.registry import SearchParamDef, resource_types, search_parameters
+from wardbook.fhir.registry import (
+    SearchParamDef,
+    resource_types,
+    search_parameter_by_url,
+    search_parameters,
+)
+from wardbook.search.extract import ENTITY_PARAMS, type_plan
+from wardbook.search.params.composite import SEARCHABLE_COMPONENT_TYPES
 
 _TYPE_CODES = (
     "read",
@@ -29,18 +36,41 @@ _TYPE_CODES = (
 _SYSTEM_CODES = ("history-system", "search-system", "transaction", "batch")
 
 
-# Parameter types the search engine executes today (composite and special come later).
-EXECUTED_TYPES = frozenset({"token", "string", "date", "number", "quantity", "uri", "reference"})
 RESULT_PARAMETERS = (
-    ("_count", "number", "Page size (0 returns only the total)"),
-    ("_sort", "string", "_id, _lastUpdated, optionally descending with -"),
+    ("_count", "number", "Page size, at most 1000 (0 returns only the total)"),
+    ("_sort", "string", "_id or _lastUpdated, descending with a leading -"),
+    ("_total", "token", "none | estimate | accurate"),
+    ("_summary", "token", "count | false"),
 )
 
 
-def supports_parameter(param: SearchParamDef) -> bool:
-    return param.type in EXECUTED_TYPES and (
-        param.expression is not None or param.code in ("_id", "_lastUpdated")
-    )
+def searchable(resource_type: str) -> dict[str, SearchParamDef]:
+    """The parameters the search engine really executes for a type.
+
+    A parameter is executable when the index extractor compiled a plan for it (so its
+    rows exist) or it lives on the entity table (``_id``, ``_lastUpdated``).
+    """
+    planned = {plan.code for plan in type_plan(resource_type).params}
+    return {
+        code: param
+        for code, param in search_parameters(resource_type).items()
+        if (code in planned and _components_searchable(param)) or code in ENTITY_PARAMS
+    }
+
+
+def _components_searchable(param: SearchParamDef) -> bool:
+    """Composites are executed only when every component is of an exact-match type."""
+    for definition, _ in param.components:
+        component = search_parameter_by_url(definition)
+        if component is None or component.type not in SEARCHABLE_COMPONENT_TYPES:
+            return False
+    return True
+
+
+def supports_parameter(param: SearchParamDef, resource_type: str | None = None) -> bool:
+    """Whether ``param`` is executed for ``resource_type`` (its first base by default)."""
+    target = resource_type or next((b for b in param.base if b in resource_types()), None)
+    return target is not None and param.code in searchable(target)
 
 
 def _codes(level: str) -> set[str]:
@@ -53,9 +83,7 @@ def _operations(level: str) -> list[str]:
 
 def _search_params(resource_type: str) -> list[dict[str, Any]]:
     out = []
-    for code, param in sorted(search_parameters(resource_type).items()):
-        if not supports_parameter(param):
-            continue
+    for code, param in sorted(searchable(resource_type).items()):
         entry: dict[str, Any] = {"name": code, "type": param.type}
         if param.url:
             entry["definition"] = param.url

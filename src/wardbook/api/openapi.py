@@ -21,10 +21,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from wardbook import FHIR_VERSION, __version__
-from wardbook.api.capabilities import RESULT_PARAMETERS, supports_parameter
+from wardbook.api.capabilities import RESULT_PARAMETERS, searchable
 from wardbook.api.context import FhirContext
 from wardbook.api.routes import INTERACTIONS, Interaction
-from wardbook.fhir.registry import SearchParamDef, resource_types, search_parameters
+from wardbook.fhir.registry import SearchParamDef, resource_types
 
 OPENAPI_VERSION = "3.1.0"
 FHIR_JSON = "application/fhir+json"
@@ -191,8 +191,7 @@ def _search_parameters(resource_type: str) -> list[JsonObject]:
     """The executed SearchParameters of a type, inline: their text differs per type."""
     return [
         _search_parameter(resource_type, code, param)
-        for code, param in sorted(search_parameters(resource_type).items())
-        if supports_parameter(param)
+        for code, param in sorted(searchable(resource_type).items())
     ]
 
 

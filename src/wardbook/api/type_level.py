@@ -113,7 +113,7 @@ async def _run_search(
     page = await ctx.service.search(query)
     base = base_url(request, ctx.settings.base_url)
     path = f"{base}/{resource_type}" if resource_type else base
-    self_link = f"{path}?{query.to_query_string()}"
+    self_link = f"{path}?{query.to_query_string(cursor=query.cursor)}"
     next_link = (
         f"{path}?{query.to_query_string(cursor=page.next_cursor)}" if page.next_cursor else None
     )

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from wardbook.storage.base import StorageError
-from wardbook.storage.factory import open_repository
+from wardbook.storage.factory import UnsupportedDatabaseUrl, open_repository
 from wardbook.storage.sqlite import SqliteRepository
 
 from .helpers import SECOND, T0, new_version, patient, synthea, write
@@ -29,13 +29,13 @@ async def sqlite_repo(tmp_path: Path) -> AsyncIterator[SqliteRepository]:
         await repo.close()
 
 
-async def test_connections_use_wal_full_sync_and_foreign_keys(
+async def test_connections_use_wal_normal_sync_and_foreign_keys(
     sqlite_repo: SqliteRepository,
 ) -> None:
     for conn in (sqlite_repo._writer, sqlite_repo._reader):
         assert conn is not None
         assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
-        assert conn.execute("PRAGMA synchronous").fetchone() == (2,)  # FULL
+        assert conn.execute("PRAGMA synchronous").fetchone() == (1,)  # NORMAL
         assert conn.execute("PRAGMA foreign_keys").fetchone() == (1,)
     assert sqlite_repo._reader is not None
     assert sqlite_repo._reader.execute("PRAGMA busy_timeout").fetchone() == (10_000,)
@@ -117,3 +117,22 @@ async def test_a_closed_repository_raises_storage_error(sqlite_repo: SqliteRepos
     await sqlite_repo.close()
     with pytest.raises(StorageError):
         await sqlite_repo.read("Patient", "example")
+
+
+@pytest.mark.parametrize(("url_option", "level"), [("", 1), ("?synchronous=full", 2)])
+async def test_synchronous_level_comes_from_the_url(
+    tmp_path: Path, url_option: str, level: int
+) -> None:
+    repo = open_repository(f"sqlite:///{tmp_path}/sync.db{url_option}")
+    await repo.open()
+    try:
+        assert isinstance(repo, SqliteRepository)
+        assert repo._writer is not None
+        assert repo._writer.execute("PRAGMA synchronous").fetchone() == (level,)
+    finally:
+        await repo.close()
+
+
+def test_unknown_sqlite_url_option_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(UnsupportedDatabaseUrl):
+        open_repository(f"sqlite:///{tmp_path}/x.db?synchronous=off")

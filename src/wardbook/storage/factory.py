@@ -1,6 +1,7 @@
 """Choose and build the storage backend from a database URL.
 
-``sqlite:///relative/path.db``, ``sqlite:////absolute/path.db``, ``sqlite:///:memory:`` and
+``sqlite:///relative/path.db`` (optionally ``?synchronous=full`` for power-loss durability),
+``sqlite:////absolute/path.db``, ``sqlite:///:memory:`` and
 ``postgresql://user@host:port/db`` (also ``postgres://``). PostgreSQL URLs may carry pool
 options as query parameters -- ``pool_min_size``, ``pool_max_size``, ``command_timeout``,
 ``read_connections`` (dedicated connections for reads, besides the pool; 0 turns them off)
@@ -33,10 +34,16 @@ def open_repository(
     if url.startswith(_SQLITE_PREFIX):
         from wardbook.storage.sqlite import SqliteRepository
 
-        path = url[len(_SQLITE_PREFIX) :]
+        path, _, options = url[len(_SQLITE_PREFIX) :].partition("?")
         if not path:
             raise UnsupportedDatabaseUrl(f"SQLite URL without a path: {url!r}")
-        return SqliteRepository(path)
+        settings = dict(parse_qsl(options, keep_blank_values=True))
+        synchronous = settings.pop("synchronous", "normal").upper()
+        if settings or synchronous not in ("NORMAL", "FULL"):
+            raise UnsupportedDatabaseUrl(
+                f"SQLite URL options: only synchronous=normal|full is known, not {options!r}"
+            )
+        return SqliteRepository(path, synchronous=synchronous)
     parts = urlsplit(url)
     if parts.scheme in _PG_SCHEMES:
         from wardbook.storage.postgres import PostgresRepository

@@ -34,6 +34,7 @@ from wardbook.storage.sqlite.connection import (
     set_busy_timeout,
     sqlite_errors,
 )
+from wardbook.storage.sqlite.group import GroupCommitter
 from wardbook.storage.sqlite.write import SqliteWriteTx, write_version
 from wardbook.storage.version_rows import MAX_VERSION, stored_from_row
 
@@ -50,14 +51,21 @@ class SqliteRepository(Repository):
     dialect = Dialect.SQLITE
 
     def __init__(
-        self, path: str, *, busy_timeout: float = 10.0, stream_batch_size: int = 500
+        self,
+        path: str,
+        *,
+        busy_timeout: float = 10.0,
+        stream_batch_size: int = 500,
+        synchronous: str = "NORMAL",
     ) -> None:
         self.path = path
+        self._synchronous = synchronous
         self._busy_timeout = busy_timeout
         self._stream_batch_size = stream_batch_size
         self._writer: sqlite3.Connection | None = None
         self._reader: sqlite3.Connection | None = None
-        self._write_lock = asyncio.Lock()
+        self._committer = GroupCommitter(busy_timeout, enabled=path != MEMORY)
+        self._write_lock = self._committer.lock
 
     @property
     def in_memory(self) -> bool:
@@ -66,7 +74,7 @@ class SqliteRepository(Repository):
     async def open(self) -> None:
         if self._writer is not None:
             return
-        writer = connect(self.path, busy_timeout=self._busy_timeout)
+        writer = connect(self.path, busy_timeout=self._busy_timeout, synchronous=self._synchronous)
         if self.in_memory:
             self._writer = self._reader = writer
             return
@@ -76,7 +84,9 @@ class SqliteRepository(Repository):
             # SQLite's own busy wait would block the event loop. Inside BEGIN IMMEDIATE a
             # WAL writer meets no further locks.
             set_busy_timeout(writer, 0)
-            reader = connect(self.path, busy_timeout=self._busy_timeout)
+            reader = connect(
+                self.path, busy_timeout=self._busy_timeout, synchronous=self._synchronous
+            )
             with sqlite_errors():
                 reader.execute("PRAGMA query_only = ON")
         except BaseException:
@@ -86,6 +96,8 @@ class SqliteRepository(Repository):
 
     async def close(self) -> None:
         async with self._write_lock:
+            if self._writer is not None:
+                self._committer.commit(self._writer)
             for conn in {id(c): c for c in (self._reader, self._writer) if c}.values():
                 conn.close()
             self._writer = self._reader = None
@@ -103,6 +115,7 @@ class SqliteRepository(Repository):
     async def migrate(self) -> list[str]:
         async with self._write_lock:
             conn = self._write_conn()
+            self._committer.commit(conn)
             await begin_immediate(conn, self._busy_timeout)
             try:
                 with sqlite_errors():
@@ -173,22 +186,20 @@ class SqliteRepository(Repository):
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[WriteTx]:
-        async with self._write_lock:
-            conn = self._write_conn()
-            await begin_immediate(conn, self._busy_timeout)
+        """A write transaction; concurrent ones share a COMMIT (see sqlite/group.py)."""
+        conn = self._write_conn()
+        async with self._committer.member(conn):
             tx = SqliteWriteTx(conn)
             try:
                 yield tx
-                with sqlite_errors():
-                    conn.execute("COMMIT")
             finally:
                 tx.close()
-                rollback_quietly(conn)
 
     async def write_many(self, versions: Sequence[NewVersion]) -> None:
         """Write many versions in ONE transaction (the loader's bulk path); all or nothing."""
         async with self._write_lock:
             conn = self._write_conn()
+            self._committer.commit(conn)
             await begin_immediate(conn, self._busy_timeout)
             try:
                 for number, version in enumerate(versions, start=1):
@@ -216,7 +227,11 @@ class SqliteRepository(Repository):
         # Its own connection and read transaction: one consistent snapshot for the whole
         # stream (a backup must not mix before/after states), without tying up the reader.
         own = not self.in_memory
-        conn = connect(self.path, busy_timeout=self._busy_timeout) if own else self._read_conn()
+        conn = (
+            connect(self.path, busy_timeout=self._busy_timeout, synchronous=self._synchronous)
+            if own
+            else self._read_conn()
+        )
         try:
             with sqlite_errors():
                 if own:

@@ -6,19 +6,18 @@ import contextlib
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
-from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
-from starlette.routing import Mount, Route
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from wardbook.api import type_level
 from wardbook.api.capabilities import capability_statement
 from wardbook.api.context import FhirContext
-from wardbook.api.http import base_url, fhir_response, negotiate, outcome_response
+from wardbook.api.http import base_url, fhir_response, negotiate
 from wardbook.api.openapi import openapi_json
-from wardbook.api.routes import fhir_routes, guarded
+from wardbook.api.routes import FHIR_PREFIX, FhirRouter, Interaction
 from wardbook.config import Settings
-from wardbook.errors import Issue
 from wardbook.fhir import jsonio
 from wardbook.ops.health import livez, readyz
 from wardbook.ops.logging import RequestIdMiddleware
@@ -44,19 +43,7 @@ async def home(request: Request) -> Response:
     )
 
 
-async def _fhir_http_error(request: Request, exc: Exception) -> Response:
-    """404/405 from routing, as OperationOutcomes on FHIR paths."""
-    assert isinstance(exc, HTTPException)
-    if exc.status_code == 405:
-        issue = Issue("error", "not-supported", f"{request.method} is not supported on this URL")
-    elif exc.status_code == 404:
-        issue = Issue("error", "not-found", f"No FHIR endpoint at {request.url.path}")
-    else:
-        issue = Issue("error", "processing", str(exc.detail))
-    return outcome_response([issue], exc.status_code, dict(exc.headers or {}))
-
-
-def build_app(settings: Settings, repository: Repository | None = None) -> Starlette:
+def build_app(settings: Settings, repository: Repository | None = None) -> ASGIApp:
     """The whole application. Pass a repository to share one (tests); else one is opened."""
     repo = repository if repository is not None else open_repository(settings.database_url)
     ctx = FhirContext(service=ResourceService(repo), settings=settings)
@@ -71,31 +58,44 @@ def build_app(settings: Settings, repository: Repository | None = None) -> Starl
             if repository is None:
                 await repo.close()
 
-    system_search = guarded(ctx, type_level.system_search)
-    extra = [
-        Route("/metadata", guarded(ctx, metadata), methods=["GET"]),
-        Route("/openapi.json", guarded(ctx, openapi_json), methods=["GET"]),
-        Route("/", system_search, methods=["GET"]),
-    ]
-    fhir = fhir_routes(ctx, extra=extra)
-    app = Starlette(
+    fhir = FhirRouter(
+        ctx,
+        extra=(
+            Interaction("GET", "/metadata", "system", "capabilities", metadata),
+            Interaction("GET", "/openapi.json", "system", "openapi", openapi_json),
+            Interaction("GET", "/", "system", "search-system", type_level.system_search),
+        ),
+    )
+    web = Starlette(
         routes=[
             Route("/", home, methods=["GET"]),
             Route("/livez", livez, methods=["GET"]),
             Route("/readyz", readyz(repo), methods=["GET"]),
-            Route("/fhir", system_search, methods=["GET"]),
-            Mount("/fhir", routes=fhir),
         ],
         lifespan=lifespan,
-        exception_handlers={HTTPException: _fhir_http_error},
     )
-    app.state.repository = repo
-    app.state.settings = settings
-    app.add_middleware(RequestIdMiddleware)
-    return app
+    web.state.repository = repo
+    web.state.settings = settings
+    return RequestIdMiddleware(WardbookApp(fhir, web))
 
 
-def create_app() -> Starlette:
+class WardbookApp:
+    """Sends ``/fhir`` and ``/fhir/...`` to the FHIR router, everything else to the web app."""
+
+    def __init__(self, fhir: ASGIApp, web: Starlette) -> None:
+        self.fhir = fhir
+        self.web = web
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            path: str = scope["path"]
+            if path == FHIR_PREFIX or path.startswith(FHIR_PREFIX + "/"):
+                await self.fhir(scope, receive, send)
+                return
+        await self.web(scope, receive, send)
+
+
+def create_app() -> ASGIApp:
     """Factory for the HTTP server (granian calls it once per worker process)."""
     from wardbook.config import load_settings
     from wardbook.ops.logging import configure

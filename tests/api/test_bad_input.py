@@ -242,19 +242,20 @@ async def test_unsupported_interaction_is_405(
     ("method", "path"),
     [("DELETE", "/metadata"), ("PATCH", "/_history"), ("PUT", "/_history?x=1")],
 )
-async def test_writes_to_reserved_names_are_404_as_unknown_types(
+async def test_writes_to_reserved_names_are_405(
     client: httpx.AsyncClient, method: str, path: str
 ) -> None:
-    # /{type} also matches these names; they are not resource types, so nothing is written.
+    # Reserved names are their own routes (GET only), never taken for a resource type.
     response = await client.request(method, path, json={"resourceType": "Patient"})
-    name = path.split("/")[1].split("?")[0]
-    assert_outcome(response, 404, f"Unknown resource type '{name}'")
+    assert_outcome(response, 405, f"{method} is not supported on this URL")
+    assert response.headers["allow"] == "GET, HEAD"
 
 
-async def test_get_search_is_an_invalid_id(client: httpx.AsyncClient) -> None:
-    # R4 search.html: _search is POST only; GET reads it as the instance id "_search".
+async def test_get_search_is_405(client: httpx.AsyncClient) -> None:
+    # R4 search.html: [type]/_search is POST only; "_search" is never taken for an id.
     response = await client.get("/Patient/_search")
-    assert_outcome(response, 400, "'_search' is not a valid resource id")
+    assert_outcome(response, 405, "GET is not supported on this URL")
+    assert response.headers["allow"] == "POST"
 
 
 # --- 406 / 415: JSON only -------------------------------------------------------------------

@@ -158,7 +158,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     asyncio.run(_with_repository(settings, check))  # fail fast: reachable and migrated
 
     from granian import Granian
-    from granian.constants import Interfaces
+    from granian.constants import Interfaces, Loops
 
     server = Granian(
         "wardbook.app:create_app",
@@ -166,6 +166,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         address=settings.host,
         port=settings.port,
         interface=Interfaces.ASGI,
+        loop=Loops.uvloop,  # asyncpg and the ASGI bridge both run faster on it
         workers=settings.workers,
         log_dictconfig=logging_config(settings.log_level),
         log_access=False,

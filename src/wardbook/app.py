@@ -11,7 +11,6 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from wardbook.api import type_level
 from wardbook.api.capabilities import capability_statement
 from wardbook.api.context import FhirContext
 from wardbook.api.http import base_url, fhir_response, negotiate
@@ -63,7 +62,6 @@ def build_app(settings: Settings, repository: Repository | None = None) -> ASGIA
         extra=(
             Interaction("GET", "/metadata", "system", "capabilities", metadata),
             Interaction("GET", "/openapi.json", "system", "openapi", openapi_json),
-            Interaction("GET", "/", "system", "search-system", type_level.system_search),
         ),
     )
     web = Starlette(

@@ -315,3 +315,17 @@ async def test_metadata_lists_every_type_and_interaction(client: httpx.AsyncClie
     assert codes >= {"read", "vread", "update", "patch", "delete", "create", "search-type"}
     params = {p["name"] for p in resources["Patient"]["searchParam"]}
     assert {"identifier", "birthdate", "name", "_id", "_lastUpdated"} <= params
+
+
+async def test_system_search_and_capabilities_agree(client: httpx.AsyncClient) -> None:
+    pid = (await create(client, patient())).json()["id"]
+    found = (await client.get("", params={"_type": "Patient", "_id": pid})).json()
+    assert found["total"] == 1
+    statement = (await client.get("/metadata")).json()
+    system = {i["code"] for i in statement["rest"][0]["interaction"]}
+    assert system == {"history-system", "search-system"}  # no transaction/batch yet
+    patient_entry = next(r for r in statement["rest"][0]["resource"] if r["type"] == "Patient")
+    assert patient_entry["conditionalRead"] == "full-support"
+    assert patient_entry["conditionalDelete"] == "multiple"
+    transaction = await client.post("", json={"resourceType": "Bundle", "type": "transaction"})
+    assert transaction.status_code == 405

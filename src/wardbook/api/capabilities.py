@@ -101,7 +101,7 @@ def _resource_entry(resource_type: str, type_codes: set[str], instance_codes: se
         "readHistory": True,
         "updateCreate": True,
         "conditionalCreate": "create" in codes,
-        "conditionalRead": "not-match",
+        "conditionalRead": "full-support",  # If-None-Match and If-Modified-Since
         "conditionalUpdate": "conditional-update" in codes,
         "conditionalDelete": "multiple" if "conditional-delete" in codes else "not-supported",
         "searchParam": _search_params(resource_type),

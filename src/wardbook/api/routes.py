@@ -38,6 +38,7 @@ class Interaction:
 
 
 INTERACTIONS: tuple[Interaction, ...] = (
+    Interaction("GET", "/", "system", "search-system", type_level.system_search),
     Interaction("GET", "/_history", "system", "history-system", history.history),
     Interaction("GET", "/{type}/_history", "type", "history-type", history.history),
     Interaction("POST", "/{type}/_search", "type", "search-type", type_level.search_post),

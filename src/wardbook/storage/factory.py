@@ -53,7 +53,7 @@ def open_repository(
             min_size = pool_min_size or int(query.pop("pool_min_size", 2))
             max_size = pool_max_size or int(query.pop("pool_max_size", 10))
             timeout = command_timeout or float(query.pop("command_timeout", 30.0))
-            readers = int(query.pop("read_connections", 2))
+            readers = int(query.pop("read_connections", 6))
         except ValueError as exc:
             raise UnsupportedDatabaseUrl(f"bad pool option in {_redact(url)!r}: {exc}") from exc
         dsn = urlunsplit(parts._replace(scheme="postgresql", query=urlencode(query)))

@@ -6,6 +6,7 @@ R4 http.html#mime: Wardbook serves JSON only. A client asking for XML gets 406 (
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 from starlette.requests import Request
@@ -134,7 +135,18 @@ def base_url(request: Request, configured: str | None) -> str:
     """The FHIR base URL for fullUrl, Location and links (no trailing slash)."""
     if configured:
         return configured.rstrip("/")
-    return str(request.base_url).rstrip("/") + "/fhir"
+    scope = request.scope
+    host = request.headers.get("host")
+    if host is None:
+        server = scope.get("server") or ("localhost", None)
+        host = server[0] if server[1] is None else f"{server[0]}:{server[1]}"
+    return _base_for(scope.get("scheme", "http"), host, scope.get("root_path", ""))
+
+
+@lru_cache(maxsize=256)
+def _base_for(scheme: str, host: str, root_path: str) -> str:
+    # Cached: every write and bundle needs it, and a server sees few distinct hosts.
+    return f"{scheme}://{host}{root_path.rstrip('/')}/fhir"
 
 
 def prefer_return(request: Request) -> str:

@@ -6,8 +6,8 @@ Bodies are stored with these filled in, so a read returns stored bytes untouched
 from __future__ import annotations
 
 import re
+import time
 from datetime import UTC, datetime, timedelta
-from email.utils import format_datetime
 from typing import Any
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -21,9 +21,17 @@ def format_instant(micros: int) -> str:
     return moment.isoformat(timespec="microseconds")
 
 
+_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
 def http_date(micros: int) -> str:
-    """RFC 9110 IMF-fixdate for Last-Modified."""
-    return format_datetime(_EPOCH + timedelta(microseconds=micros), usegmt=True)
+    """RFC 9110 IMF-fixdate for Last-Modified, e.g. ``Wed, 25 Nov 2026 13:45:01 GMT``."""
+    t = time.gmtime(micros // 1_000_000)
+    return (
+        f"{_DAYS[t.tm_wday]}, {t.tm_mday:02d} {_MONTHS[t.tm_mon - 1]} {t.tm_year:04d} "
+        f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d} GMT"
+    )
 
 
 def etag(version: int) -> str:

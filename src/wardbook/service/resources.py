@@ -201,12 +201,13 @@ class ResourceService:
         resource = require_valid(body, resource_type)
         index = extract_index(resource)
         if if_none_exist is None:
-            new_id = str(uuid.uuid4())
-
-            async def plain(tx: WriteTx) -> WriteResult:
-                return await self._write_new(tx, resource_type, new_id, resource, index, "POST")
-
-            return await self._in_transaction(plain)
+            # A fresh uuid4 cannot exist yet: one atomic write, no read, no retry loop.
+            micros = now_micros()
+            stored = _stored(resource_type, str(uuid.uuid4()), 1, micros, resource, "POST")
+            await self.repository.write_new(
+                NewVersion(resource_type, stored.id, 1, micros, "POST", stored.body, index)
+            )
+            return WriteResult(stored, created=True)
 
         query = parse_criteria(resource_type, if_none_exist)
 

@@ -220,6 +220,15 @@ class Repository(ABC):
     ) -> AsyncIterator[StoredResource]:
         """Every current, non-deleted resource, in constant memory (export, backup)."""
 
+    async def write_new(self, version: NewVersion) -> None:
+        """Create a resource that cannot exist yet (a server-assigned id), atomically.
+
+        Raises VersionConflict if it does exist. Backends may do this in fewer round trips
+        than a general transaction.
+        """
+        async with self.transaction() as tx:
+            await tx.write(version)
+
     async def write_many(self, versions: Sequence[NewVersion]) -> None:
         """Write ``versions`` in order in ONE transaction, all or nothing (the bulk loader).
 

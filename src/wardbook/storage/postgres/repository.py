@@ -25,9 +25,11 @@ from wardbook.storage.base import (
     Repository,
     StorageError,
     StoredResource,
+    VersionConflict,
     WriteTx,
 )
 from wardbook.storage.history_query import build_history_query, history_page
+from wardbook.storage.index_tables import diff_index, index_sets
 from wardbook.storage.postgres import schema, sql
 from wardbook.storage.postgres.connection import (
     BROKEN_CONNECTION,
@@ -38,7 +40,7 @@ from wardbook.storage.postgres.connection import (
     to_dollar_params,
 )
 from wardbook.storage.postgres.readers import AllBusy, ReadConnections
-from wardbook.storage.postgres.write import PostgresWriteTx, write_many
+from wardbook.storage.postgres.write import PostgresWriteTx, column_arrays, write_many
 from wardbook.storage.search_delegate import run_search
 from wardbook.storage.version_rows import MAX_VERSION, stored_from_row
 
@@ -221,6 +223,30 @@ class PostgresRepository(Repository):
                     yield tx
             finally:
                 tx.close()
+
+    async def write_new(self, version: NewVersion) -> None:
+        """A brand-new resource (version 1) in one atomic statement: no explicit transaction."""
+        if version.version != 1 or version.index is None or version.body is None:
+            await super().write_new(version)
+            return
+        diffs = diff_index({}, index_sets(version.index))
+        params: list[Any] = [
+            version.resource_type,
+            version.id,
+            version.version,
+            False,
+            version.last_updated,
+            version.method,
+            version.body,
+        ]
+        for diff in diffs:
+            params += column_arrays(diff.table, diff.added)
+        statement = sql.create_with_index(tuple(d.table.name for d in diffs))
+        async with self._connection() as conn:
+            with pg_errors():
+                pid = await conn.fetchval(statement, *params)
+        if pid is None:
+            raise VersionConflict(f"{version.resource_type}/{version.id} already exists")
 
     async def write_many(self, versions: Sequence[NewVersion]) -> None:
         """Write many versions in ONE transaction (the loader's bulk path); all or nothing."""

@@ -113,6 +113,33 @@ def apply_index_changes(deletes: tuple[str, ...], inserts: tuple[str, ...]) -> s
     return "WITH " + ", ".join(parts) + " SELECT 1"
 
 
+@functools.lru_cache(maxsize=256)
+def create_with_index(tables: tuple[str, ...]) -> str:
+    """A new resource, its first version and its index rows in ONE statement.
+
+    A single statement is atomic on its own, so a plain create needs no BEGIN/COMMIT round
+    trips: one round trip instead of four. Parameters: $1-$7 as for CREATE, then for each
+    named table one array per column. No row back means the resource already existed.
+    """
+    parts = [
+        "e AS (INSERT INTO resource_entity (res_type, res_id, version, deleted, last_updated)"
+        " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (res_type, res_id) DO NOTHING RETURNING pid)",
+        "v AS (INSERT INTO resource_version"
+        " (pid, res_type, res_id, version, deleted, last_updated, method, body)"
+        " SELECT pid, $1::text, $2::text, $3::int, $4::bool, $5::bigint, $6::text, $7::jsonb"
+        " FROM e)",
+    ]
+    number = 8
+    for name in tables:
+        table = TABLES_BY_NAME[name]
+        parts.append(
+            f"ins_{name} AS (INSERT INTO {name} ({table.insert_columns})"
+            f" SELECT e.pid, $1::text, d.* FROM e, {_unnest(table, number, 'd')})"
+        )
+        number += len(table.columns)
+    return "WITH " + ", ".join(parts) + " SELECT pid FROM e"
+
+
 @functools.lru_cache(maxsize=64)
 def bulk_insert_index(tables: tuple[str, ...]) -> str:
     """Index rows of many resources into several tables in one statement.

@@ -7,6 +7,7 @@ that names that rule.
 
 from __future__ import annotations
 
+import functools
 import gzip
 import re
 from pathlib import Path
@@ -26,9 +27,15 @@ EXAMPLES = (
 )
 
 
-def load_examples() -> list[dict[str, Any]]:
+@functools.cache
+def _example_lines() -> tuple[bytes, ...]:
     with gzip.open(EXAMPLES, "rb") as handle:
-        return [jsonio.loads(line) for line in handle if line.strip()]
+        return tuple(line for line in handle if line.strip())
+
+
+def load_examples() -> list[dict[str, Any]]:
+    """Fresh parsed copies of every official example (callers may mutate them)."""
+    return [jsonio.loads(line) for line in _example_lines()]
 
 
 def names_rule(outcome: dict[str, Any], rule: str) -> bool:
@@ -84,3 +91,66 @@ async def test_decimal_precision_is_kept(client: httpx.AsyncClient) -> None:
     assert created.status_code == 201
     read = await client.get(f"/Observation/{created.json()['id']}")
     assert b'"value":37.50' in read.content.replace(b" ", b"")
+
+
+def official_example(resource_type: str, resource_id: str) -> dict[str, Any]:
+    """A fresh copy of one official example (parsing only the candidate lines)."""
+    needle = f'"id":"{resource_id}"'.encode()
+    for line in _example_lines():
+        if needle in line:
+            parsed = jsonio.loads(line)
+            if parsed["resourceType"] == resource_type and parsed["id"] == resource_id:
+                return parsed  # type: ignore[no-any-return]
+    raise LookupError(f"{resource_type}/{resource_id}")
+
+
+MUTATIONS = [
+    # (type, id, mutate, expected expression)
+    ("Patient", "example", lambda r: r.update(gender="robot"), "Patient.gender"),
+    ("Patient", "example", lambda r: r.update(birthDate="1974-13-45"), "Patient.birthDate"),
+    ("Patient", "example", lambda r: r.update(nickname="Pete"), "Patient.nickname"),
+    (
+        "Patient",
+        "example",
+        lambda r: r["name"][0].update(family=["a", "b"]),
+        "Patient.name[0].family",
+    ),
+    (
+        "Observation",
+        "example",
+        lambda r: r.update(valueString="also a value"),
+        "Observation.valueString",
+    ),
+    ("Observation", "example", lambda r: r.pop("status"), "Observation.status"),
+    (
+        "Observation",
+        "example",
+        lambda r: r["subject"].update(reference="Patient/has space"),
+        "Observation.subject.reference",
+    ),
+]
+
+
+@pytest.mark.parametrize(("resource_type", "resource_id", "mutate", "expression"), MUTATIONS)
+async def test_broken_examples_are_refused_at_the_broken_element(
+    client: httpx.AsyncClient,
+    resource_type: str,
+    resource_id: str,
+    mutate: Any,
+    expression: str,
+) -> None:
+    example = next(
+        e for e in load_examples() if e["resourceType"] == resource_type and e["id"] == resource_id
+    )
+    mutate(example)
+    response = await client.put(
+        f"/{resource_type}/{resource_id}",
+        content=jsonio.dumps(example),
+        headers={"Content-Type": "application/fhir+json"},
+    )
+    assert response.status_code == 400, response.text
+    outcome = response.json()
+    assert outcome["resourceType"] == "OperationOutcome"
+    expressions = [e for issue in outcome["issue"] for e in issue.get("expression", [])]
+    assert expression in expressions, expressions
+    assert (await client.get(f"/{resource_type}/{resource_id}")).status_code == 404

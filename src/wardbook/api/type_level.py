@@ -130,7 +130,3 @@ async def system_search(ctx: FhirContext, request: Request) -> Response:
     media = negotiate(request)
     params = [(k, v) for k, v in request.query_params.multi_items() if k != "_format"]
     return await _run_search(ctx, request, None, params, media)
-
-
-async def read_body_json(ctx: FhirContext, request: Request) -> object:
-    return await read_json(request, ctx.settings.max_body_bytes)

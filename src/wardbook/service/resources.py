@@ -496,7 +496,3 @@ def _stored(
 ) -> StoredResource:
     body = jsonio.dumps(stamp(resource, resource_id, version, micros))
     return StoredResource(resource_type, resource_id, version, micros, False, body, method)
-
-
-def issues_of(report: ValidationReport) -> list[Issue]:
-    return list(report.issues)

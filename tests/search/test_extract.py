@@ -28,7 +28,7 @@ from wardbook.search.index import (
 from wardbook.search.paths import Unsupported, compile_expression
 from wardbook.storage.base import to_micros
 
-from .data import official_examples, synthea_resources
+from .data import official_examples, synthea_record, synthea_resources
 
 PATIENT_ID = "057aa36e-b892-9964-75b9-ffb46b097e34"
 
@@ -353,3 +353,42 @@ JSON = st.recursive(
 )
 def test_extraction_never_raises_on_malformed_values(rtype: str, fields: dict[str, Any]) -> None:
     extract_index({"resourceType": rtype, "id": "x", **fields})
+
+
+def _rows_without_prefilter(resource: dict[str, Any]) -> dict[str, set[Any]]:
+    """Every parameter evaluated, whatever elements are present (the prefilter's oracle)."""
+    found: dict[str, set[Any]] = {}
+    for param in type_plan(resource["resourceType"]).params:
+        for value, datatype in param.evaluate(resource):
+            for row in param.extract(value, datatype):
+                found.setdefault(type(row).__name__, set()).add(row)
+    return found
+
+
+def _rows(resource: dict[str, Any]) -> dict[str, set[Any]]:
+    rows = extract_index(resource)
+    out: dict[str, set[Any]] = {}
+    for name in ("string", "token", "date", "number", "quantity", "uri", "reference", "composite"):
+        for row in getattr(rows, name):
+            out.setdefault(type(row).__name__, set()).add(row)
+    return out
+
+
+@pytest.mark.slow
+def test_skipping_absent_elements_never_loses_a_row() -> None:
+    resources = [*official_examples(), *synthea_record()]
+    assert len(resources) > 6000
+    for resource in resources:
+        assert _rows(resource) == _rows_without_prefilter(resource), resource.get("id")
+
+
+def test_expression_roots() -> None:
+    assert extract.expression_roots("Patient.name | Patient.address", "Patient") == {
+        "name",
+        "address",
+    }
+    assert extract.expression_roots("(Observation.value as Quantity)", "Observation") == {"value"}
+    assert extract.expression_roots("%resource.x", "Patient") is None
+    assert {"value", "valueQuantity", "birthDate"} <= extract.present_roots(
+        {"valueQuantity": {}, "_birthDate": {}}
+    )

@@ -65,6 +65,8 @@ class ParamPlan:
     evaluate: NodeEvaluator
     extract: Callable[[Any, str | None], Iterable[Row]]
     compiled: bool
+    # Top-level elements the expression starts from; None: unknown, always evaluate.
+    roots: frozenset[str] | None = None
 
 
 @dataclass(slots=True)
@@ -246,9 +248,49 @@ def _param_plan(param: registry.SearchParamDef, rtype: str, plan: TypePlan) -> N
         extractor = _typed_extract(extractor)
     plan.params.append(
         ParamPlan(
-            param.code, param.type, _root_evaluator(compiled.evaluate, rtype), extractor, True
+            param.code,
+            param.type,
+            _root_evaluator(compiled.evaluate, rtype),
+            extractor,
+            True,
+            expression_roots(expression, rtype),
         )
     )
+
+
+_ROOTED_TERM = re.compile(r"^\(*\s*([A-Z][A-Za-z]*)\.([a-z][A-Za-z0-9]*)")
+
+
+def expression_roots(expression: str, rtype: str) -> frozenset[str] | None:
+    """The top-level element names every union term of ``expression`` starts from.
+
+    ``Patient.name | Patient.address`` -> {name, address}; ``(Observation.value as
+    Quantity)`` -> {value}. None when a term does not start with ``<type>.<element>``.
+    """
+    roots: set[str] = set()
+    for term in registry.split_union(expression):
+        match = _ROOTED_TERM.match(term.strip())
+        if match is None or match.group(1) not in (rtype, "Resource", "DomainResource"):
+            return None
+        roots.add(match.group(2))
+    return frozenset(roots) if roots else None
+
+
+def present_roots(resource: dict[str, Any]) -> set[str]:
+    """Element names present at the top of ``resource``, as expression roots name them.
+
+    ``valueQuantity`` also counts as ``value`` (a choice), ``_birthDate`` as ``birthDate``
+    (a primitive's extensions). Extra names only cost an evaluation, never a missed row.
+    """
+    present: set[str] = set()
+    for key in resource:
+        name = key[1:] if key.startswith("_") else key
+        present.add(name)
+        for position, char in enumerate(name):
+            if char.isupper():
+                present.add(name[:position])
+                break
+    return present
 
 
 @cache
@@ -281,7 +323,10 @@ def extract_index(resource: dict[str, Any]) -> IndexRows:
         ReferenceRow: rows.reference,
         CompositeRow: rows.composite,
     }
+    present = present_roots(resource)
     for param in type_plan(rtype).params:
+        if param.roots is not None and param.roots.isdisjoint(present):
+            continue  # none of the elements it reads is there: no rows
         nodes = param.evaluate(resource)
         if not nodes:
             continue

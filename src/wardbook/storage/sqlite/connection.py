@@ -44,6 +44,8 @@ def connect(
         set_busy_timeout(conn, busy_timeout)
         conn.execute("PRAGMA foreign_keys = ON")
         conn.execute(f"PRAGMA synchronous = {synchronous}")
+        # Savepoint sub-journals (one per writer, see group.py) in memory, not temp files.
+        conn.execute("PRAGMA temp_store = MEMORY")
     return conn
 
 

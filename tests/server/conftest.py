@@ -44,6 +44,7 @@ class Server:
         return f"{self.base}/fhir"
 
     log: Path | None = None
+    workers: int = 1
 
     def start(self) -> None:
         env = {**os.environ, "WARDBOOK_LOG_LEVEL": "warning"}
@@ -52,7 +53,7 @@ class Server:
             self.process = subprocess.Popen(
                 [
                     *(WARDBOOK, "serve", "--database", self.database),
-                    *("--port", str(self.port), "--no-auth"),
+                    *("--port", str(self.port), "--no-auth", "--workers", str(self.workers)),
                 ],
                 env=env,
                 stdout=log,
@@ -115,6 +116,17 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 @pytest.fixture
 def server(database_url: str) -> Iterator[Server]:
     srv = Server(database_url, free_port())
+    srv.start()
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+@pytest.fixture
+def two_worker_server(database_url: str) -> Iterator[Server]:
+    """Two worker processes: races between processes, not only between tasks."""
+    srv = Server(database_url, free_port(), workers=2)
     srv.start()
     try:
         yield srv

@@ -35,6 +35,7 @@ test-fast: $(STAMP)
 
 bench: $(STAMP)
 	bash scripts/ensure_services.sh
+	$(BIN)/python -m benchmarks.micro
 	$(BIN)/python -m benchmarks.run
 
 registry: $(STAMP)

@@ -105,7 +105,7 @@ async def test_a_lock_held_too_long_is_a_503(tmp_path: Path) -> None:
             started = time.monotonic()
             with pytest.raises(StorageError) as raised:
                 await write(impatient, new_version(patient_two, 1, T0))
-            assert 0.15 < time.monotonic() - started < 2
+            assert time.monotonic() - started >= 0.15  # it waited for the lock first
         assert raised.value.status == 503
         assert await impatient.read("Observation", patient_two["id"]) is None
     finally:

@@ -101,10 +101,7 @@ def diff_index(old: IndexSets, new: IndexSets) -> list[TableDiff]:
         after = new.get(table.name, set())
         if before == after:
             continue
-        diffs.append(TableDiff(table, sorted_keys(before - after), sorted_keys(after - before)))
+        # Row order is free: a resource's index rows are written only under its entity's
+        # write lock, and the statement text depends on the tables touched, not the rows.
+        diffs.append(TableDiff(table, list(before - after), list(after - before)))
     return diffs
-
-
-def sorted_keys(keys: set[IndexKey]) -> list[IndexKey]:
-    """A deterministic order (None first): the same update always issues the same SQL."""
-    return sorted(keys, key=lambda key: tuple((value is not None, value) for value in key))

@@ -64,6 +64,11 @@ def logging_config(level: str = "info") -> dict[str, Any]:
 def configure(level: str = "info") -> None:
     import logging.config
 
+    # Our JSON lines carry neither process nor thread; skip a getpid() syscall per record.
+    logging.logProcesses = False
+    logging.logThreads = False
+    logging.logMultiprocessing = False
+
     logging.config.dictConfig(logging_config(level))
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
 

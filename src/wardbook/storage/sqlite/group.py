@@ -54,10 +54,13 @@ class GroupCommitter:
             try:
                 yield
             except BaseException:
-                with sqlite_errors():
-                    conn.execute("ROLLBACK TO wardbook_member")
-                    conn.execute("RELEASE wardbook_member")
-                self._finish_or_keep(conn, group)
+                try:
+                    with sqlite_errors():
+                        conn.execute("ROLLBACK TO wardbook_member")
+                        conn.execute("RELEASE wardbook_member")
+                finally:
+                    # Whatever happened, the writers before us in the group get committed.
+                    self._finish_or_keep(conn, group)
                 raise
             with sqlite_errors():
                 conn.execute("RELEASE wardbook_member")

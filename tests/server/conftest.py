@@ -10,15 +10,13 @@ import sys
 import tempfile
 import time
 import urllib.request
-import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 WARDBOOK = str(Path(sys.executable).parent / "wardbook")
-PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
 def free_port() -> int:
@@ -93,24 +91,13 @@ def migrate(database: str) -> None:
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh, migrated database of each backend."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path}/wardbook.db"
-        migrate(url)
-        yield url
-        return
-    name = f"wardbook_srv_{uuid.uuid4().hex[:12]}"
-    subprocess.run(["psql", PG_ADMIN, "-q", "-c", f"CREATE DATABASE {name}"], check=True)
-    try:
-        url = f"postgresql://postgres@127.0.0.1:5432/{name}"
-        migrate(url)
-        yield url
-    finally:
-        subprocess.run(
-            ["psql", PG_ADMIN, "-q", "-c", f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"],
-            check=False,
-        )
+def database_url(
+    request: pytest.FixtureRequest, tmp_path: Path, make_pg_database: Callable[[], str]
+) -> str:
+    """A fresh, migrated database of each backend (PostgreSQL ones dropped afterwards)."""
+    url = f"sqlite:///{tmp_path}/wardbook.db" if request.param == "sqlite" else make_pg_database()
+    migrate(url)
+    return url
 
 
 @pytest.fixture

@@ -149,23 +149,24 @@ def _base_for(scheme: str, host: str, root_path: str) -> str:
     return f"{scheme}://{host}{root_path.rstrip('/')}/fhir"
 
 
+def _prefer(request: Request, name: str, allowed: tuple[str, ...], default: str) -> str:
+    """One preference of the Prefer header (RFC 7240), when it is one of ``allowed``."""
+    for part in request.headers.get("prefer", "").split(","):
+        key, _, value = part.strip().partition("=")
+        if key.strip().lower() == name:
+            value = value.strip().strip('"')
+            if value in allowed:
+                return value
+    return default
+
+
 def prefer_return(request: Request) -> str:
     """R4 http.html#ops: Prefer return=minimal | representation | OperationOutcome."""
-    prefer = request.headers.get("prefer", "")
-    for part in prefer.split(","):
-        key, _, value = part.strip().partition("=")
-        if key.strip().lower() == "return":
-            value = value.strip().strip('"')
-            if value in ("minimal", "representation", "OperationOutcome"):
-                return value
-    return "representation"
+    return _prefer(
+        request, "return", ("minimal", "representation", "OperationOutcome"), "representation"
+    )
 
 
 def prefer_handling(request: Request) -> str:
     """R4 search.html#errors: Prefer handling=strict | lenient (default lenient)."""
-    prefer = request.headers.get("prefer", "")
-    for part in prefer.split(","):
-        key, _, value = part.strip().partition("=")
-        if key.strip().lower() == "handling" and value.strip().strip('"') == "strict":
-            return "strict"
-    return "lenient"
+    return _prefer(request, "handling", ("strict", "lenient"), "lenient")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl
 
@@ -481,8 +481,6 @@ class ResourceService:
 
 
 def _limited(query: SearchQuery, count: int) -> SearchQuery:
-    from dataclasses import replace
-
     return replace(query, count=count, cursor=None, total="none")
 
 

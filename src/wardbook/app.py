@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
@@ -18,8 +19,10 @@ from wardbook.api.openapi import openapi_json
 from wardbook.api.routes import FHIR_PREFIX, FhirRouter, Interaction
 from wardbook.config import Settings
 from wardbook.fhir import jsonio
+from wardbook.ops import metrics
 from wardbook.ops.health import livez, readyz
 from wardbook.ops.logging import RequestIdMiddleware
+from wardbook.ops.metrics_endpoint import metrics_endpoint, pool_refresher, refresh_forever
 from wardbook.service.resources import ResourceService
 from wardbook.storage.base import Repository
 from wardbook.storage.factory import open_repository
@@ -47,13 +50,20 @@ def build_app(settings: Settings, repository: Repository | None = None) -> ASGIA
     repo = repository if repository is not None else open_repository(settings.database_url)
     ctx = FhirContext(service=ResourceService(repo), settings=settings)
 
+    metrics.clear_refreshers()
+    metrics.add_refresher(pool_refresher(repo))
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if repository is None:
             await repo.open()
+        refresher = asyncio.create_task(refresh_forever())
         try:
             yield
         finally:
+            refresher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await refresher
             if repository is None:
                 await repo.close()
 
@@ -69,6 +79,7 @@ def build_app(settings: Settings, repository: Repository | None = None) -> ASGIA
             Route("/", home, methods=["GET"]),
             Route("/livez", livez, methods=["GET"]),
             Route("/readyz", readyz(repo), methods=["GET"]),
+            Route("/metrics", metrics_endpoint, methods=["GET"]),
         ],
         lifespan=lifespan,
     )

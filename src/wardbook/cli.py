@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import os
 import sys
+import tempfile
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -139,7 +140,22 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 1 if report.rejected else 0
 
 
+def _prepare_metrics_dir(directory: str) -> None:
+    """Empty ``directory`` (a previous run's files would be summed) and export it to the
+    workers. prometheus_client picks its storage when imported, so this runs first."""
+    os.makedirs(directory, exist_ok=True)
+    for name in os.listdir(directory):
+        if name.endswith(".db"):
+            os.unlink(os.path.join(directory, name))
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
+    # Before anything imports prometheus_client: the workers share metric files here.
+    metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or os.path.join(
+        tempfile.gettempdir(), f"wardbook-metrics-{os.getpid()}"
+    )
+    _prepare_metrics_dir(metrics_dir)
     from wardbook.ops.logging import logging_config
 
     settings = _settings(args).with_overrides(

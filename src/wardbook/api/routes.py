@@ -58,10 +58,14 @@ INTERACTIONS: tuple[Interaction, ...] = (
 )
 
 
-def guarded(ctx: FhirContext, handler: Handler) -> Endpoint:
-    """Map Wardbook's errors to OperationOutcomes; anything unexpected is logged, never leaked."""
+def guarded(ctx: FhirContext, handler: Handler, code: str = "unknown") -> Endpoint:
+    """Map Wardbook's errors to OperationOutcomes; anything unexpected is logged, never leaked.
+
+    ``code`` (the interaction's name) is left in the ASGI scope for metrics and audit.
+    """
 
     async def endpoint(request: Request) -> Response:
+        request.scope["wardbook.interaction"] = code
         try:
             return await handler(ctx, request)
         except WardbookError as error:
@@ -89,7 +93,7 @@ class FhirRouter:
         grouped: dict[str, dict[str, Endpoint]] = {}
         for interaction in (*extra, *INTERACTIONS):
             handlers = grouped.setdefault(interaction.path, {})
-            handlers[interaction.method] = guarded(ctx, interaction.handler)
+            handlers[interaction.method] = guarded(ctx, interaction.handler, interaction.code)
             if interaction.method == "GET":
                 handlers["HEAD"] = handlers["GET"]
         for path, handlers in grouped.items():

@@ -17,6 +17,8 @@ from typing import Any
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from wardbook.ops import metrics
+
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "request_id", default=None
 )
@@ -110,6 +112,8 @@ class RequestIdMiddleware:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
+            elapsed = time.perf_counter() - started
+            metrics.observe_request(scope, status, elapsed)
             if access_log.isEnabledFor(logging.INFO):
                 # makeRecord + handle: the same record as .info() without its stack walk
                 # (findCaller), which cost more than the rest of the line on hot paths.
@@ -125,7 +129,7 @@ class RequestIdMiddleware:
                         "method": scope.get("method"),
                         "path": scope.get("path"),
                         "status": status,
-                        "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                        "duration_ms": round(elapsed * 1000, 2),
                     },
                 )
                 access_log.handle(record)

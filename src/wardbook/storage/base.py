@@ -185,6 +185,10 @@ class Repository(ABC):
     async def ping(self) -> None:
         """Raise StorageError when the database is unreachable."""
 
+    def pool_stats(self) -> dict[str, int]:
+        """Connections by state (``idle``, ``busy``) for metrics; empty when not pooled."""
+        return {}
+
     @abstractmethod
     async def read(self, resource_type: str, resource_id: str) -> StoredResource | None:
         """The current version, or a deleted marker, or None when it never existed."""

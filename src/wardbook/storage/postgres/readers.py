@@ -46,6 +46,10 @@ class ReadConnections:
             self._idle.append(await self._connect())
             self._live += 1
 
+    def stats(self) -> tuple[int, int]:
+        """(idle, live) dedicated read connections."""
+        return len(self._idle), self._live
+
     def take(self) -> asyncpg.Connection[Any] | None:
         """An idle connection, or None (then use the pool)."""
         if self._idle:

@@ -165,6 +165,16 @@ class PostgresRepository(Repository):
         async with self._connection() as conn:
             return [m.name for m in await schema.pending_migrations(conn)]
 
+    def pool_stats(self) -> dict[str, int]:
+        idle = busy = 0
+        if self._pool is not None:
+            size, free = self._pool.get_size(), self._pool.get_idle_size()
+            idle, busy = free, size - free
+        if self._readers is not None:
+            free, live = self._readers.stats()
+            idle, busy = idle + free, busy + live - free
+        return {"idle": idle, "busy": busy}
+
     async def ping(self) -> None:
         async with self._connection() as conn:
             await conn.fetchval("SELECT 1")

@@ -1,0 +1,42 @@
+"""``GET /metrics`` and the periodic refresh of gauges read from the process and database."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from wardbook.ops import metrics
+from wardbook.storage.base import Repository
+
+log = logging.getLogger("wardbook.metrics")
+
+POOL_REFRESH_SECONDS = 10.0
+
+
+def pool_refresher(repository: Repository) -> metrics.Refresher:
+    async def refresh() -> None:
+        for state, count in repository.pool_stats().items():
+            metrics.DB_POOL.labels(state).set(count)
+
+    return refresh
+
+
+async def metrics_endpoint(request: Request) -> Response:
+    """Prometheus text format; gauges that come from the database are refreshed first."""
+    try:
+        await metrics.refresh()
+    except Exception:  # a failing gauge source must not hide every other metric
+        log.exception("refreshing metrics failed")
+    return Response(metrics.exposition(), media_type=metrics.CONTENT_TYPE)
+
+
+async def refresh_forever(interval: float = POOL_REFRESH_SECONDS) -> None:
+    """Keep this worker's gauges current between scrapes (a scrape reaches one worker)."""
+    while True:
+        with contextlib.suppress(Exception):
+            await metrics.refresh()
+        await asyncio.sleep(interval)

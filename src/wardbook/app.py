@@ -47,7 +47,11 @@ async def home(request: Request) -> Response:
 
 def build_app(settings: Settings, repository: Repository | None = None) -> ASGIApp:
     """The whole application. Pass a repository to share one (tests); else one is opened."""
-    repo = repository if repository is not None else open_repository(settings.database_url)
+    repo = (
+        repository
+        if repository is not None
+        else open_repository(settings.database_url, search_timeout_ms=settings.search_timeout_ms)
+    )
     ctx = FhirContext(service=ResourceService(repo), settings=settings)
 
     metrics.clear_refreshers()

@@ -39,6 +39,8 @@ class Settings:
     log_level: str = "info"
     db_pool_min: int = 2
     db_pool_max: int = 10
+    # A search running longer is stopped by the database and answered 503 (0: no limit).
+    search_timeout_ms: int = 10_000
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -62,6 +64,8 @@ class Settings:
             raise ConfigError(f"port {self.port} is out of range")
         if self.workers < 1:
             raise ConfigError("workers must be at least 1")
+        if self.search_timeout_ms < 0:
+            raise ConfigError("WARDBOOK_SEARCH_TIMEOUT_MS must be 0 (no limit) or more")
 
 
 def is_loopback(host: str) -> bool:
@@ -116,4 +120,5 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         log_level=source.get("WARDBOOK_LOG_LEVEL", "info"),
         db_pool_min=_int(source, "WARDBOOK_DB_POOL_MIN", 2),
         db_pool_max=_int(source, "WARDBOOK_DB_POOL_MAX", 10),
+        search_timeout_ms=_int(source, "WARDBOOK_SEARCH_TIMEOUT_MS", 10_000),
     )

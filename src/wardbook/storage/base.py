@@ -117,6 +117,23 @@ class StorageError(WardbookError):
         self.headers["Retry-After"] = "2"
 
 
+class SearchTimeout(StorageError):
+    """A search ran past the statement timeout and was stopped by the database: 503.
+
+    The database cancels the statement (PostgreSQL ``statement_timeout``, SQLite's progress
+    handler), so the connection stays usable and nothing else is affected.
+    """
+
+    issue_code = "too-costly"
+
+    def __init__(self, timeout_ms: int) -> None:
+        super().__init__(
+            f"The search took longer than {timeout_ms} ms and was stopped; narrow the"
+            " criteria or try again later"
+        )
+        self.headers["Retry-After"] = "5"
+
+
 class VersionConflict(WardbookError):
     """Another writer changed the resource first (unique key or version check failed)."""
 
@@ -165,6 +182,8 @@ class Repository(ABC):
     """Versioned FHIR resource storage with search indexes."""
 
     dialect: Dialect
+    # Milliseconds a search may run before the database stops it (None or 0: no limit).
+    search_timeout_ms: int | None = None
 
     @abstractmethod
     async def open(self) -> None:

@@ -29,8 +29,20 @@ def open_repository(
     pool_min_size: int | None = None,
     pool_max_size: int | None = None,
     command_timeout: float | None = None,
+    search_timeout_ms: int | None = None,
 ) -> Repository:
     """The repository for ``url``, not yet opened: ``await repository.open()`` next."""
+    repository = _open(url, pool_min_size, pool_max_size, command_timeout)
+    repository.search_timeout_ms = search_timeout_ms
+    return repository
+
+
+def _open(
+    url: str,
+    pool_min_size: int | None,
+    pool_max_size: int | None,
+    command_timeout: float | None,
+) -> Repository:
     if url.startswith(_SQLITE_PREFIX):
         from wardbook.storage.sqlite import SqliteRepository
 

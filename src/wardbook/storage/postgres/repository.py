@@ -39,6 +39,7 @@ from wardbook.storage.postgres.connection import (
     pg_errors,
     to_dollar_params,
 )
+from wardbook.storage.postgres.deadline import search_deadline
 from wardbook.storage.postgres.readers import AllBusy, ReadConnections
 from wardbook.storage.postgres.write import PostgresWriteTx, column_arrays, write_many
 from wardbook.storage.search_delegate import run_search
@@ -221,7 +222,7 @@ class PostgresRepository(Repository):
         return Page(entries=entries, total=total, next_cursor=next_cursor)
 
     async def search(self, query: SearchQuery) -> Page:
-        async with self._connection() as conn:
+        async with self._connection() as conn, search_deadline(conn, self.search_timeout_ms):
             return await run_search(PostgresRunner(conn), query)
 
     @asynccontextmanager

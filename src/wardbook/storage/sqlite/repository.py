@@ -34,6 +34,7 @@ from wardbook.storage.sqlite.connection import (
     set_busy_timeout,
     sqlite_errors,
 )
+from wardbook.storage.sqlite.deadline import search_deadline
 from wardbook.storage.sqlite.group import GroupCommitter
 from wardbook.storage.sqlite.write import SqliteWriteTx, write_version
 from wardbook.storage.version_rows import MAX_VERSION, stored_from_row
@@ -181,7 +182,7 @@ class SqliteRepository(Repository):
         # One read transaction, so the page, its includes and the total agree (it costs
         # two statements of a microsecond each).
         conn = self._read_conn()
-        with sqlite_errors(), _read_snapshot(conn):
+        with search_deadline(conn, self.search_timeout_ms), sqlite_errors(), _read_snapshot(conn):
             return await run_search(SqliteRunner(conn), query)
 
     @asynccontextmanager

@@ -22,7 +22,12 @@ from wardbook.fhir import jsonio
 from wardbook.ops import metrics
 from wardbook.ops.health import livez, readyz
 from wardbook.ops.logging import RequestIdMiddleware
-from wardbook.ops.metrics_endpoint import metrics_endpoint, pool_refresher, refresh_forever
+from wardbook.ops.metrics_endpoint import (
+    backup_refresher,
+    metrics_endpoint,
+    pool_refresher,
+    refresh_forever,
+)
 from wardbook.service.resources import ResourceService
 from wardbook.storage.base import Repository
 from wardbook.storage.factory import open_repository
@@ -56,6 +61,7 @@ def build_app(settings: Settings, repository: Repository | None = None) -> ASGIA
 
     metrics.clear_refreshers()
     metrics.add_refresher(pool_refresher(repo))
+    metrics.add_refresher(backup_refresher(repo))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

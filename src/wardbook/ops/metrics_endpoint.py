@@ -25,6 +25,14 @@ def pool_refresher(repository: Repository) -> metrics.Refresher:
     return refresh
 
 
+def backup_refresher(repository: Repository) -> metrics.Refresher:
+    async def refresh() -> None:
+        micros = await repository.last_backup_time()
+        metrics.BACKUP_LAST_SUCCESS.set(0 if micros is None else micros / 1_000_000)
+
+    return refresh
+
+
 async def metrics_endpoint(request: Request) -> Response:
     """Prometheus text format; gauges that come from the database are refreshed first."""
     try:

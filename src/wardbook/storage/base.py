@@ -204,6 +204,10 @@ class Repository(ABC):
     async def ping(self) -> None:
         """Raise StorageError when the database is unreachable."""
 
+    async def last_backup_time(self) -> int | None:
+        """Epoch microseconds of the last successful backup (``ops_backup_log``), or None."""
+        return None
+
     def pool_stats(self) -> dict[str, int]:
         """Connections by state (``idle``, ``busy``) for metrics; empty when not pooled."""
         return {}

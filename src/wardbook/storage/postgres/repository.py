@@ -176,6 +176,11 @@ class PostgresRepository(Repository):
             idle, busy = idle + free, busy + live - free
         return {"idle": idle, "busy": busy}
 
+    async def last_backup_time(self) -> int | None:
+        async with self._connection() as conn:
+            value = await conn.fetchval("SELECT max(finished_at) FROM ops_backup_log")
+        return None if value is None else int(value)
+
     async def ping(self) -> None:
         async with self._connection() as conn:
             await conn.fetchval("SELECT 1")

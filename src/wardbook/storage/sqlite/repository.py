@@ -130,6 +130,13 @@ class SqliteRepository(Repository):
         with sqlite_errors():
             return [m.name for m in schema.pending_migrations(self._read_conn())]
 
+    async def last_backup_time(self) -> int | None:
+        with sqlite_errors():
+            row = (
+                self._read_conn().execute("SELECT max(finished_at) FROM ops_backup_log").fetchone()
+            )
+        return None if row is None or row[0] is None else int(row[0])
+
     async def ping(self) -> None:
         with sqlite_errors():
             self._read_conn().execute("SELECT 1").fetchone()

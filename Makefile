@@ -28,6 +28,7 @@ lint: $(STAMP)
 
 test: $(STAMP) lint
 	bash scripts/ensure_services.sh
+	bash scripts/ensure_drill_tools.sh
 	$(BIN)/pytest -n 2 --dist loadgroup
 
 test-fast: $(STAMP)

@@ -90,9 +90,8 @@ class Cluster:
             *("-h", "127.0.0.1", "-p", str(primary.port), "-U", "postgres"),
             *("-D", str(self.data), "-R", "-X", "stream", "--no-sync"),
         )
-        self.configure(
-            primary_conninfo=f"'host=127.0.0.1 port={primary.port} user=postgres application_name={self.data.name}'"
-        )
+        conninfo = f"host=127.0.0.1 port={primary.port} user=postgres"
+        self.configure(primary_conninfo=f"'{conninfo} application_name={self.data.name}'")
         return self
 
     def configure(self, **settings: str) -> None:

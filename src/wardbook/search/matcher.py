@@ -13,6 +13,7 @@ from wardbook.search.extract import extract_index
 from wardbook.search.index import IndexRows, TokenRow
 from wardbook.search.params import (
     composite,
+    concepts,
     date,
     number,
     quantity,
@@ -79,6 +80,8 @@ def criterion_matches(
     values: list[Any] = list(criterion.values)
     ptype = criterion.type
     if ptype == "token":
+        if criterion.modifier in concepts.MODIFIERS:
+            return concepts.matches(found, values, criterion.modifier)
         return token.matches(found, values, criterion.modifier)
     if ptype == "string":
         return string.matches(found, values, criterion.modifier)

@@ -19,6 +19,7 @@ from wardbook.fhir import registry
 from wardbook.fhir.registry import SearchParamDef
 from wardbook.search.params import (
     composite,
+    concepts,
     date,
     number,
     quantity,
@@ -58,7 +59,7 @@ KNOWN_MODIFIERS = frozenset(
     )
 )
 SUPPORTED_MODIFIERS: Mapping[str, frozenset[str]] = {
-    "token": frozenset(("missing", "not", "text")),
+    "token": frozenset(("missing", "not", "text", *concepts.MODIFIERS)),
     "string": frozenset(("missing", "exact", "contains")),
     "date": frozenset(("missing",)),
     "number": frozenset(("missing",)),
@@ -155,6 +156,8 @@ def _value_parser(
 
         return parse_id
     if ptype == "token":
+        if modifier in concepts.MODIFIERS:
+            return lambda text: concepts.parse(text, modifier)
         return lambda text: token.parse(text, modifier)
     if ptype == "string":
         return lambda text: string.parse(text, modifier)

@@ -13,6 +13,7 @@ from urllib.parse import quote
 
 from wardbook.fhir.registry import SearchParamDef
 from wardbook.search.params.composite import CompositeValue
+from wardbook.search.params.concepts import ConceptSetValue
 from wardbook.search.params.date import DateValue
 from wardbook.search.params.number import NumberValue
 from wardbook.search.params.quantity import QuantityValue
@@ -45,6 +46,7 @@ Value = (
     | ReferenceValue
     | CompositeValue
     | MissingValue
+    | ConceptSetValue
 )
 
 

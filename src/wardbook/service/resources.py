@@ -31,6 +31,7 @@ from wardbook.fhir.validator import validate_resource
 from wardbook.search.extract import extract_index
 from wardbook.search.parse import parse_search
 from wardbook.search.query import SearchQuery
+from wardbook.service.terminology import resolve_value_sets
 from wardbook.storage.base import (
     NewVersion,
     Page,
@@ -189,6 +190,7 @@ class ResourceService:
         return page
 
     async def search(self, query: SearchQuery) -> Page:
+        query = await resolve_value_sets(query, self.repository)
         return await self.repository.search(query)
 
     # -- writes ----------------------------------------------------------------------------

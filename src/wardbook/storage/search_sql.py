@@ -26,6 +26,8 @@ from typing import Any, cast
 from wardbook.errors import BadRequest
 from wardbook.search.params import reference as reference_param
 from wardbook.search.params.composite import CompositeValue
+from wardbook.search.params.concepts import MODIFIERS as CONCEPT_MODIFIERS
+from wardbook.search.params.concepts import NEGATED as NEGATED_CONCEPTS
 from wardbook.search.params.date import DateValue, approximate
 from wardbook.search.params.number import NumberValue, approximate_bounds
 from wardbook.search.params.prefix import Prefix
@@ -36,6 +38,7 @@ from wardbook.search.params.token import TokenValue
 from wardbook.search.params.uri import UriValue
 from wardbook.search.query import Criterion, SearchQuery, SortKey
 from wardbook.storage.base import Dialect, Page, SqlRunner
+from wardbook.storage.search_concepts import concept_sql
 from wardbook.storage.version_rows import stored_from_row, version_columns
 
 _BODY = {Dialect.SQLITE: "CAST(v.body AS BLOB)", Dialect.POSTGRES: "v.body"}
@@ -243,6 +246,8 @@ def _values_sql(criterion: Criterion, now: int) -> Sql:
     ptype = criterion.type
     modifier = criterion.modifier
     if ptype == "token":
+        if modifier in CONCEPT_MODIFIERS:
+            return _or([concept_sql(v) for v in values])
         return _or([token_sql(v, modifier) for v in values])
     if ptype == "string":
         return _or([string_sql(v, modifier) for v in values])
@@ -305,7 +310,7 @@ def criterion_sql(criterion: Criterion, resource_type: str | None, now: int) -> 
             parts.append(_in(_subquery("idx_token", resource_type, ident, where)))
         return _or(parts)
     where = _values_sql(criterion, now)
-    negate = criterion.type == "token" and criterion.modifier == "not"
+    negate = criterion.type == "token" and criterion.modifier in ("not", *NEGATED_CONCEPTS)
     return _in(_subquery(table, resource_type, code, where), negate)
 
 

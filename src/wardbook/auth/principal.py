@@ -27,7 +27,8 @@ class Principal:
     ``scopes`` are SMART scope strings as granted (v1 or v2 syntax); ``roles`` are role
     names (physician, nurse, receptionist, auditor, admin). ``patient``/``encounter`` are the
     launch context ids, if any. ``break_glass_patients`` lists the patients this principal
-    opened by break-the-glass, still within their time limit.
+    opened by break-the-glass, still within their time limit; ``wards`` the Location ids of
+    the wards a user is assigned to (a care relationship, see wardbook.auth.care).
     """
 
     kind: PrincipalKind
@@ -41,6 +42,7 @@ class Principal:
     session_id: str | None = None
     source_ip: str | None = None
     break_glass_patients: frozenset[str] = field(default_factory=frozenset)
+    wards: frozenset[str] = field(default_factory=frozenset)  # assigned Location ids
 
     @property
     def unrestricted(self) -> bool:

@@ -256,6 +256,13 @@ class Repository(ABC):
         async with self.transaction() as tx:
             await tx.write(version)
 
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """One statement (``?`` placeholders) in its own transaction, for the small side
+        tables outside the resource model (users, sessions, break-the-glass, audit chain).
+        Returns the rows it produces (none for a plain INSERT/UPDATE/DELETE)."""
+        async with self.transaction() as tx:
+            return await tx.runner.fetch_all(sql, params)
+
     async def write_many(self, versions: Sequence[NewVersion]) -> None:
         """Write ``versions`` in order in ONE transaction, all or nothing (the bulk loader).
 

@@ -72,7 +72,11 @@ def test_concurrent_migrations_apply_each_file_exactly_once(blank_url: str) -> N
         thread.join(timeout=60)
 
     assert errors == []
-    assert sorted(results, key=len) == [[], [], [], ["0001_initial"]]
+    every = [
+        m.name
+        for m in load_migrations(Dialect.POSTGRES if "postgres" in blank_url else Dialect.SQLITE)
+    ]
+    assert sorted(results, key=len) == [[], [], [], every]
 
 
 async def test_a_database_that_is_not_migrated_answers_503(blank_url: str) -> None:
@@ -91,4 +95,7 @@ def test_both_dialects_have_the_same_migration_versions() -> None:
     postgres = [(m.version, m.name) for m in load_migrations(Dialect.POSTGRES)]
 
     assert sqlite == postgres
-    assert [v for v, _ in sqlite] == list(range(1, len(sqlite) + 1))
+    # Numbers are assigned per feature branch, so gaps are allowed; order and uniqueness not.
+    versions = [v for v, _ in sqlite]
+    assert versions[0] == 1
+    assert versions == sorted(set(versions))

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from wardbook.storage.base import StorageError
+from wardbook.storage.base import Dialect, StorageError
 from wardbook.storage.factory import UnsupportedDatabaseUrl, open_repository
+from wardbook.storage.migrate import load_migrations
 from wardbook.storage.sqlite import SqliteRepository
 
 from .helpers import SECOND, T0, new_version, patient, synthea, write
@@ -47,7 +48,7 @@ async def test_memory_database_supports_the_whole_contract() -> None:
     repo = open_repository("sqlite:///:memory:")
     await repo.open()
     try:
-        assert await repo.migrate() == ["0001_initial"]
+        assert await repo.migrate() == [m.name for m in load_migrations(Dialect.SQLITE)]
         resource = patient()
         await write(repo, new_version(resource, 1, T0), new_version(resource, 2, T0 + SECOND))
         stored = await repo.read("Patient", resource["id"])

@@ -323,9 +323,14 @@ async def test_system_search_and_capabilities_agree(client: httpx.AsyncClient) -
     assert found["total"] == 1
     statement = (await client.get("/metadata")).json()
     system = {i["code"] for i in statement["rest"][0]["interaction"]}
-    assert system == {"history-system", "search-system"}  # no transaction/batch yet
+    assert system == {"history-system", "search-system", "transaction", "batch"}
     patient_entry = next(r for r in statement["rest"][0]["resource"] if r["type"] == "Patient")
     assert patient_entry["conditionalRead"] == "full-support"
     assert patient_entry["conditionalDelete"] == "multiple"
     transaction = await client.post("", json={"resourceType": "Bundle", "type": "transaction"})
-    assert transaction.status_code == 405
+    assert transaction.status_code == 200
+    assert transaction.json() == {
+        "resourceType": "Bundle",
+        "type": "transaction-response",
+        "entry": [],
+    }

@@ -135,6 +135,20 @@ _SHAPES: dict[tuple[str, str], _Shape] = {
         query="criteria",
         body="Patch",
     ),
+    ("transaction", "POST"): _Shape(
+        "Process a transaction (all or nothing) or batch Bundle",
+        (("200", "Bundle"),),
+        (404, 409, 412, 413, 415, 422),
+        ("Prefer",),
+        body="Resource",
+    ),
+    ("batch", "POST"): _Shape(
+        "Process a transaction (all or nothing) or batch Bundle",
+        (("200", "Bundle"),),
+        (404, 409, 412, 413, 415, 422),
+        ("Prefer",),
+        body="Resource",
+    ),
     ("$validate", "POST"): _Shape(
         "Validate a {type}; the OperationOutcome says whether it is valid",
         (("200", "Outcome"),),

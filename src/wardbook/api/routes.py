@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from wardbook.api import history, instance, type_level
+from wardbook.api import history, instance, transaction, type_level
 from wardbook.api.context import FhirContext
 from wardbook.api.http import error_response, outcome_response
 from wardbook.api.operations import validate
@@ -39,6 +39,9 @@ class Interaction:
 
 INTERACTIONS: tuple[Interaction, ...] = (
     Interaction("GET", "/", "system", "search-system", type_level.system_search),
+    # One endpoint, two R4 interactions: Bundle.type says which (http.html#transaction).
+    Interaction("POST", "/", "system", "transaction", transaction.transaction),
+    Interaction("POST", "/", "system", "batch", transaction.transaction),
     Interaction("GET", "/_history", "system", "history-system", history.history),
     Interaction("GET", "/{type}/_history", "type", "history-type", history.history),
     Interaction("POST", "/{type}/_search", "type", "search-type", type_level.search_post),

@@ -7,6 +7,8 @@ make exactly one resource instead of racing between search and insert.
 
 from __future__ import annotations
 
+import asyncio
+import random
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -214,7 +216,7 @@ class ResourceService:
         query = parse_criteria(resource_type, if_none_exist)
 
         async def conditional(tx: WriteTx) -> WriteResult:
-            await tx.lock_key(f"{resource_type}?{query.to_query_string()}")
+            await tx.lock_key(criteria_lock_key(resource_type, query))
             matches = await self._matches(tx, query, limit=2)
             if len(matches) > 1:
                 raise PreconditionFailed(
@@ -266,7 +268,7 @@ class ResourceService:
         body_id = resource.get("id")
 
         async def run(tx: WriteTx) -> WriteResult:
-            await tx.lock_key(f"{resource_type}?{query.to_query_string()}")
+            await tx.lock_key(criteria_lock_key(resource_type, query))
             matches = await self._matches(tx, query, limit=2)
             if len(matches) > 1:
                 raise PreconditionFailed(
@@ -306,7 +308,7 @@ class ResourceService:
         query = parse_criteria(resource_type, criteria)
 
         async def run(tx: WriteTx) -> int:
-            await tx.lock_key(f"{resource_type}?{query.to_query_string()}")
+            await tx.lock_key(criteria_lock_key(resource_type, query))
             matches = await self._matches(tx, query, limit=MAX_CONDITIONAL_DELETE + 1)
             if len(matches) > MAX_CONDITIONAL_DELETE:
                 raise PreconditionFailed(
@@ -332,22 +334,7 @@ class ResourceService:
         check_id(resource_id)
 
         async def run(tx: WriteTx) -> WriteResult:
-            current = await tx.current(resource_type, resource_id)
-            if current is None or current.body is None:
-                if current is not None and current.deleted:
-                    raise Gone(f"{resource_type}/{resource_id} was deleted")
-                raise NotFound(f"{resource_type}/{resource_id} is not known")
-            if if_match is not None and if_match != current.version:
-                raise PreconditionFailed(
-                    f"If-Match version {if_match} is not the current version {current.version}"
-                )
-            patched = apply(jsonio.loads(current.body))
-            if patched.get("resourceType") != resource_type or patched.get("id") != resource_id:
-                raise BadRequest("A patch may not change the resource's type or id")
-            resource = require_valid(patched, resource_type)
-            return await self._write_over(
-                tx, resource_type, resource_id, resource, extract_index(resource), None, "PATCH"
-            )
+            return await self.patch_in(tx, resource_type, resource_id, apply, if_match=if_match)
 
         return await self._in_transaction(run)
 
@@ -405,6 +392,71 @@ class ResourceService:
 
         return await self._in_transaction(run)
 
+    # -- inside a caller's transaction (the transaction engine composes these) --------------
+
+    async def in_transaction(self, work: Callable[[WriteTx], Awaitable[T]]) -> T:
+        """Run ``work`` in one transaction, retried from the start on a write conflict."""
+        return await self._in_transaction(work)
+
+    async def matches_in(self, tx: WriteTx, query: SearchQuery, limit: int) -> list[StoredResource]:
+        """The first ``limit`` current matches of ``query``, as the transaction sees them."""
+        return await self._matches(tx, query, limit)
+
+    async def write_in(
+        self,
+        tx: WriteTx,
+        resource_type: str,
+        resource_id: str,
+        resource: dict[str, Any],
+        index: Any,
+        *,
+        if_match: int | None = None,
+        method: str = "PUT",
+    ) -> WriteResult:
+        """Update-or-create a valid resource by id (no new version when unchanged)."""
+        return await self._write_over(
+            tx, resource_type, resource_id, resource, index, if_match, method
+        )
+
+    async def delete_in(
+        self, tx: WriteTx, resource_type: str, resource_id: str, *, if_match: int | None = None
+    ) -> WriteResult | None:
+        """Delete by id; None when there was nothing to delete. 412 on a stale If-Match."""
+        if if_match is not None:
+            current = await tx.current(resource_type, resource_id)
+            if current is None or current.deleted or current.version != if_match:
+                raise PreconditionFailed(
+                    f"If-Match expects version {if_match} of {resource_type}/{resource_id}"
+                )
+        return await self._delete_in(tx, resource_type, resource_id)
+
+    async def patch_in(
+        self,
+        tx: WriteTx,
+        resource_type: str,
+        resource_id: str,
+        apply: Callable[[dict[str, Any]], dict[str, Any]],
+        *,
+        if_match: int | None = None,
+    ) -> WriteResult:
+        """Apply a patch to the current version, validate the result and store it."""
+        current = await tx.current(resource_type, resource_id)
+        if current is None or current.body is None:
+            if current is not None and current.deleted:
+                raise Gone(f"{resource_type}/{resource_id} was deleted")
+            raise NotFound(f"{resource_type}/{resource_id} is not known")
+        if if_match is not None and if_match != current.version:
+            raise PreconditionFailed(
+                f"If-Match version {if_match} is not the current version {current.version}"
+            )
+        patched = apply(jsonio.loads(current.body))
+        if patched.get("resourceType") != resource_type or patched.get("id") != resource_id:
+            raise BadRequest("A patch may not change the resource's type or id")
+        resource = require_valid(patched, resource_type)
+        return await self._write_over(
+            tx, resource_type, resource_id, resource, extract_index(resource), None, "PATCH"
+        )
+
     # -- internals -------------------------------------------------------------------------
 
     async def _in_transaction(self, work: Callable[[WriteTx], Awaitable[T]]) -> T:
@@ -416,6 +468,8 @@ class ResourceService:
             except VersionConflict:
                 if attempt == _RETRIES - 1:
                     raise
+                # Jittered backoff: writers that collided should not collide again at once.
+                await asyncio.sleep(random.uniform(0, 0.002 * 2**attempt))  # noqa: S311
         raise AssertionError("unreachable")
 
     async def _matches(self, tx: WriteTx, query: SearchQuery, limit: int) -> list[StoredResource]:
@@ -480,6 +534,18 @@ class ResourceService:
         )
         stored = StoredResource(resource_type, resource_id, version, micros, True, None, "DELETE")
         return WriteResult(stored, created=False)
+
+
+def criteria_lock_key(resource_type: str, query: SearchQuery) -> str:
+    """The lock key of a conditional operation's criteria (WriteTx.lock_key)."""
+    return f"{resource_type}?{query.to_query_string()}"
+
+
+def stored_version(
+    resource_type: str, resource_id: str, version: int, micros: int, resource: dict[str, Any]
+) -> bytes:
+    """The stored bytes of a version: the resource with id and meta stamped in."""
+    return jsonio.dumps(stamp(resource, resource_id, version, micros))
 
 
 def _limited(query: SearchQuery, count: int) -> SearchQuery:

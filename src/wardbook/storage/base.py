@@ -168,6 +168,11 @@ class WriteTx(ABC):
         Raises VersionConflict when ``version.version`` is not current + 1.
         """
 
+    async def write_many(self, versions: Sequence[NewVersion]) -> None:
+        """Write ``versions`` in order, as :meth:`write` would; backends may batch them."""
+        for version in versions:
+            await self.write(version)
+
     @abstractmethod
     async def search(self, query: SearchQuery) -> Page:
         """Search inside this transaction (sees its own writes)."""

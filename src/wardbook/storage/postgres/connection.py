@@ -27,7 +27,6 @@ _TRANSIENT: tuple[type[BaseException], ...] = (
     pg.PostgresConnectionError,  # class 08, incl. a connection lost mid-query
     pg.OperatorInterventionError,  # class 57: statement timeout, admin shutdown, starting up
     pg.InsufficientResourcesError,  # class 53: too many connections, disk full, out of memory
-    pg.TransactionRollbackError,  # class 40: serialization failure, deadlock
     pg.PostgresSystemError,  # class 58: I/O error
     pg.ReadOnlySQLTransactionError,  # a write reached a standby during failover
     pg.UndefinedTableError,  # the schema is not migrated (readiness reports it too)
@@ -56,6 +55,9 @@ def pg_errors() -> Iterator[None]:
         yield
     except pg.UniqueViolationError as exc:
         raise VersionConflict(f"concurrent write: {exc.detail or exc}") from exc
+    except pg.TransactionRollbackError as exc:
+        # Deadlock or serialization failure between writers: the transaction is retried.
+        raise VersionConflict(f"concurrent write: {type(exc).__name__}: {exc}") from exc
     except (pg.UntranslatableCharacterError, pg.CharacterNotInRepertoireError) as exc:
         # PostgreSQL text and jsonb cannot hold U+0000; FHIR strings may not contain it
         # either (R4 datatypes.html#string), so this is the client's data, not an outage.

@@ -64,6 +64,11 @@ class PostgresWriteTx(WriteTx):
         with pg_errors():
             await write_version(self._conn, version)
 
+    async def write_many(self, versions: Sequence[NewVersion]) -> None:
+        """Many versions in a few statements (new resources go in with arrays)."""
+        with pg_errors():
+            await write_many(self._conn, versions)
+
     async def search(self, query: SearchQuery) -> Page:
         return await run_search(self._runner, query)
 

@@ -27,6 +27,7 @@ from wardbook.ops.metrics_endpoint import (
     metrics_endpoint,
     pool_refresher,
     refresh_forever,
+    replica_refresher,
 )
 from wardbook.service.resources import ResourceService
 from wardbook.storage.base import Repository
@@ -55,13 +56,19 @@ def build_app(settings: Settings, repository: Repository | None = None) -> ASGIA
     repo = (
         repository
         if repository is not None
-        else open_repository(settings.database_url, search_timeout_ms=settings.search_timeout_ms)
+        else open_repository(
+            settings.database_url,
+            search_timeout_ms=settings.search_timeout_ms,
+            replica_urls=settings.database_replica_urls,
+            max_replica_lag_seconds=settings.replica_max_lag_seconds,
+        )
     )
     ctx = FhirContext(service=ResourceService(repo), settings=settings)
 
     metrics.clear_refreshers()
     metrics.add_refresher(pool_refresher(repo))
     metrics.add_refresher(backup_refresher(repo))
+    metrics.add_refresher(replica_refresher(repo))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

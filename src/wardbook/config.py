@@ -27,6 +27,7 @@ class Settings:
 
     database_url: str = DEFAULT_DATABASE_URL
     database_replica_urls: tuple[str, ...] = ()
+    replica_max_lag_seconds: float = 5.0
     env: str = "development"
     host: str = "127.0.0.1"
     port: int = 8080
@@ -110,6 +111,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     return Settings(
         database_url=source.get("WARDBOOK_DATABASE_URL") or DEFAULT_DATABASE_URL,
         database_replica_urls=replicas,
+        replica_max_lag_seconds=_int(source, "WARDBOOK_REPLICA_MAX_LAG_SECONDS", 5),
         env=source.get("WARDBOOK_ENV", "development"),
         host=source.get("WARDBOOK_HOST", "127.0.0.1"),
         port=_int(source, "WARDBOOK_PORT", 8080),

@@ -88,7 +88,7 @@ class Cluster:
         as_postgres(
             f"{BIN}/pg_basebackup",
             *("-h", "127.0.0.1", "-p", str(primary.port), "-U", "postgres"),
-            *("-D", str(self.data), "-R", "-X", "stream", "--no-sync"),
+            *("-D", str(self.data), "-R", "-X", "stream", "--no-sync", "--checkpoint=fast"),
         )
         conninfo = f"host=127.0.0.1 port={primary.port} user=postgres"
         self.configure(primary_conninfo=f"'{conninfo} application_name={self.data.name}'")

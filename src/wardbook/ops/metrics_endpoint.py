@@ -33,6 +33,17 @@ def backup_refresher(repository: Repository) -> metrics.Refresher:
     return refresh
 
 
+def replica_refresher(repository: Repository) -> metrics.Refresher:
+    async def refresh() -> None:
+        status = getattr(repository, "replica_status", None)
+        if status is None:
+            return
+        for name, lag in status().items():
+            metrics.REPLICA_LAG.labels(name).set(lag)
+
+    return refresh
+
+
 async def metrics_endpoint(request: Request) -> Response:
     """Prometheus text format; gauges that come from the database are refreshed first."""
     try:

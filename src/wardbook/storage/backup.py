@@ -43,7 +43,13 @@ _SQLITE_PREFIX = "sqlite:///"
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 _PGDUMP_MAGIC = b"PGDMP"
 # Pool options of Wardbook's PostgreSQL URLs that libpq tools do not understand.
-_POOL_OPTIONS = {"pool_min_size", "pool_max_size", "command_timeout", "read_connections"}
+_POOL_OPTIONS = {
+    "pool_min_size",
+    "pool_max_size",
+    "command_timeout",
+    "read_connections",
+    "statement_cache_size",
+}
 _VERSIONS_SQL = (
     "SELECT vid, pid, version, deleted, last_updated, method, {body} "
     "FROM resource_version ORDER BY vid"

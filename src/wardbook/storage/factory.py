@@ -10,6 +10,8 @@ options as query parameters -- ``pool_min_size``, ``pool_max_size``, ``command_t
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import cast
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from wardbook.errors import WardbookError
@@ -30,11 +32,32 @@ def open_repository(
     pool_max_size: int | None = None,
     command_timeout: float | None = None,
     search_timeout_ms: int | None = None,
+    replica_urls: Sequence[str] = (),
+    max_replica_lag_seconds: float = 5.0,
 ) -> Repository:
-    """The repository for ``url``, not yet opened: ``await repository.open()`` next."""
+    """The repository for ``url``, not yet opened: ``await repository.open()`` next.
+
+    With ``replica_urls`` (PostgreSQL only) reads and searches go to those streaming
+    replicas when they are caught up (see wardbook.storage.replicated).
+    """
     repository = _open(url, pool_min_size, pool_max_size, command_timeout)
     repository.search_timeout_ms = search_timeout_ms
-    return repository
+    if not replica_urls:
+        return repository
+    from wardbook.storage.postgres import PostgresRepository
+    from wardbook.storage.replicated import ReplicatedRepository
+
+    if not isinstance(repository, PostgresRepository):
+        raise UnsupportedDatabaseUrl("read replicas need a PostgreSQL primary")
+    replicas = []
+    for replica_url in replica_urls:
+        replica = _open(replica_url, pool_min_size, pool_max_size, command_timeout)
+        if not isinstance(replica, PostgresRepository):
+            raise UnsupportedDatabaseUrl(f"replica {_redact(replica_url)!r} is not PostgreSQL")
+        replica.search_timeout_ms = search_timeout_ms
+        replicas.append((_redact(replica_url), replica))
+    wrapped = ReplicatedRepository(repository, replicas, max_lag_seconds=max_replica_lag_seconds)
+    return cast(Repository, wrapped)
 
 
 def _open(
@@ -66,6 +89,8 @@ def _open(
             max_size = pool_max_size or int(query.pop("pool_max_size", 10))
             timeout = command_timeout or float(query.pop("command_timeout", 30.0))
             readers = int(query.pop("read_connections", 6))
+            # 0 for pgbouncer in transaction mode (no named prepared statements there)
+            cache = int(query.pop("statement_cache_size", 512))
         except ValueError as exc:
             raise UnsupportedDatabaseUrl(f"bad pool option in {_redact(url)!r}: {exc}") from exc
         dsn = urlunsplit(parts._replace(scheme="postgresql", query=urlencode(query)))
@@ -75,6 +100,7 @@ def _open(
             max_size=max_size,
             command_timeout=timeout,
             read_connections=readers,
+            statement_cache_size=cache,
         )
     raise UnsupportedDatabaseUrl(
         f"unsupported database URL {_redact(url)!r}: use sqlite:///path or postgresql://..."

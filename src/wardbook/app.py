@@ -17,6 +17,8 @@ from wardbook.api.context import FhirContext
 from wardbook.api.http import base_url, fhir_response, negotiate
 from wardbook.api.openapi import openapi_json
 from wardbook.api.routes import FHIR_PREFIX, FhirRouter, Interaction
+from wardbook.audit.middleware import AuditMiddleware
+from wardbook.audit.writer import AuditWriter
 from wardbook.config import Settings
 from wardbook.fhir import jsonio
 from wardbook.ops import metrics
@@ -65,6 +67,8 @@ def build_app(settings: Settings, repository: Repository | None = None) -> ASGIA
     )
     ctx = FhirContext(service=ResourceService(repo), settings=settings)
 
+    audit_writer = AuditWriter(repo, flush_ms=settings.audit_flush_ms)
+
     metrics.clear_refreshers()
     metrics.add_refresher(pool_refresher(repo))
     metrics.add_refresher(backup_refresher(repo))
@@ -75,12 +79,14 @@ def build_app(settings: Settings, repository: Repository | None = None) -> ASGIA
         if repository is None:
             await repo.open()
         refresher = asyncio.create_task(refresh_forever())
+        await audit_writer.start()
         try:
             yield
         finally:
             refresher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await refresher
+            await audit_writer.stop()  # flush what is buffered before the database closes
             if repository is None:
                 await repo.close()
 
@@ -102,7 +108,8 @@ def build_app(settings: Settings, repository: Repository | None = None) -> ASGIA
     )
     web.state.repository = repo
     web.state.settings = settings
-    return RequestIdMiddleware(WardbookApp(fhir, web))
+    web.state.audit_writer = audit_writer
+    return RequestIdMiddleware(AuditMiddleware(WardbookApp(fhir, web), audit_writer))
 
 
 class WardbookApp:

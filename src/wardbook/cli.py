@@ -248,6 +248,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=1)
     demo.set_defaults(func=cmd_demo)
 
+    from wardbook.cli_security import register as register_security
+
+    register_security(sub, command)
+
     backup = command("backup", "full backup while the server runs (history, deletes, audit)")
     backup.add_argument("--output", required=True, metavar="FILE")
     backup.add_argument(

@@ -15,6 +15,9 @@ from typing import Any
 from wardbook.errors import WardbookError
 
 DEFAULT_DATABASE_URL = "sqlite:///./wardbook.db"
+# Development only: refused with WARDBOOK_ENV=production (Settings.check_security).
+DEV_SECRET_KEY = "wardbook-development-secret-key-not-for-production"  # noqa: S105
+MIN_SECRET_LENGTH = 32
 
 
 class ConfigError(WardbookError):
@@ -42,6 +45,16 @@ class Settings:
     db_pool_max: int = 10
     # A search running longer is stopped by the database and answered 503 (0: no limit).
     search_timeout_ms: int = 10_000
+    # -- security (wardbook.auth, wardbook.audit, docs/security.md) --
+    secret_key: str = DEV_SECRET_KEY  # WARDBOOK_SECRET_KEY or WARDBOOK_SECRET_KEY_FILE
+    public_url: str | None = None  # e.g. https://ehr.example.org (TLS terminated in front)
+    tls_terminated: bool = False  # a proxy in front terminates TLS
+    redis_url: str | None = None  # rate limits shared across workers when set
+    session_idle_minutes: int = 15
+    session_absolute_minutes: int = 12 * 60
+    break_glass_minutes: int = 60
+    rate_limit_per_minute: int = 1200  # per client and per IP address
+    audit_flush_ms: int = 100
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -67,6 +80,30 @@ class Settings:
             raise ConfigError("workers must be at least 1")
         if self.search_timeout_ms < 0:
             raise ConfigError("WARDBOOK_SEARCH_TIMEOUT_MS must be 0 (no limit) or more")
+        self.check_security()
+
+    def check_security(self) -> None:
+        """Production refuses default or weak secrets, plain HTTP and disabled auth."""
+        for name in ("session_idle_minutes", "session_absolute_minutes", "break_glass_minutes"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"WARDBOOK_{name.upper()} must be at least 1")
+        if self.rate_limit_per_minute < 0 or self.audit_flush_ms < 1:
+            raise ConfigError("rate limit must be 0 (off) or more; audit flush at least 1 ms")
+        if not self.is_production:
+            return
+        if self.secret_key == DEV_SECRET_KEY or len(self.secret_key) < MIN_SECRET_LENGTH:
+            raise ConfigError(
+                "WARDBOOK_ENV=production needs WARDBOOK_SECRET_KEY (or _FILE) of at least"
+                f" {MIN_SECRET_LENGTH} random characters, not the development default"
+            )
+        if len(set(self.secret_key)) < 10:
+            raise ConfigError("WARDBOOK_SECRET_KEY is too repetitive to be a random secret")
+        https = (self.public_url or "").startswith("https://")
+        if not (https or self.tls_terminated):
+            raise ConfigError(
+                "WARDBOOK_ENV=production needs TLS: set WARDBOOK_PUBLIC_URL=https://... or"
+                " WARDBOOK_TLS_TERMINATED=true behind a TLS-terminating proxy"
+            )
 
 
 def is_loopback(host: str) -> bool:
@@ -123,4 +160,28 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         db_pool_min=_int(source, "WARDBOOK_DB_POOL_MIN", 2),
         db_pool_max=_int(source, "WARDBOOK_DB_POOL_MAX", 10),
         search_timeout_ms=_int(source, "WARDBOOK_SEARCH_TIMEOUT_MS", 10_000),
+        secret_key=_secret(source, "WARDBOOK_SECRET_KEY") or DEV_SECRET_KEY,
+        public_url=source.get("WARDBOOK_PUBLIC_URL") or None,
+        tls_terminated=_bool(source, "WARDBOOK_TLS_TERMINATED", False),
+        redis_url=source.get("WARDBOOK_REDIS_URL") or None,
+        session_idle_minutes=_int(source, "WARDBOOK_SESSION_IDLE_MINUTES", 15),
+        session_absolute_minutes=_int(source, "WARDBOOK_SESSION_ABSOLUTE_MINUTES", 720),
+        break_glass_minutes=_int(source, "WARDBOOK_BREAK_GLASS_MINUTES", 60),
+        rate_limit_per_minute=_int(source, "WARDBOOK_RATE_LIMIT_PER_MINUTE", 1200),
+        audit_flush_ms=_int(source, "WARDBOOK_AUDIT_FLUSH_MS", 100),
     )
+
+
+def _secret(env: Mapping[str, str], name: str) -> str | None:
+    """A secret from ``NAME`` or from the file named by ``NAME_FILE`` (Docker/K8s secrets)."""
+    value = env.get(name)
+    if value:
+        return value
+    path = env.get(f"{name}_FILE")
+    if not path:
+        return None
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read().strip() or None
+    except OSError as exc:
+        raise ConfigError(f"{name}_FILE={path!r} cannot be read: {exc.strerror}") from exc

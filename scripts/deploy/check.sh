@@ -27,12 +27,13 @@ step() {
 }
 
 step hadolint hadolint --failure-threshold style deploy/docker/Dockerfile
-# TODO(deploy): step compose bash scripts/deploy/check-compose.sh
-# TODO(deploy): step kubernetes bash scripts/deploy/check-kubernetes.sh
+step compose bash scripts/deploy/check-compose.sh
+step kubernetes bash scripts/deploy/check-kubernetes.sh
 # TODO(deploy): step aws bash scripts/deploy/check-aws.sh
 # TODO(deploy): step actionlint actionlint -color=false
 step promtool-check promtool check rules deploy/monitoring/rules.yml
 step promtool-test promtool test rules deploy/monitoring/tests/*.yml
+step deploy-lint bash -c ".venv/bin/ruff check deploy && .venv/bin/ruff format --check deploy"
 step deploy-tests "$DEPLOY_BIN/pytest" -q -c deploy/tests/pytest.ini deploy/tests
 
 echo "deploy-check: ${passed} passed, ${#failed[@]} failed${failed:+ (${failed[*]})}"

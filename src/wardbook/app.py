@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -34,6 +34,7 @@ from wardbook.ops.metrics_endpoint import (
 from wardbook.service.resources import ResourceService
 from wardbook.storage.base import Repository
 from wardbook.storage.factory import open_repository
+from wardbook.web.routes import web_routes
 
 
 async def metadata(ctx: FhirContext, request: Request) -> Response:
@@ -41,16 +42,6 @@ async def metadata(ctx: FhirContext, request: Request) -> Response:
     media = negotiate(request)
     statement = capability_statement(base_url(request, ctx.settings.base_url))
     return fhir_response(jsonio.dumps(statement), 200, {"Cache-Control": "max-age=60"}, media)
-
-
-async def home(request: Request) -> Response:
-    """Placeholder start page until the clinician web app lands."""
-    return HTMLResponse(
-        "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
-        "<meta name='viewport' content='width=device-width, initial-scale=1'>"
-        "<title>Wardbook</title></head><body><main><h1>Wardbook</h1>"
-        "<p>The FHIR R4 API is at <a href='/fhir/metadata'>/fhir</a>.</p></main></body></html>"
-    )
 
 
 def build_app(settings: Settings, repository: Repository | None = None) -> ASGIApp:
@@ -99,10 +90,10 @@ def build_app(settings: Settings, repository: Repository | None = None) -> ASGIA
     )
     web = Starlette(
         routes=[
-            Route("/", home, methods=["GET"]),
             Route("/livez", livez, methods=["GET"]),
             Route("/readyz", readyz(repo), methods=["GET"]),
             Route("/metrics", metrics_endpoint, methods=["GET"]),
+            *web_routes(ctx.service),
         ],
         lifespan=lifespan,
     )

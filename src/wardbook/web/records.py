@@ -1,0 +1,204 @@
+"""Reads the web app needs, through the same service layer as the FHIR API (never SQL).
+
+Every read is a FHIR search (R4 search.html) run by :class:`ResourceService`, so the web
+app sees exactly what the API would show the same principal, with the same permissions and
+audit once those sit in the service layer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime
+
+from wardbook.fhir import jsonio
+from wardbook.search.parse import parse_search
+from wardbook.search.query import MAX_COUNT
+from wardbook.service.resources import ResourceService
+from wardbook.web import chart
+from wardbook.web.chart import Resource
+
+# Enough for a long admission charted hourly; the chart reads at most this many.
+MAX_OBSERVATIONS = 10_000
+MAX_OTHER = 1_000
+
+_DMY = re.compile(r"^\s*(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})\s*$")
+_ISO = re.compile(r"^\s*(\d{4})-(\d{2})-(\d{2})\s*$")
+
+
+async def search(
+    service: ResourceService,
+    resource_type: str,
+    params: Sequence[tuple[str, str]],
+    *,
+    limit: int = MAX_OTHER,
+) -> list[Resource]:
+    """Every match of a FHIR search, following the pages up to ``limit`` resources."""
+    query = parse_search(resource_type, list(params), strict=True)
+    query = replace(query, count=min(MAX_COUNT, limit), total="none")
+    found: list[Resource] = []
+    while True:
+        page = await service.search(query)
+        found.extend(jsonio.loads(e.body) for e in page.entries if e.body is not None)
+        if page.next_cursor is None or len(found) >= limit:
+            return found[:limit]
+        query = replace(query, cursor=page.next_cursor)
+
+
+def patient_search_params(text: str) -> list[tuple[str, str]] | None:
+    """What "Find a patient" searches for: a date of birth, an identifier or a name.
+
+    "8/4/1957" and "1957-04-08" are dates of birth; a word with digits (MRN9624499,
+    999 123 4567) is an identifier; anything else is one or more parts of a name, every
+    part matching (R4 string search: case- and accent-insensitive prefix match).
+    """
+    text = text.strip()
+    if not text:
+        return None
+    birth = parse_birth_date(text)
+    if birth is not None:
+        return [("birthdate", birth.isoformat())]
+    compact = text.replace(" ", "")
+    if any(ch.isdigit() for ch in compact) and compact.isalnum():
+        return [("identifier", compact.upper() if compact[:1].isalpha() else compact)]
+    words = [w for w in re.split(r"[\s,]+", text) if w]
+    return [("name", w) for w in words[:4]]
+
+
+def parse_birth_date(text: str) -> date | None:
+    """A day in DD/MM/YYYY (UK order) or YYYY-MM-DD; None when not a valid date."""
+    match = _DMY.match(text)
+    try:
+        if match:
+            return date(int(match[3]), int(match[2]), int(match[1]))
+        match = _ISO.match(text)
+        if match:
+            return date(int(match[1]), int(match[2]), int(match[3]))
+    except ValueError:
+        return None
+    return None
+
+
+async def find_patients(service: ResourceService, text: str, limit: int = 20) -> list[Resource]:
+    params = patient_search_params(text)
+    if params is None:
+        return []
+    return await search(service, "Patient", params, limit=limit)
+
+
+@dataclass(frozen=True, slots=True)
+class ChartData:
+    """Everything the patient chart shows, already turned into view models."""
+
+    patient: Resource
+    banner: chart.Banner
+    problems: list[chart.Problem]
+    allergies: list[chart.Allergy]
+    medications: list[chart.Medication]
+    vitals: list[chart.VitalSet]  # oldest first
+    results: list[chart.Result]  # newest first
+    timeline: list[chart.TimelineEntry]  # newest first
+    notes: list[chart.Note]
+    appointments: list[chart.Appointment]  # upcoming, soonest first
+    active_encounter: str | None
+
+    @property
+    def latest_vitals(self) -> chart.VitalSet | None:
+        """The latest complete set (NEWS2 can be scored), else the latest set of any kind."""
+        for vital in reversed(self.vitals):
+            if vital.news2 is not None:
+                return vital
+        return self.vitals[-1] if self.vitals else None
+
+    @property
+    def latest_results(self) -> list[chart.Result]:
+        """The newest result of each test."""
+        seen: dict[str, chart.Result] = {}
+        for item in self.results:
+            seen.setdefault(item.name, item)
+        return sorted(seen.values(), key=lambda r: r.name.lower())
+
+
+def _newest_first(when: datetime | None) -> float:
+    return -(when.timestamp() if when else 0.0)
+
+
+async def load_patient(service: ResourceService, patient_id: str) -> Resource:
+    stored = await service.read("Patient", patient_id)
+    assert stored.body is not None
+    body: Resource = jsonio.loads(stored.body)
+    return body
+
+
+async def load_allergies(service: ResourceService, patient_id: str) -> list[chart.Allergy]:
+    found = await search(service, "AllergyIntolerance", [("patient", f"Patient/{patient_id}")])
+    return [chart.allergy(a) for a in found]
+
+
+async def load_chart(
+    service: ResourceService, patient_id: str, now: datetime | None = None
+) -> ChartData:
+    """Read the whole chart: the patient and the resources that refer to them."""
+    now = now or datetime.now(UTC)
+    patient = await load_patient(service, patient_id)
+    subject = [("subject", f"Patient/{patient_id}")]
+    (
+        observations,
+        conditions,
+        allergies,
+        requests,
+        encounters,
+        documents,
+        appointments,
+    ) = await asyncio.gather(
+        search(service, "Observation", subject, limit=MAX_OBSERVATIONS),
+        search(service, "Condition", subject),
+        search(service, "AllergyIntolerance", [("patient", f"Patient/{patient_id}")]),
+        search(service, "MedicationRequest", subject),
+        search(service, "Encounter", subject),
+        search(service, "DocumentReference", subject),
+        search(service, "Appointment", [("patient", f"Patient/{patient_id}")]),
+    )
+    sets: dict[str, chart.VitalSet] = {}
+    results: list[chart.Result] = []
+    for observation in observations:
+        if observation.get("status") in ("entered-in-error", "cancelled"):
+            continue
+        if chart.is_category(observation, "vital-signs"):
+            chart.add_vital(sets, observation)
+        elif chart.is_category(observation, "laboratory"):
+            results.append(chart.result(observation))
+    results.sort(key=lambda r: _newest_first(r.when))
+    allergy_items = [chart.allergy(a) for a in allergies]
+    notes = [chart.note(d) for d in documents if d.get("status") != "entered-in-error"]
+    notes.sort(key=lambda n: _newest_first(n.when))
+    timeline = [chart.encounter_entry(e) for e in encounters]
+    timeline += [chart.note_entry(patient_id, n) for n in notes]
+    timeline.sort(key=lambda t: _newest_first(t.when))
+    upcoming = [
+        a
+        for a in (chart.appointment(r) for r in appointments)
+        if a.start is not None and a.start >= now and a.status not in ("cancelled", "noshow")
+    ]
+    upcoming.sort(key=lambda a: a.start or now)
+    active = [e for e in encounters if e.get("status") == "in-progress"]
+    return ChartData(
+        patient=patient,
+        banner=chart.banner(patient, allergy_items, now.date()),
+        problems=sorted(
+            (chart.problem(c) for c in conditions), key=lambda p: (not p.active, p.name.lower())
+        ),
+        allergies=[a for a in allergy_items if a.active],
+        medications=sorted(
+            (chart.medication(m) for m in requests),
+            key=lambda m: (not m.current, m.name.lower()),
+        ),
+        vitals=sorted(sets.values(), key=lambda v: v.when),
+        results=results,
+        timeline=timeline,
+        notes=notes,
+        appointments=upcoming,
+        active_encounter=str(active[0]["id"]) if active else None,
+    )

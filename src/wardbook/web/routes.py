@@ -1,0 +1,52 @@
+"""The clinician web app's routes, mounted at ``/`` by :func:`wardbook.app.build_app`."""
+
+from __future__ import annotations
+
+from starlette.routing import BaseRoute, Route
+
+from wardbook.service.resources import ResourceService
+from wardbook.web.assets import StaticAssets, default_assets
+from wardbook.web.context import WebContext, page
+from wardbook.web.help import HelpPages
+from wardbook.web.patients import PatientPages
+from wardbook.web.record import RecordPages
+from wardbook.web.templating import Renderer
+
+GET = ["GET"]
+GET_POST = ["GET", "POST"]
+POST = ["POST"]
+
+
+def web_routes(service: ResourceService, assets: StaticAssets | None = None) -> list[BaseRoute]:
+    """Every page of the web app plus its static assets."""
+    assets = assets or default_assets()
+    ctx = WebContext(service=service, renderer=Renderer(assets), assets=assets)
+    wrap = page(ctx)
+    patients = PatientPages(ctx)
+    record = RecordPages(ctx, patients)
+    help_pages = HelpPages(ctx)
+    p = "/patients/{patient_id}"
+    return [
+        Route("/", wrap(patients.find), methods=GET),
+        Route("/patients/search", wrap(patients.search_fragment), methods=GET),
+        Route(p, wrap(patients.summary), methods=GET),
+        Route(p + "/vitals", wrap(patients.vitals), methods=GET),
+        Route(p + "/vitals/new", wrap(patients.vitals_form), methods=GET_POST),
+        Route(p + "/notes", wrap(patients.notes), methods=GET),
+        Route(p + "/notes/new", wrap(patients.note_form), methods=GET_POST),
+        Route(p + "/notes/{note_id}", wrap(patients.note), methods=GET),
+        Route(p + "/problems/new", wrap(record.problem_form), methods=GET_POST),
+        Route(p + "/problems/{condition_id}/resolve", wrap(record.resolve_problem), methods=POST),
+        Route(p + "/allergies/new", wrap(record.allergy_form), methods=GET_POST),
+        Route(
+            p + "/medications/{medication_id}/stop", wrap(record.stop_medication), methods=GET_POST
+        ),
+        Route(p + "/audit", wrap(help_pages.audit), methods=GET),
+        Route("/help", wrap(help_pages.centre), methods=GET),
+        Route("/help/accessibility", wrap(help_pages.accessibility), methods=GET),
+        Route("/help/feedback", wrap(help_pages.feedback), methods=GET_POST),
+        Route("/help/feedback/sent", wrap(help_pages.feedback_sent), methods=GET),
+        Route("/admin/feedback", wrap(help_pages.feedback_list), methods=GET),
+        Route("/admin/feedback.csv", wrap(help_pages.feedback_csv), methods=GET),
+        Route("/static/{path:path}", assets.endpoint, methods=["GET", "HEAD"]),
+    ]

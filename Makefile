@@ -8,7 +8,7 @@ PORT ?= 8080
 DEMO_PATIENTS ?= 50
 DATABASE ?= sqlite:///./wardbook.db
 
-.PHONY: install run test test-fast lint bench registry clean deploy-tools deploy-check
+.PHONY: install run test test-fast lint bench registry clean load deploy-tools deploy-check
 
 $(STAMP): pyproject.toml requirements/lock.txt requirements/registry.txt scripts/bootstrap.sh
 	PYTHON=$(PYTHON) bash scripts/bootstrap.sh
@@ -52,6 +52,10 @@ bench: $(STAMP)
 	bash scripts/ensure_services.sh
 	$(BIN)/python -m benchmarks.micro
 	$(BIN)/python -m benchmarks.run
+
+load: $(STAMP)  # hospital-shift load test; LOAD_ARGS="--duration 3600" for a soak
+	bash scripts/ensure_services.sh
+	$(BIN)/python -m benchmarks.load.shift $(LOAD_ARGS)
 
 registry: $(STAMP)
 	$(BIN)/python scripts/generate_registry.py

@@ -8,7 +8,7 @@ PORT ?= 8080
 DEMO_PATIENTS ?= 50
 DATABASE ?= sqlite:///./wardbook.db
 
-.PHONY: install run test test-fast lint bench registry clean load deploy-tools deploy-check
+.PHONY: screenshots install run test test-fast lint bench registry clean load deploy-tools deploy-check
 
 $(STAMP): pyproject.toml requirements/lock.txt requirements/registry.txt scripts/bootstrap.sh
 	PYTHON=$(PYTHON) bash scripts/bootstrap.sh
@@ -43,10 +43,16 @@ lint: $(STAMP)
 test: $(STAMP) lint deploy-check
 	bash scripts/ensure_services.sh
 	bash scripts/ensure_drill_tools.sh
+	bash scripts/ensure_browser.sh
 	$(BIN)/pytest -n 2 --dist loadgroup
 
 test-fast: $(STAMP)
+	bash scripts/ensure_browser.sh
 	$(BIN)/pytest -x -q -n 2 --dist loadgroup -m "not slow"
+
+screenshots: $(STAMP)
+	bash scripts/ensure_browser.sh
+	WARDBOOK_SCREENSHOTS=1 $(BIN)/pytest -q -p no:xdist tests/web/test_browser.py
 
 bench: $(STAMP)
 	bash scripts/ensure_services.sh

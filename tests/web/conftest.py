@@ -1,0 +1,63 @@
+"""Browser fixtures: one real `wardbook serve` with demo data per module, one Chromium per run.
+
+Playwright drives Debian's Chromium (installed by scripts/ensure_browser.sh) through
+``executable_path``; nothing is downloaded. Browser tests share one xdist group so a single
+worker runs them, reusing the browser.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.server.conftest import WARDBOOK, Server, free_port, migrate
+
+DEMO_PATIENTS = 4
+DEMO_SEED = 3
+
+
+def chromium_path() -> str:
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    if path is None:
+        pytest.fail("Chromium is not installed: run scripts/ensure_browser.sh", pytrace=False)
+    return path
+
+
+@pytest.fixture(scope="module")
+def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """A server on a fresh SQLite database holding a few demo patients."""
+    folder: Path = tmp_path_factory.mktemp("web")
+    database = f"sqlite:///{folder}/wardbook.db"
+    migrate(database)
+    subprocess.run(
+        [
+            *(WARDBOOK, "demo", "--patients", str(DEMO_PATIENTS), "--seed", str(DEMO_SEED)),
+            *("--database", database),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    server = Server(database, free_port())
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[object]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=chromium_path(), args=["--no-sandbox", "--disable-gpu"]
+        )
+        try:
+            yield chromium
+        finally:
+            chromium.close()

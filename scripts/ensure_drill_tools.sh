@@ -4,6 +4,7 @@
 set -eu
 missing=()
 command -v pgbackrest >/dev/null 2>&1 || missing+=(pgbackrest)
+[ -x /usr/sbin/pgbouncer ] || missing+=(pgbouncer)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
   $SUDO apt-get install -y -q "${missing[@]}" >/dev/null || {

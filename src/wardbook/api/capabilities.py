@@ -77,8 +77,25 @@ def _codes(level: str) -> set[str]:
     return {i.code for i in INTERACTIONS if i.level == level}
 
 
-def _operations(level: str) -> list[str]:
-    return sorted({i.code[1:] for i in INTERACTIONS if i.code.startswith("$") and i.level == level})
+def _operations(level: str, resource_type: str | None = None) -> list[tuple[str, str]]:
+    """(name, definition URL) of the operations at ``level`` (for ``resource_type``).
+
+    An operation routed under ``/{type}/...`` applies to every type (``Resource-*``); one
+    routed under a literal type (``/Patient/{id}/$everything``) only to that type.
+    """
+    found = set()
+    for i in INTERACTIONS:
+        if not i.code.startswith("$") or i.level != level:
+            continue
+        name, owner = i.code[1:], i.path.split("/")[1]
+        if owner == "{type}" or owner.startswith("$"):
+            found.add((name, f"{_OPERATION_BASE}Resource-{name}"))
+        elif owner == resource_type:
+            found.add((name, f"{_OPERATION_BASE}{owner}-{name}"))
+    return sorted(found)
+
+
+_OPERATION_BASE = "http://hl7.org/fhir/OperationDefinition/"
 
 
 def _search_params(resource_type: str) -> list[dict[str, Any]]:
@@ -106,14 +123,12 @@ def _resource_entry(resource_type: str, type_codes: set[str], instance_codes: se
         "conditionalDelete": "multiple" if "conditional-delete" in codes else "not-supported",
         "searchParam": _search_params(resource_type),
     }
-    operations = sorted(set(_operations("type")) | set(_operations("instance")))
+    operations = sorted(
+        set(_operations("type", resource_type)) | set(_operations("instance", resource_type))
+    )
     if operations:
         entry["operation"] = [
-            {
-                "name": name,
-                "definition": f"http://hl7.org/fhir/OperationDefinition/Resource-{name}",
-            }
-            for name in operations
+            {"name": name, "definition": definition} for name, definition in operations
         ]
     return entry
 
@@ -131,6 +146,9 @@ def capability_statement(base: str, software_date: str = "2026-11-25") -> dict[s
         "documentation": "Wardbook FHIR R4 API. JSON only (application/fhir+json).",
         "resource": resources,
         "interaction": [{"code": code} for code in _SYSTEM_CODES if code in system_codes],
+        "operation": [
+            {"name": name, "definition": definition} for name, definition in _operations("system")
+        ],
         "searchParam": [
             {"name": name, "type": kind, "documentation": doc}
             for name, kind, doc in RESULT_PARAMETERS

@@ -293,7 +293,11 @@ def _interaction_paths() -> JsonObject:
     for interaction, resource_type, path in expanded:
         shape = _SHAPES.get((interaction.code, interaction.method), _FALLBACK)
         name = names[interaction]
-        operation_id = f"{resource_type}.{name}" if resource_type else name
+        # A route under a literal type (/Patient/{id}/$everything) is named after it.
+        owner = resource_type or next(
+            (part for part in interaction.path.split("/")[1:2] if part in resource_types()), None
+        )
+        operation_id = f"{owner}.{name}" if owner else name
         item = paths.setdefault(path, _path_item(interaction.path))
         item[interaction.method.lower()] = _operation(
             shape, operation_id, resource_type, interaction.code

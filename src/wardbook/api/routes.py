@@ -18,7 +18,7 @@ from starlette.types import Receive, Scope, Send
 from wardbook.api import history, instance, transaction, type_level
 from wardbook.api.context import FhirContext
 from wardbook.api.http import error_response, outcome_response
-from wardbook.api.operations import validate
+from wardbook.api.operations import everything, validate
 from wardbook.errors import Issue, WardbookError
 
 Handler = Callable[[FhirContext, Request], Awaitable[Response]]
@@ -54,6 +54,16 @@ INTERACTIONS: tuple[Interaction, ...] = (
     Interaction("GET", "/{type}/{id}/_history", "instance", "history-instance", history.history),
     Interaction("GET", "/{type}/{id}/_history/{vid}", "instance", "vread", instance.vread),
     Interaction("POST", "/{type}/{id}/$validate", "instance", "$validate", validate.validate),
+    *(
+        Interaction(method, "/Patient/{id}/$everything", "instance", "$everything", handler)
+        for method in ("GET", "POST")
+        for handler in (everything.patient_everything,)
+    ),
+    *(
+        Interaction(method, "/Encounter/{id}/$everything", "instance", "$everything", handler)
+        for method in ("GET", "POST")
+        for handler in (everything.encounter_everything,)
+    ),
     Interaction("GET", "/{type}/{id}", "instance", "read", instance.read),
     Interaction("PUT", "/{type}/{id}", "instance", "update", instance.update),
     Interaction("DELETE", "/{type}/{id}", "instance", "delete", instance.delete),

@@ -38,9 +38,10 @@ def rewrite_links(resource: Any, mapping: Mapping[str, str]) -> tuple[Any, set[s
 
     Returns ``(rewritten, seen)``. ``rewritten`` shares every unchanged sub-object with
     the input (copy on write), and is the input itself when nothing changed. ``seen``
-    holds the strings that are links the caller must account for: keys of ``mapping``,
-    ``urn:uuid:``/``urn:oid:`` values and conditional references (``reference`` values
-    of the ``Type?search`` form), whether or not they were replaced.
+    holds the strings that are links the caller must account for: keys of ``mapping``
+    found anywhere, and ``Reference.reference`` values that are ``urn:uuid:``/``urn:oid:``
+    or conditional (``Type?search``), whether or not they were replaced. (A ``urn:oid:``
+    elsewhere is usually a code or identifier system, not a link.)
     """
     seen: set[str] = set()
     return _walk(resource, mapping, seen, ""), seen
@@ -52,7 +53,7 @@ def _string(value: str, key: str, mapping: Mapping[str, str], seen: set[str]) ->
     if value in mapping:
         seen.add(value)
         return mapping[value]
-    if is_placeholder(value) or (key == "reference" and is_conditional_reference(value)):
+    if key == "reference" and (is_placeholder(value) or is_conditional_reference(value)):
         seen.add(value)
     return value
 

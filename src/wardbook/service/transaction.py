@@ -389,10 +389,11 @@ class BundleService:
             # A guess that fails is resolved (and reported) inside the transaction.
             with contextlib.suppress(WardbookError):
                 guesses[ref] = await resolve_conditional_reference(self.repository, ref)
+        guessed = {ref: target for ref, target in guesses.items() if ref not in links}
         for item in writers:
             try:
-                if item.seen & (guesses.keys() - links.keys()):
-                    item.resource, _ = rewrite_links(item.original, guesses)
+                if guessed and not item.seen.isdisjoint(guessed):
+                    item.resource, _ = rewrite_links(item.resource, guessed)
                 dangling = sorted(r for r in item.seen if is_placeholder(r) and r not in links)
                 if dangling:
                     raise BadRequest(

@@ -33,6 +33,7 @@ from wardbook.errors import WardbookError
 if TYPE_CHECKING:
     from wardbook.search.index import IndexRows
     from wardbook.search.query import SearchQuery
+    from wardbook.storage.compartment_sql import CompartmentQuery
 
 
 class Dialect(enum.StrEnum):
@@ -241,6 +242,17 @@ class Repository(ABC):
 
     @abstractmethod
     async def search(self, query: SearchQuery) -> Page: ...
+
+    @abstractmethod
+    def reading(self) -> AbstractAsyncContextManager[SqlRunner]:
+        """A connection for read statements over one snapshot (shared SQL builders)."""
+
+    async def everything(self, query: CompartmentQuery) -> Page:
+        """One page of a compartment's members and what they reference ($everything)."""
+        from wardbook.storage.compartment_sql import everything_page
+
+        async with self.reading() as runner:
+            return await everything_page(runner, query)
 
     @abstractmethod
     def transaction(self) -> AbstractAsyncContextManager[WriteTx]:

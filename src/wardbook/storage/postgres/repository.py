@@ -231,6 +231,11 @@ class PostgresRepository(Repository):
             return await run_search(PostgresRunner(conn), query)
 
     @asynccontextmanager
+    async def reading(self) -> AsyncIterator[PostgresRunner]:
+        async with self._connection() as conn:
+            yield PostgresRunner(conn)
+
+    @asynccontextmanager
     async def transaction(self) -> AsyncIterator[WriteTx]:
         async with self._connection() as conn:
             tx = PostgresWriteTx(conn)

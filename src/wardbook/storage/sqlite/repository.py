@@ -193,6 +193,12 @@ class SqliteRepository(Repository):
             return await run_search(SqliteRunner(conn), query)
 
     @asynccontextmanager
+    async def reading(self) -> AsyncIterator[SqliteRunner]:
+        conn = self._read_conn()
+        with sqlite_errors(), _read_snapshot(conn):
+            yield SqliteRunner(conn)
+
+    @asynccontextmanager
     async def transaction(self) -> AsyncIterator[WriteTx]:
         """A write transaction; concurrent ones share a COMMIT (see sqlite/group.py)."""
         conn = self._write_conn()

@@ -18,7 +18,7 @@ from starlette.types import Receive, Scope, Send
 from wardbook.api import history, instance, transaction, type_level
 from wardbook.api.context import FhirContext
 from wardbook.api.http import error_response, outcome_response
-from wardbook.api.operations import everything, validate
+from wardbook.api.operations import everything, lastn, validate
 from wardbook.errors import Issue, WardbookError
 
 Handler = Callable[[FhirContext, Request], Awaitable[Response]]
@@ -46,6 +46,9 @@ INTERACTIONS: tuple[Interaction, ...] = (
     Interaction("GET", "/{type}/_history", "type", "history-type", history.history),
     Interaction("POST", "/{type}/_search", "type", "search-type", type_level.search_post),
     Interaction("POST", "/{type}/$validate", "type", "$validate", validate.validate),
+    # Literal types before /{type}/{id}: the router takes the first pattern that matches.
+    Interaction("GET", "/Observation/$lastn", "type", "$lastn", lastn.lastn),
+    Interaction("POST", "/Observation/$lastn", "type", "$lastn", lastn.lastn),
     Interaction("GET", "/{type}", "type", "search-type", type_level.search),
     Interaction("POST", "/{type}", "type", "create", type_level.create),
     Interaction("PUT", "/{type}", "type", "conditional-update", type_level.conditional_update),

@@ -254,6 +254,13 @@ class Repository(ABC):
         async with self.reading() as runner:
             return await everything_page(runner, query)
 
+    async def lastn(self, query: SearchQuery, max_per_code: int, limit: int) -> Page:
+        """Observations matching ``query``: the latest ``max_per_code`` per code ($lastn)."""
+        from wardbook.storage.lastn_sql import lastn_page
+
+        async with self.reading() as runner:
+            return await lastn_page(runner, query, max_per_code, limit)
+
     @abstractmethod
     def transaction(self) -> AbstractAsyncContextManager[WriteTx]:
         """A write transaction; commits on normal exit, rolls back on exception."""

@@ -100,7 +100,12 @@ def build_app(settings: Settings, repository: Repository | None = None) -> ASGIA
     web.state.repository = repo
     web.state.settings = settings
     web.state.audit_writer = audit_writer
-    return RequestIdMiddleware(AuditMiddleware(WardbookApp(fhir, web), audit_writer))
+    inner: ASGIApp = AuditMiddleware(WardbookApp(fhir, web), audit_writer)
+    if settings.otlp_endpoint:
+        from wardbook.ops import tracing
+
+        inner = tracing.install(inner, settings.otlp_endpoint)
+    return RequestIdMiddleware(inner)
 
 
 class WardbookApp:

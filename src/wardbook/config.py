@@ -45,6 +45,7 @@ class Settings:
     db_pool_max: int = 10
     # A search running longer is stopped by the database and answered 503 (0: no limit).
     search_timeout_ms: int = 10_000
+    otlp_endpoint: str | None = None  # OpenTelemetry OTLP/HTTP collector, e.g. http://c:4318
     # -- security (wardbook.auth, wardbook.audit, docs/security.md) --
     secret_key: str = DEV_SECRET_KEY  # WARDBOOK_SECRET_KEY or WARDBOOK_SECRET_KEY_FILE
     public_url: str | None = None  # e.g. https://ehr.example.org (TLS terminated in front)
@@ -160,6 +161,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         db_pool_min=_int(source, "WARDBOOK_DB_POOL_MIN", 2),
         db_pool_max=_int(source, "WARDBOOK_DB_POOL_MAX", 10),
         search_timeout_ms=_int(source, "WARDBOOK_SEARCH_TIMEOUT_MS", 10_000),
+        otlp_endpoint=source.get("WARDBOOK_OTLP_ENDPOINT") or None,
         secret_key=_secret(source, "WARDBOOK_SECRET_KEY") or DEV_SECRET_KEY,
         public_url=source.get("WARDBOOK_PUBLIC_URL") or None,
         tls_terminated=_bool(source, "WARDBOOK_TLS_TERMINATED", False),

@@ -164,6 +164,13 @@ def csv_safe(value: str) -> str:
     return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
 
 
+def coding_text(coding: Any) -> str:
+    """AuditEvent.type and .subtype are Codings, not CodeableConcepts."""
+    if not isinstance(coding, dict):
+        return ""
+    return str(coding.get("display") or coding.get("code") or "")
+
+
 def audit_row(event: dict[str, Any]) -> dict[str, str]:
     agents = event.get("agent", []) or []
     who = ", ".join(
@@ -184,8 +191,8 @@ def audit_row(event: dict[str, Any]) -> dict[str, str]:
         "action": {"C": "Create", "R": "Read", "U": "Update", "D": "Delete", "E": "Execute"}.get(
             str(event.get("action", "")), str(event.get("action", ""))
         ),
-        "what": chart.concept_text(event.get("type"))
-        + (f" ({chart.concept_text(event['subtype'][0])})" if event.get("subtype") else ""),
+        "what": coding_text(event.get("type"))
+        + (f" ({coding_text(event['subtype'][0])})" if event.get("subtype") else ""),
         "outcome": "Success" if event.get("outcome") in (None, "0") else "Failed",
         "purpose": purpose,
     }

@@ -109,7 +109,7 @@ class PatientPages:
 
     async def summary(self, request: Request) -> Response:
         patient_id = request.path_params["patient_id"]
-        data = await records.load_chart(self.service, patient_id)
+        data = await records.load_chart(self.service, patient_id, recent_vitals=True)
         messages = {
             "note": "Note saved",
             "problem": "Problem added",

@@ -96,12 +96,14 @@ def bench(database: str, label: str, requests: int) -> dict[str, object]:
     subprocess.run([str(BIN / "wardbook"), "migrate", "--database", database], check=True)
     patient_id = asyncio.run(load(database))
     port = 20000 + uuid.uuid4().int % 20000
-    log = tempfile.NamedTemporaryFile(prefix="wardbook-bench-web-", suffix=".log", delete=False)
-    server = subprocess.Popen(
-        [str(BIN / "wardbook"), "serve", "--database", database, "--port", str(port), "--no-auth"],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    log = Path(tempfile.gettempdir()) / f"wardbook-bench-web-{port}.log"
+    with log.open("wb") as out:
+        server = subprocess.Popen(
+            [str(BIN / "wardbook"), "serve", "--database", database, "--port", str(port)]
+            + ["--no-auth"],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     try:
         wait_ready(port)
         base = f"http://127.0.0.1:{port}"

@@ -99,8 +99,10 @@ def bench(database: str, label: str, requests: int) -> dict[str, object]:
     log = Path(tempfile.gettempdir()) / f"wardbook-bench-web-{port}.log"
     with log.open("wb") as out:
         server = subprocess.Popen(
-            [str(BIN / "wardbook"), "serve", "--database", database, "--port", str(port)]
-            + ["--no-auth"],
+            [
+                *(str(BIN / "wardbook"), "serve", "--database", database),
+                *("--port", str(port), "--no-auth"),
+            ],
             stdout=out,
             stderr=subprocess.STDOUT,
         )

@@ -20,6 +20,7 @@ from wardbook.fhir.registry import (
     search_parameters,
 )
 from wardbook.search.extract import ENTITY_PARAMS, type_plan
+from wardbook.search.fulltext import PARAMS as FULLTEXT_PARAMS
 from wardbook.search.params.composite import SEARCHABLE_COMPONENT_TYPES
 
 _TYPE_CODES = (
@@ -54,7 +55,9 @@ def searchable(resource_type: str) -> dict[str, SearchParamDef]:
     return {
         code: param
         for code, param in search_parameters(resource_type).items()
-        if (code in planned and _components_searchable(param)) or code in ENTITY_PARAMS
+        if (code in planned and _components_searchable(param))
+        or code in ENTITY_PARAMS
+        or code in FULLTEXT_PARAMS
     }
 
 

@@ -18,6 +18,7 @@ from functools import cache, partial
 from typing import Any
 
 from wardbook.fhir import registry
+from wardbook.search.fulltext import extract_text_rows
 from wardbook.search.index import (
     CompositeRow,
     DateRow,
@@ -334,6 +335,8 @@ def extract_index(resource: dict[str, Any]) -> IndexRows:
         for value, datatype in nodes:
             for row in extract(value, datatype):
                 buckets[type(row)].append(row)
+    if registry.is_resource_type(rtype):
+        rows.text = extract_text_rows(resource)
     for name in ("string", "token", "date", "number", "quantity", "uri", "reference", "composite"):
         found = getattr(rows, name)
         if len(found) > 1:

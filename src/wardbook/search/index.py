@@ -91,6 +91,19 @@ class CompositeRow:
     key: str
 
 
+@dataclass(frozen=True, slots=True)
+class TextRow:
+    """idx_text: words of the narrative (``_text``) or of the whole resource (``_content``).
+
+    ``text`` is normalized (case and accents folded) and reduced to words separated by
+    single spaces, so SQLite FTS5, PostgreSQL ``to_tsvector`` and the in-memory matcher
+    all see the same words (R4 search.html#content).
+    """
+
+    param: str
+    text: str
+
+
 @dataclass(slots=True)
 class IndexRows:
     """Every index row of one resource version, grouped by table."""
@@ -103,6 +116,7 @@ class IndexRows:
     uri: list[UriRow] = field(default_factory=list)
     reference: list[ReferenceRow] = field(default_factory=list)
     composite: list[CompositeRow] = field(default_factory=list)
+    text: list[TextRow] = field(default_factory=list)
 
     def is_empty(self) -> bool:
         return not any(
@@ -115,5 +129,6 @@ class IndexRows:
                 self.uri,
                 self.reference,
                 self.composite,
+                self.text,
             )
         )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any, cast
 
+from wardbook.search import fulltext
 from wardbook.search.extract import extract_index
 from wardbook.search.index import IndexRows, TokenRow
 from wardbook.search.params import (
@@ -66,6 +67,9 @@ def criterion_matches(
     """Whether one AND term holds for a resource whose index rows are ``rows``."""
     if criterion.on_entity:
         return _entity_matches(resource, criterion, now)
+    if criterion.code in fulltext.PARAMS:
+        mine = [r for r in rows.text if r.param == criterion.code]
+        return fulltext.matches(mine, cast(list[fulltext.FullTextValue], list(criterion.values)))
     found = _rows_of(rows, criterion)
     missing = criterion.missing
     if missing is not None:

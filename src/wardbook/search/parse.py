@@ -17,6 +17,7 @@ from typing import cast
 from wardbook.errors import BadRequest, Issue
 from wardbook.fhir import registry
 from wardbook.fhir.registry import SearchParamDef
+from wardbook.search import fulltext
 from wardbook.search.params import (
     composite,
     concepts,
@@ -84,8 +85,6 @@ NOT_YET = frozenset(
         "_revinclude",
         "_contained",
         "_containedType",
-        "_text",
-        "_content",
         "_list",
         "_query",
         "_filter",
@@ -146,6 +145,8 @@ def _value_parser(
             return MissingValue(text == "true")
 
         return parse_missing
+    if param.code in fulltext.PARAMS:
+        return fulltext.parse
     if param.code == "_id":
 
         def parse_id(text: str) -> Value:
@@ -180,7 +181,7 @@ def _value_parser(
 def _check_modifier(param: SearchParamDef, modifier: str | None) -> None:
     if modifier is None:
         return
-    if param.code in ENTITY_PARAMS:
+    if param.code in ENTITY_PARAMS or param.code in fulltext.PARAMS:
         raise _not_supported(f"modifier :{modifier} on {param.code} is not supported")
     supported = SUPPORTED_MODIFIERS.get(param.type, frozenset())
     if modifier in supported:

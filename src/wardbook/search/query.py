@@ -12,6 +12,7 @@ from typing import Literal
 from urllib.parse import quote
 
 from wardbook.fhir.registry import SearchParamDef
+from wardbook.search.fulltext import FullTextValue
 from wardbook.search.params.composite import CompositeValue
 from wardbook.search.params.concepts import ConceptSetValue
 from wardbook.search.params.date import DateValue
@@ -47,6 +48,7 @@ Value = (
     | CompositeValue
     | MissingValue
     | ConceptSetValue
+    | FullTextValue
 )
 
 

@@ -20,6 +20,7 @@ from wardbook.search.index import (
     QuantityRow,
     ReferenceRow,
     StringRow,
+    TextRow,
     TokenRow,
     UriRow,
 )
@@ -69,6 +70,7 @@ INDEX_TABLES: tuple[IndexTable, ...] = (
     _table("idx_uri", "uri", UriRow),
     _table("idx_reference", "reference", ReferenceRow),
     _table("idx_composite", "composite", CompositeRow),
+    _table("idx_text", "text", TextRow),
 )
 
 TABLES_BY_NAME: dict[str, IndexTable] = {t.name: t for t in INDEX_TABLES}

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from wardbook.errors import BadRequest
+from wardbook.search.fulltext import PARAMS as FULLTEXT_PARAMS
 from wardbook.search.params import reference as reference_param
 from wardbook.search.params.composite import CompositeValue
 from wardbook.search.params.concepts import MODIFIERS as CONCEPT_MODIFIERS
@@ -39,6 +40,7 @@ from wardbook.search.params.uri import UriValue
 from wardbook.search.query import Criterion, SearchQuery, SortKey
 from wardbook.storage.base import Dialect, Page, SqlRunner
 from wardbook.storage.search_concepts import concept_sql
+from wardbook.storage.search_fulltext import fulltext_sql
 from wardbook.storage.version_rows import stored_from_row, version_columns
 
 _BODY = {Dialect.SQLITE: "CAST(v.body AS BLOB)", Dialect.POSTGRES: "v.body"}
@@ -283,6 +285,8 @@ def criterion_sql(criterion: Criterion, resource_type: str | None, now: int) -> 
     """The predicate on ``e`` for one AND term (None when it holds for every resource)."""
     if criterion.on_entity:
         return _entity_sql(criterion, now)
+    if criterion.code in FULLTEXT_PARAMS:
+        return fulltext_sql(criterion, resource_type)
     table = _TABLES[criterion.type]
     code = criterion.code
     missing = criterion.missing

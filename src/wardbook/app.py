@@ -31,6 +31,8 @@ from wardbook.ops.metrics_endpoint import (
     refresh_forever,
     replica_refresher,
 )
+from wardbook.search.custom import CUSTOM
+from wardbook.service.reindex import ReindexWorker
 from wardbook.service.resources import ResourceService
 from wardbook.storage.base import Repository
 from wardbook.storage.factory import open_repository
@@ -40,7 +42,9 @@ from wardbook.web.routes import web_routes
 async def metadata(ctx: FhirContext, request: Request) -> Response:
     """GET [base]/metadata: the generated CapabilityStatement (public)."""
     media = negotiate(request)
-    statement = capability_statement(base_url(request, ctx.settings.base_url))
+    statement = capability_statement(
+        base_url(request, ctx.settings.base_url), custom_generation=CUSTOM.generation
+    )
     return fhir_response(jsonio.dumps(statement), 200, {"Cache-Control": "max-age=60"}, media)
 
 
@@ -71,9 +75,13 @@ def build_app(settings: Settings, repository: Repository | None = None) -> ASGIA
             await repo.open()
         refresher = asyncio.create_task(refresh_forever())
         await audit_writer.start()
+        # Custom SearchParameters, and $reindex jobs that a restart interrupted.
+        reindexer = ReindexWorker(repo)
         try:
+            await reindexer.start()
             yield
         finally:
+            await reindexer.stop()
             refresher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await refresher

@@ -42,6 +42,10 @@ async def _with_repository(
                 raise ConfigError(
                     f"The database needs migrating ({len(pending)} pending): run 'wardbook migrate'"
                 )
+            from wardbook.service.reindex import load_custom_parameters
+
+            # Writes here must index the custom SearchParameters too (see reindex.py).
+            await load_custom_parameters(repository)
         return await work(repository)
     finally:
         await repository.close()
@@ -213,6 +217,40 @@ def cmd_restore(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_reindex(args: argparse.Namespace) -> int:
+    """``wardbook reindex [--type T]...``: a $reindex job in the foreground, with progress."""
+    from wardbook.service import reindex
+
+    settings = _settings(args)
+
+    async def work(repository: Any) -> reindex.Job:
+        try:
+            job = await reindex.start_job(repository, args.types or None)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+        bar = _progress(job.total, "res", "reindexing")
+
+        def progress(state: reindex.Job) -> None:
+            bar.update(state.processed - bar.n)
+
+        try:
+            return await reindex.run_job(repository, job.id, progress=progress)
+        finally:
+            bar.close()
+
+    job = asyncio.run(_with_repository(settings, work))
+    for item in job.notes.get("skipped", []):
+        print(f"skipped {item['url']}: {item['reason']}", file=sys.stderr)
+    if job.status != "done":
+        raise ConfigError(f"reindex job {job.id} {job.status}: {job.error or 'see the log'}")
+    activated = ", ".join(f"{a['base']}:{a['url']}" for a in job.notes.get("activated", []))
+    print(
+        f"Reindexed {job.processed} resource(s) (job {job.id})"
+        + (f"; now searchable: {activated}" if activated else "")
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="wardbook", description="Wardbook clinical records platform (FHIR R4)"
@@ -251,6 +289,11 @@ def build_parser() -> argparse.ArgumentParser:
     from wardbook.cli_security import register as register_security
 
     register_security(sub, command)
+    reindex = command("reindex", "rebuild search indexes; activates custom SearchParameters")
+    reindex.add_argument(
+        "--type", action="append", dest="types", metavar="TYPE", help="only this type (repeatable)"
+    )
+    reindex.set_defaults(func=cmd_reindex)
 
     backup = command("backup", "full backup while the server runs (history, deletes, audit)")
     backup.add_argument("--output", required=True, metavar="FILE")

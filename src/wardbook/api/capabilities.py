@@ -19,6 +19,7 @@ from wardbook.fhir.registry import (
     search_parameter_by_url,
     search_parameters,
 )
+from wardbook.search.custom import CUSTOM
 from wardbook.search.extract import ENTITY_PARAMS, type_plan
 from wardbook.search.fulltext import PARAMS as FULLTEXT_PARAMS
 from wardbook.search.params.composite import SEARCHABLE_COMPONENT_TYPES
@@ -52,13 +53,15 @@ def searchable(resource_type: str) -> dict[str, SearchParamDef]:
     rows exist) or it lives on the entity table (``_id``, ``_lastUpdated``).
     """
     planned = {plan.code for plan in type_plan(resource_type).params}
-    return {
+    core = {
         code: param
         for code, param in search_parameters(resource_type).items()
         if (code in planned and _components_searchable(param))
         or code in ENTITY_PARAMS
         or code in FULLTEXT_PARAMS
     }
+    # Custom SearchParameters once a $reindex job made them active (core codes win).
+    return {**CUSTOM.active(resource_type), **core}
 
 
 def _components_searchable(param: SearchParamDef) -> bool:
@@ -92,7 +95,7 @@ def _operations(level: str, resource_type: str | None = None) -> list[tuple[str,
             continue
         name, owner = i.code[1:], i.path.split("/")[1]
         if owner == "{type}" or owner.startswith("$"):
-            found.add((name, f"{_OPERATION_BASE}Resource-{name}"))
+            found.add((name, _operation_definition(name)))
         elif owner == resource_type:
             found.add((name, f"{_OPERATION_BASE}{owner}-{name}"))
     return sorted(found)
@@ -136,9 +139,25 @@ def _resource_entry(resource_type: str, type_codes: set[str], instance_codes: se
     return entry
 
 
+# Operations the core specification defines; the others are Wardbook's (no R4 definition).
+_CORE_OPERATIONS = frozenset(("validate", "everything", "export", "meta"))
+
+
+def _operation_definition(name: str) -> str:
+    if name in _CORE_OPERATIONS:
+        return f"{_OPERATION_BASE}Resource-{name}"
+    return f"urn:wardbook:OperationDefinition:{name}"
+
+
 @lru_cache(maxsize=4)
-def capability_statement(base: str, software_date: str = "2026-11-25") -> dict[str, Any]:
-    """The server's CapabilityStatement for the given base URL."""
+def capability_statement(
+    base: str, software_date: str = "2026-11-25", custom_generation: int = 0
+) -> dict[str, Any]:
+    """The server's CapabilityStatement for the given base URL.
+
+    ``custom_generation`` (:data:`wardbook.search.custom.CUSTOM`'s) keys the cache, so a
+    custom SearchParameter appears as soon as a $reindex job makes it active.
+    """
     type_codes, instance_codes = _codes("type"), _codes("instance")
     system_codes = _codes("system")
     resources = [

@@ -18,7 +18,7 @@ from starlette.types import Receive, Scope, Send
 from wardbook.api import history, instance, transaction, type_level
 from wardbook.api.context import FhirContext
 from wardbook.api.http import error_response, outcome_response
-from wardbook.api.operations import everything, lastn, validate
+from wardbook.api.operations import everything, lastn, reindex, validate
 from wardbook.errors import Issue, WardbookError
 
 Handler = Callable[[FhirContext, Request], Awaitable[Response]]
@@ -38,6 +38,12 @@ class Interaction:
 
 
 INTERACTIONS: tuple[Interaction, ...] = (
+    # Operations first: their literal segments must win over /{type} and /{type}/{id}.
+    Interaction("POST", "/$reindex", "system", "$reindex", reindex.reindex_system),
+    Interaction(
+        "GET", "/$reindex-status/{job}", "system", "$reindex-status", reindex.reindex_status
+    ),
+    Interaction("POST", "/{type}/$reindex", "type", "$reindex", reindex.reindex_type),
     Interaction("GET", "/", "system", "search-system", type_level.system_search),
     # One endpoint, two R4 interactions: Bundle.type says which (http.html#transaction).
     Interaction("POST", "/", "system", "transaction", transaction.transaction),

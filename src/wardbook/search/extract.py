@@ -18,6 +18,7 @@ from functools import cache, partial
 from typing import Any
 
 from wardbook.fhir import registry
+from wardbook.search.custom import CUSTOM
 from wardbook.search.fulltext import extract_text_rows
 from wardbook.search.index import (
     CompositeRow,
@@ -325,7 +326,9 @@ def extract_index(resource: dict[str, Any]) -> IndexRows:
         CompositeRow: rows.composite,
     }
     present = present_roots(resource)
-    for param in type_plan(rtype).params:
+    plans = type_plan(rtype).params
+    custom = CUSTOM.plans(rtype)  # custom SearchParameters (indexing or active)
+    for param in [*plans, *custom] if custom else plans:
         if param.roots is not None and param.roots.isdisjoint(present):
             continue  # none of the elements it reads is there: no rows
         nodes = param.evaluate(resource)

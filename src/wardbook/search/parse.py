@@ -18,6 +18,7 @@ from wardbook.errors import BadRequest, Issue
 from wardbook.fhir import registry
 from wardbook.fhir.registry import SearchParamDef
 from wardbook.search import fulltext
+from wardbook.search.custom import CUSTOM
 from wardbook.search.params import (
     composite,
     concepts,
@@ -276,7 +277,7 @@ def parse_search(
     """
     if resource_type is not None and not registry.is_resource_type(resource_type):
         raise BadRequest(f"unknown resource type {resource_type}")
-    known = _params_for(resource_type)
+    known = CUSTOM.with_core(resource_type, _params_for(resource_type))
     query = SearchQuery(resource_type, now=now if now is not None else time.time_ns() // 1000)
     problems: list[tuple[str, _Problem]] = []
     for name, text in params:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import enum
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -286,6 +286,21 @@ class Repository(ABC):
         Returns the rows it produces (none for a plain INSERT/UPDATE/DELETE)."""
         async with self.transaction() as tx:
             return await tx.runner.fetch_all(sql, params)
+
+    async def reindex_batch(
+        self,
+        resource_types: Sequence[str] | None,
+        after_pid: int,
+        upto_pid: int,
+        limit: int,
+        extract: Callable[[bytes], IndexRows],
+    ) -> tuple[int, int]:
+        """Rebuild the index rows of the next ``limit`` live resources with a pid in
+        (``after_pid``, ``upto_pid``] from ``extract(body)``, by diff, in one transaction.
+
+        Returns (the last pid done, how many were done); ``$reindex`` calls it in a loop.
+        """
+        raise NotImplementedError
 
     async def write_many(self, versions: Sequence[NewVersion]) -> None:
         """Write ``versions`` in order in ONE transaction, all or nothing (the bulk loader).

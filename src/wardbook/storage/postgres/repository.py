@@ -12,7 +12,7 @@ conditionally, and unique keys catch the remaining races (VersionConflict).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager, suppress
 from typing import TYPE_CHECKING, Any
 
@@ -41,11 +41,13 @@ from wardbook.storage.postgres.connection import (
 )
 from wardbook.storage.postgres.deadline import search_deadline
 from wardbook.storage.postgres.readers import AllBusy, ReadConnections
+from wardbook.storage.postgres.reindex import reindex_rows
 from wardbook.storage.postgres.write import PostgresWriteTx, column_arrays, write_many
 from wardbook.storage.search_delegate import run_search
 from wardbook.storage.version_rows import MAX_VERSION, stored_from_row
 
 if TYPE_CHECKING:
+    from wardbook.search.index import IndexRows
     from wardbook.search.query import SearchQuery
     from wardbook.storage.postgres.connection import Connection
 
@@ -273,6 +275,18 @@ class PostgresRepository(Repository):
         """Write many versions in ONE transaction (the loader's bulk path); all or nothing."""
         async with self._connection() as conn, conn.transaction(isolation="read_committed"):
             await write_many(conn, versions)
+
+    async def reindex_batch(
+        self,
+        resource_types: Sequence[str] | None,
+        after_pid: int,
+        upto_pid: int,
+        limit: int,
+        extract: Callable[[bytes], IndexRows],
+    ) -> tuple[int, int]:
+        async with self._connection() as conn, conn.transaction(isolation="read_committed"):
+            with pg_errors():
+                return await reindex_rows(conn, resource_types, after_pid, upto_pid, limit, extract)
 
     async def stream_current(
         self, resource_types: Sequence[str] | None = None, since: int | None = None

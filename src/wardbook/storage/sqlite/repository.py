@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -36,10 +36,12 @@ from wardbook.storage.sqlite.connection import (
 )
 from wardbook.storage.sqlite.deadline import search_deadline
 from wardbook.storage.sqlite.group import GroupCommitter
+from wardbook.storage.sqlite.reindex import reindex_rows
 from wardbook.storage.sqlite.write import SqliteWriteTx, write_version
 from wardbook.storage.version_rows import MAX_VERSION, stored_from_row
 
 if TYPE_CHECKING:
+    from wardbook.search.index import IndexRows
     from wardbook.search.query import SearchQuery
 
 MEMORY = ":memory:"
@@ -225,6 +227,26 @@ class SqliteRepository(Repository):
                     conn.execute("COMMIT")
             finally:
                 rollback_quietly(conn)
+
+    async def reindex_batch(
+        self,
+        resource_types: Sequence[str] | None,
+        after_pid: int,
+        upto_pid: int,
+        limit: int,
+        extract: Callable[[bytes], IndexRows],
+    ) -> tuple[int, int]:
+        async with self._write_lock:
+            conn = self._write_conn()
+            self._committer.commit(conn)
+            await begin_immediate(conn, self._busy_timeout)
+            try:
+                with sqlite_errors():
+                    done = reindex_rows(conn, resource_types, after_pid, upto_pid, limit, extract)
+                    conn.execute("COMMIT")
+            finally:
+                rollback_quietly(conn)
+        return done
 
     async def stream_current(
         self, resource_types: Sequence[str] | None = None, since: int | None = None

@@ -276,7 +276,7 @@ def _operation(
 
 def _path_item(template: str) -> JsonObject:
     """A path's shared parameters: its ids, and ``_format`` (every FHIR route negotiates)."""
-    names = [name for name in ("id", "vid") if "{" + name + "}" in template]
+    names = [name for name in ("id", "vid", "job") if "{" + name + "}" in template]
     return {"parameters": [_ref("parameters", name) for name in (*names, "_format")]}
 
 
@@ -347,6 +347,13 @@ def _string_param(name: str, where: str, description: str) -> JsonObject:
 
 def _parameters() -> JsonObject:
     params: JsonObject = {
+        "job": {
+            "name": "job",
+            "in": "path",
+            "required": True,
+            "description": "A $reindex job id, from the Content-Location of POST $reindex",
+            "schema": {"type": "string", "pattern": "^[A-Za-z0-9]{1,64}$"},
+        },
         "id": {
             "name": "id",
             "in": "path",

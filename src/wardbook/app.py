@@ -101,7 +101,7 @@ def build_app(settings: Settings, repository: Repository | None = None) -> ASGIA
             Route("/livez", livez, methods=["GET"]),
             Route("/readyz", readyz(repo), methods=["GET"]),
             Route("/metrics", metrics_endpoint, methods=["GET"]),
-            *web_routes(ctx.service),
+            *web_routes(ctx.service, settings),
         ],
         lifespan=lifespan,
     )

@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from wardbook.app import build_app
+from wardbook.auth.principal import Principal, acting_as
 from wardbook.config import Settings
 from wardbook.demo import generate, shared_resources
 from wardbook.service.resources import ResourceService
@@ -344,3 +345,50 @@ async def test_static_assets_are_fingerprinted_immutable_and_compressed(
     etag = plain.headers["etag"]
     assert (await web.get(css.group(1), headers={"If-None-Match": etag})).status_code == 304
     assert (await web.get("/static/vendor/htmx.min.js")).status_code == 404
+
+
+class ActingAs:
+    """Binds a signed-in user's Principal for every request, as the session middleware will."""
+
+    def __init__(self, app: Any, principal: Principal) -> None:
+        self.app = app
+        self.principal = principal
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        with acting_as(self.principal):
+            await self.app(scope, receive, send)
+
+
+async def test_break_the_glass_outside_care_relationships(
+    repository: Repository, web: httpx.AsyncClient, patient: dict[str, Any]
+) -> None:
+    nurse = Principal(kind="user", subject="nurse.jones", roles=frozenset({"nurse"}))
+    app = ActingAs(build_app(Settings(env="test", no_auth=True), repository), nurse)
+    pid = patient["id"]
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as as_nurse:
+        warned = await as_nurse.get(f"/patients/{pid}/vitals")
+        assert warned.status_code == 403
+        assert "You are not caring for this patient" in warned.text
+        assert '<label class="nhsuk-label" for="reason">Reason</label>' in warned.text
+        assert ">Break the glass</button>" in warned.text
+        assert patient["name"][0]["family"] not in warned.text  # nothing of the record yet
+        short = await as_nurse.post(
+            f"/patients/{pid}/break-glass", data={"reason": "need"}, headers=SAME_SITE
+        )
+        assert short.status_code == 403
+        assert 'href="#reason">Enter the reason you need this record' in short.text
+        assert 'value="need"' not in short.text and ">need</textarea>" in short.text
+        opened = await as_nurse.post(
+            f"/patients/{pid}/break-glass",
+            data={"reason": "Called to a cardiac arrest", "next": f"/patients/{pid}/vitals"},
+            headers=SAME_SITE,
+        )
+        assert opened.status_code == 303
+        assert opened.headers["location"] == f"/patients/{pid}/vitals"
+        chart = await as_nurse.get(f"/patients/{pid}/vitals")
+        assert chart.status_code == 200
+        assert "<h1>Vital signs</h1>" in chart.text
+    audit = await web.get(f"/patients/{pid}/audit")
+    glass = audit.text.split("Break-the-glass reviews")[1].split("All access")[0]
+    assert "nurse.jones" in glass
+    assert "Called to a cardiac arrest" in glass

@@ -11,9 +11,12 @@ from urllib.parse import urlsplit
 from starlette.requests import Request
 from starlette.responses import Response
 
+from wardbook.auth.care import may_access_patient
+from wardbook.auth.principal import current_principal
 from wardbook.errors import Forbidden, WardbookError
 from wardbook.service.resources import ResourceService
 from wardbook.web.assets import StaticAssets
+from wardbook.web.forms import FormErrors
 from wardbook.web.templating import Renderer
 
 log = logging.getLogger("wardbook.web")
@@ -41,6 +44,7 @@ class WebContext:
     service: ResourceService
     renderer: Renderer
     assets: StaticAssets
+    break_glass_minutes: int = 60
 
     def error_page(self, request: Request, error: WardbookError) -> Response:
         status = error.status if 400 <= error.status < 600 else 500
@@ -72,8 +76,12 @@ def same_origin(request: Request) -> bool:
     return urlsplit(origin).netloc == request.headers.get("host", "")
 
 
-def page(ctx: WebContext) -> Callable[[Handler], Handler]:
-    """Wrap a handler: domain errors render as error pages; posts must be same-origin."""
+def page(ctx: WebContext, *, patient_record: bool = False) -> Callable[[Handler], Handler]:
+    """Wrap a handler: domain errors render as error pages; posts must be same-origin.
+
+    With ``patient_record`` the page belongs to the patient in the path: a user outside the
+    patient's care relationships gets the break-the-glass warning instead (403).
+    """
 
     def decorate(handler: Handler) -> Handler:
         @functools.wraps(handler)
@@ -81,6 +89,11 @@ def page(ctx: WebContext) -> Callable[[Handler], Handler]:
             try:
                 if request.method == "POST" and not same_origin(request):
                     raise Forbidden("This form was sent from another site, so it was not saved")
+                if patient_record:
+                    patient_id = request.path_params["patient_id"]
+                    principal = current_principal()
+                    if not await may_access_patient(principal, patient_id, ctx.service):
+                        return break_glass_page(ctx, request, patient_id)
                 return await handler(request)
             except WardbookError as error:
                 if error.status >= 500:
@@ -90,3 +103,26 @@ def page(ctx: WebContext) -> Callable[[Handler], Handler]:
         return run
 
     return decorate
+
+
+def break_glass_page(
+    ctx: WebContext,
+    request: Request,
+    patient_id: str,
+    *,
+    values: dict[str, str] | None = None,
+    errors: FormErrors | None = None,
+) -> Response:
+    """The warning shown instead of a record outside the user's care relationships."""
+    return ctx.renderer.page(
+        request,
+        "patients/break_glass.html",
+        {
+            "patient_id": patient_id,
+            "minutes": ctx.break_glass_minutes,
+            "values": values or {},
+            "errors": errors or FormErrors(),
+            "next": request.url.path if request.method == "GET" else f"/patients/{patient_id}",
+        },
+        status=403,
+    )

@@ -137,7 +137,11 @@ class HelpPages:
         return self.ctx.renderer.page(
             request,
             "patients/audit.html",
-            {"banner": chart.banner(patient, allergies, now().date()), "rows": rows},
+            {
+                "banner": chart.banner(patient, allergies, now().date()),
+                "rows": rows,
+                "glass": [r for r in rows if r["break_glass"]],
+            },
         )
 
 
@@ -181,9 +185,10 @@ def audit_row(event: dict[str, Any]) -> dict[str, str]:
         )
         for a in agents
     )
-    purpose = "; ".join(
-        chart.concept_text(p) for a in agents for p in a.get("purposeOfUse", []) or []
-    )
+    purposes = [p for a in agents for p in a.get("purposeOfUse", []) or []]
+    purposes += event.get("purposeOfEvent", []) or []
+    purpose = "; ".join(dict.fromkeys(chart.concept_text(p) for p in purposes if p))
+    break_glass = any(code == "BTG" for p in purposes for _system, code in chart.codes(p))
     return {
         "recorded": str(event.get("recorded", "")),
         "recorded_text": date_time(event.get("recorded")),
@@ -195,4 +200,5 @@ def audit_row(event: dict[str, Any]) -> dict[str, str]:
         + (f" ({coding_text(event['subtype'][0])})" if event.get("subtype") else ""),
         "outcome": "Success" if event.get("outcome") in (None, "0") else "Failed",
         "purpose": purpose,
+        "break_glass": "yes" if break_glass else "",
     }

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute, Route
 
+from wardbook.config import Settings
 from wardbook.service.resources import ResourceService
 from wardbook.web.assets import StaticAssets, default_assets
+from wardbook.web.break_glass import BreakGlassPages
 from wardbook.web.context import WebContext, page
 from wardbook.web.help import HelpPages
 from wardbook.web.patients import PatientPages
@@ -17,11 +19,22 @@ GET_POST = ["GET", "POST"]
 POST = ["POST"]
 
 
-def web_routes(service: ResourceService, assets: StaticAssets | None = None) -> list[BaseRoute]:
+def web_routes(
+    service: ResourceService,
+    settings: Settings | None = None,
+    assets: StaticAssets | None = None,
+) -> list[BaseRoute]:
     """Every page of the web app plus its static assets."""
     assets = assets or default_assets()
-    ctx = WebContext(service=service, renderer=Renderer(assets), assets=assets)
+    ctx = WebContext(
+        service=service,
+        renderer=Renderer(assets),
+        assets=assets,
+        break_glass_minutes=settings.break_glass_minutes if settings else 60,
+    )
     wrap = page(ctx)
+    record_page = page(ctx, patient_record=True)
+    glass = BreakGlassPages(ctx)
     patients = PatientPages(ctx)
     record = RecordPages(ctx, patients)
     help_pages = HelpPages(ctx)
@@ -29,19 +42,26 @@ def web_routes(service: ResourceService, assets: StaticAssets | None = None) -> 
     return [
         Route("/", wrap(patients.find), methods=GET),
         Route("/patients/search", wrap(patients.search_fragment), methods=GET),
-        Route(p, wrap(patients.summary), methods=GET),
-        Route(p + "/vitals", wrap(patients.vitals), methods=GET),
-        Route(p + "/vitals/new", wrap(patients.vitals_form), methods=GET_POST),
-        Route(p + "/notes", wrap(patients.notes), methods=GET),
-        Route(p + "/notes/new", wrap(patients.note_form), methods=GET_POST),
-        Route(p + "/notes/{note_id}", wrap(patients.note), methods=GET),
-        Route(p + "/problems/new", wrap(record.problem_form), methods=GET_POST),
-        Route(p + "/problems/{condition_id}/resolve", wrap(record.resolve_problem), methods=POST),
-        Route(p + "/allergies/new", wrap(record.allergy_form), methods=GET_POST),
+        Route(p, record_page(patients.summary), methods=GET),
+        Route(p + "/vitals", record_page(patients.vitals), methods=GET),
+        Route(p + "/vitals/new", record_page(patients.vitals_form), methods=GET_POST),
+        Route(p + "/notes", record_page(patients.notes), methods=GET),
+        Route(p + "/notes/new", record_page(patients.note_form), methods=GET_POST),
+        Route(p + "/notes/{note_id}", record_page(patients.note), methods=GET),
+        Route(p + "/problems/new", record_page(record.problem_form), methods=GET_POST),
         Route(
-            p + "/medications/{medication_id}/stop", wrap(record.stop_medication), methods=GET_POST
+            p + "/problems/{condition_id}/resolve",
+            record_page(record.resolve_problem),
+            methods=POST,
+        ),
+        Route(p + "/allergies/new", record_page(record.allergy_form), methods=GET_POST),
+        Route(
+            p + "/medications/{medication_id}/stop",
+            record_page(record.stop_medication),
+            methods=GET_POST,
         ),
         Route(p + "/audit", wrap(help_pages.audit), methods=GET),
+        Route(p + "/break-glass", wrap(glass.open), methods=POST),
         Route("/help", wrap(help_pages.centre), methods=GET),
         Route("/help/accessibility", wrap(help_pages.accessibility), methods=GET),
         Route("/help/feedback", wrap(help_pages.feedback), methods=GET_POST),

@@ -22,6 +22,7 @@ from wardbook.audit.writer import AuditWriter
 from wardbook.config import Settings
 from wardbook.fhir import jsonio
 from wardbook.ops import metrics
+from wardbook.ops.hardening import RateLimitMiddleware, SecurityHeadersMiddleware
 from wardbook.ops.health import livez, readyz
 from wardbook.ops.logging import RequestIdMiddleware
 from wardbook.ops.metrics_endpoint import (
@@ -36,7 +37,9 @@ from wardbook.service.reindex import ReindexWorker
 from wardbook.service.resources import ResourceService
 from wardbook.storage.base import Repository
 from wardbook.storage.factory import open_repository
+from wardbook.web.auth_routes import auth_routes
 from wardbook.web.routes import web_routes
+from wardbook.web.session import WebSessionMiddleware
 
 
 async def metadata(ctx: FhirContext, request: Request) -> Response:
@@ -98,6 +101,7 @@ def build_app(settings: Settings, repository: Repository | None = None) -> ASGIA
     )
     web = Starlette(
         routes=[
+            *auth_routes(),
             Route("/livez", livez, methods=["GET"]),
             Route("/readyz", readyz(repo), methods=["GET"]),
             Route("/metrics", metrics_endpoint, methods=["GET"]),
@@ -108,18 +112,20 @@ def build_app(settings: Settings, repository: Repository | None = None) -> ASGIA
     web.state.repository = repo
     web.state.settings = settings
     web.state.audit_writer = audit_writer
-    inner: ASGIApp = AuditMiddleware(WardbookApp(fhir, web), audit_writer)
+    session_web = WebSessionMiddleware(web, repo, settings)
+    routed = RateLimitMiddleware(WardbookApp(fhir, session_web), settings)
+    inner: ASGIApp = AuditMiddleware(routed, audit_writer)
     if settings.otlp_endpoint:
         from wardbook.ops import tracing
 
         inner = tracing.install(inner, settings.otlp_endpoint)
-    return RequestIdMiddleware(inner)
+    return RequestIdMiddleware(SecurityHeadersMiddleware(inner, settings))
 
 
 class WardbookApp:
     """Sends ``/fhir`` and ``/fhir/...`` to the FHIR router, everything else to the web app."""
 
-    def __init__(self, fhir: ASGIApp, web: Starlette) -> None:
+    def __init__(self, fhir: ASGIApp, web: ASGIApp) -> None:
         self.fhir = fhir
         self.web = web
 

@@ -39,6 +39,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests scripts benchmarks
 	$(BIN)/ruff format --check src tests scripts benchmarks
 	$(BIN)/mypy
+	$(BIN)/bandit -q -c pyproject.toml -r src
 
 test: $(STAMP) lint deploy-check
 	bash scripts/ensure_services.sh

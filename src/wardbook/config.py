@@ -16,7 +16,7 @@ from wardbook.errors import WardbookError
 
 DEFAULT_DATABASE_URL = "sqlite:///./wardbook.db"
 # Development only: refused with WARDBOOK_ENV=production (Settings.check_security).
-DEV_SECRET_KEY = "wardbook-development-secret-key-not-for-production"  # noqa: S105
+DEV_SECRET_KEY = "wardbook-development-secret-key-not-for-production"  # noqa: S105 - refused in production  # nosec B105
 MIN_SECRET_LENGTH = 32
 
 

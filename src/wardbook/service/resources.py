@@ -469,7 +469,7 @@ class ResourceService:
                 if attempt == _RETRIES - 1:
                     raise
                 # Jittered backoff: writers that collided should not collide again at once.
-                await asyncio.sleep(random.uniform(0, 0.002 * 2**attempt))  # noqa: S311
+                await asyncio.sleep(random.uniform(0, 0.002 * 2**attempt))  # noqa: S311 - retry jitter  # nosec B311
         raise AssertionError("unreachable")
 
     async def _matches(self, tx: WriteTx, query: SearchQuery, limit: int) -> list[StoredResource]:

@@ -47,7 +47,7 @@ _BODY = {Dialect.SQLITE: "CAST(v.body AS BLOB)", Dialect.POSTGRES: "v.body"}
 _SORT_COLUMNS = {"_lastUpdated": "e.last_updated", "_id": "e.res_id"}
 _TABLES = {
     "string": "idx_string",
-    "token": "idx_token",
+    "token": "idx_token",  # a table name, not a password  # nosec B105
     "date": "idx_date",
     "number": "idx_number",
     "quantity": "idx_quantity",

@@ -98,7 +98,7 @@ def _cookies(scope: Scope) -> dict[str, str]:
         if name == b"cookie":
             try:
                 jar.load(value.decode("latin-1"))
-            except Exception:  # noqa: S112 - a malformed cookie header is ignored
+            except Exception:  # noqa: S112 - malformed cookies are ignored  # nosec B112
                 continue
     return {key: morsel.value for key, morsel in jar.items()}
 

@@ -41,6 +41,10 @@ async def test_sign_in_enrol_and_sign_out(
     client, app = web
     enrolment = await UserStore(repository).add("drew", ["physician"], PASSWORD)
 
+    home = await client.get("/patients/p1")
+    assert home.status_code == 303
+    assert home.headers["location"] == "/sign-in?next=/patients/p1"
+
     page = await client.get("/sign-in")
     assert page.status_code == 200
     assert 'for="username">Username</label>' in page.text
@@ -53,6 +57,12 @@ async def test_sign_in_enrol_and_sign_out(
 
     no_token = await client.post("/sign-in", data={"username": "drew", "password": PASSWORD})
     assert no_token.status_code == 403
+    cross_site = await client.post(
+        "/sign-in",
+        data={"username": "drew", "password": PASSWORD, "csrf_token": token},
+        headers={"Sec-Fetch-Site": "cross-site"},
+    )
+    assert cross_site.status_code == 403
 
     wrong = await client.post(
         "/sign-in", data={"username": "drew", "password": "not my password!", "csrf_token": token}

@@ -37,6 +37,13 @@ PRE_SESSION_COOKIE = "wardbook_presession"
 MAX_FORM_BYTES = 1024 * 1024
 _UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 SCOPE_KEY = "wardbook.web_session"
+# Pages anyone may see; every other web page needs a signed-in user (deny by default).
+PUBLIC_PREFIXES = ("/sign-in", "/sign-out", "/static/", "/help/accessibility")
+ANONYMOUS = Principal(kind="user", subject="anonymous")
+
+
+def is_public(path: str) -> bool:
+    return path.startswith(PUBLIC_PREFIXES)
 
 
 @dataclass(slots=True)
@@ -144,6 +151,11 @@ class WebSessionMiddleware:
                 web.new_pre_session = True
         scope[SCOPE_KEY] = web
 
+        if not (web.signed_in or self.settings.no_auth or is_public(scope["path"])):
+            target = quote(scope["path"], safe="/")
+            await RedirectResponse(f"/sign-in?next={target}", status_code=303)(scope, receive, send)
+            return
+
         if scope["method"] in _UNSAFE:
             receive, refusal = await self._check_csrf(scope, receive, web)
             if refusal is not None:
@@ -182,22 +194,33 @@ class WebSessionMiddleware:
             )
         if self.settings.no_auth:
             return LOCAL_DEVELOPER
-        return Principal(kind="user", subject="anonymous")
+        return ANONYMOUS
 
     async def _check_csrf(
         self, scope: Scope, receive: Receive, web: WebSession
     ) -> tuple[Receive, ASGIApp | None]:
+        """Refuse cross-site posts: Fetch Metadata when the browser sends it, else the token.
+
+        A cross-site ``Origin`` or ``Sec-Fetch-Site`` is always refused. Browsers send
+        ``Sec-Fetch-Site: same-origin`` on their own forms (it cannot be forged from another
+        site), which suffices; without it the synchronizer token must match.
+        """
+        refused = PlainTextResponse(
+            "The form has expired or did not come from this site: go back and try again",
+            status_code=403,
+        )
         origin = _header(scope, b"origin")
         host = _header(scope, b"host")
         if origin and origin != "null" and host and origin.split("://", 1)[-1] != host:
-            return receive, PlainTextResponse("Cross-site request refused", status_code=403)
+            return receive, refused
+        site = _header(scope, b"sec-fetch-site")
+        if site is not None:
+            return receive, (None if site in ("same-origin", "none") else refused)
         token = _header(scope, b"x-csrf-token")
-        body = b""
         if token is None:
-            messages: list[Message] = []
+            body = b""
             while True:
                 message = await receive()
-                messages.append(message)
                 if message["type"] != "http.request":
                     break
                 body += message.get("body", b"")
@@ -211,19 +234,17 @@ class WebSessionMiddleware:
                     if name == "csrf_token":
                         token = value
                         break
-            replay = [{"type": "http.request", "body": body, "more_body": False}]
+            replay: list[Message] = [{"type": "http.request", "body": body, "more_body": False}]
+            original = receive
 
             async def replayed() -> Message:
                 if replay:
                     return replay.pop()
-                return await receive()
+                return await original()
 
             receive = replayed
         if token is None or not hmac.compare_digest(token, web.csrf_token):
-            return receive, PlainTextResponse(
-                "The form has expired or did not come from this site: go back and try again",
-                status_code=403,
-            )
+            return receive, refused
         return receive, None
 
 

@@ -19,6 +19,7 @@ from starlette.responses import HTMLResponse
 from wardbook.auth.principal import current_principal
 from wardbook.web import formatting
 from wardbook.web.assets import StaticAssets
+from wardbook.web.session import csrf_token
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -69,6 +70,7 @@ class Renderer:
         values: dict[str, Any] = {
             "request": request,
             "principal": current_principal(),
+            "csrf_token": csrf_token(request),
             "path": request.url.path,
             "htmx": request.headers.get("hx-request") == "true",
         }

@@ -59,6 +59,7 @@ bench: $(STAMP)
 	bash scripts/ensure_services.sh
 	$(BIN)/python -m benchmarks.micro
 	$(BIN)/python -m benchmarks.run
+	$(BIN)/python -m benchmarks.search --json benchmarks/results/search.json
 	$(BIN)/python -m benchmarks.web
 
 load: $(STAMP)  # hospital-shift load test; LOAD_ARGS="--duration 3600" for a soak

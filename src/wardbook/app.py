@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -33,6 +34,7 @@ from wardbook.ops.metrics_endpoint import (
     replica_refresher,
 )
 from wardbook.search.custom import CUSTOM
+from wardbook.service.export_runner import start_runner
 from wardbook.service.reindex import ReindexWorker
 from wardbook.service.resources import ResourceService
 from wardbook.storage.base import Repository
@@ -80,11 +82,18 @@ def build_app(settings: Settings, repository: Repository | None = None) -> ASGIA
         await audit_writer.start()
         # Custom SearchParameters, and $reindex jobs that a restart interrupted.
         reindexer = ReindexWorker(repo)
+        # Bulk Data export jobs run in the background of every server process.
+        _, exports = start_runner(
+            repo, Path(settings.export_dir), lease_seconds=settings.export_lease_seconds
+        )
         try:
             await reindexer.start()
             yield
         finally:
             await reindexer.stop()
+            exports.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await exports
             refresher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await refresher

@@ -56,6 +56,8 @@ class Settings:
     break_glass_minutes: int = 60
     rate_limit_per_minute: int = 1200  # per client and per IP address
     audit_flush_ms: int = 100
+    export_dir: str = "./wardbook-exports"  # Bulk Data $export files, one folder per job
+    export_lease_seconds: int = 30  # a dead worker's export job is taken over after this
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -81,6 +83,8 @@ class Settings:
             raise ConfigError("workers must be at least 1")
         if self.search_timeout_ms < 0:
             raise ConfigError("WARDBOOK_SEARCH_TIMEOUT_MS must be 0 (no limit) or more")
+        if self.export_lease_seconds < 1:
+            raise ConfigError("WARDBOOK_EXPORT_LEASE_SECONDS must be at least 1")
         self.check_security()
 
     def check_security(self) -> None:
@@ -171,6 +175,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         break_glass_minutes=_int(source, "WARDBOOK_BREAK_GLASS_MINUTES", 60),
         rate_limit_per_minute=_int(source, "WARDBOOK_RATE_LIMIT_PER_MINUTE", 1200),
         audit_flush_ms=_int(source, "WARDBOOK_AUDIT_FLUSH_MS", 100),
+        export_dir=source.get("WARDBOOK_EXPORT_DIR") or "./wardbook-exports",
+        export_lease_seconds=_int(source, "WARDBOOK_EXPORT_LEASE_SECONDS", 30),
     )
 
 

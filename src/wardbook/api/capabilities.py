@@ -87,7 +87,8 @@ def _operations(level: str, resource_type: str | None = None) -> list[tuple[str,
     """(name, definition URL) of the operations at ``level`` (for ``resource_type``).
 
     An operation routed under ``/{type}/...`` applies to every type (``Resource-*``); one
-    routed under a literal type (``/Patient/{id}/$everything``) only to that type.
+    routed under a literal type (``/Patient/{id}/$everything``) only to that type. An
+    interaction may name its own definition (the Bulk Data IG's $export ones).
     """
     found = set()
     for i in INTERACTIONS:
@@ -95,9 +96,9 @@ def _operations(level: str, resource_type: str | None = None) -> list[tuple[str,
             continue
         name, owner = i.code[1:], i.path.split("/")[1]
         if owner == "{type}" or owner.startswith("$"):
-            found.add((name, _operation_definition(name)))
+            found.add((name, i.definition or _operation_definition(name)))
         elif owner == resource_type:
-            found.add((name, f"{_OPERATION_BASE}{owner}-{name}"))
+            found.add((name, i.definition or f"{_OPERATION_BASE}{owner}-{name}"))
     return sorted(found)
 
 
@@ -182,6 +183,7 @@ def capability_statement(
         "date": software_date,
         "publisher": "Wardbook",
         "kind": "instance",
+        "instantiates": ["http://hl7.org/fhir/uv/bulkdata/CapabilityStatement/bulk-data"],
         "software": {"name": "Wardbook", "version": __version__},
         "implementation": {"description": "Wardbook FHIR R4 server", "url": base},
         "fhirVersion": FHIR_VERSION,

@@ -276,7 +276,7 @@ def _operation(
 
 def _path_item(template: str) -> JsonObject:
     """A path's shared parameters: its ids, and ``_format`` (every FHIR route negotiates)."""
-    names = [name for name in ("id", "vid", "job") if "{" + name + "}" in template]
+    names = [name for name in ("id", "vid", "job", "file") if "{" + name + "}" in template]
     return {"parameters": [_ref("parameters", name) for name in (*names, "_format")]}
 
 
@@ -367,6 +367,13 @@ def _parameters() -> JsonObject:
             "required": True,
             "description": "Version id (meta.versionId)",
             "schema": {"type": "string", "pattern": "^[0-9]+$"},
+        },
+        "file": {
+            "name": "file",
+            "in": "path",
+            "required": True,
+            "description": "An output file of a Bulk Data export job, e.g. Patient.ndjson",
+            "schema": {"type": "string", "pattern": "^[A-Za-z]+\\.ndjson$"},
         },
         "_format": _string_param(
             "_format", "query", "Response format: json (XML is not supported: 406)"

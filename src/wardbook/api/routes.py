@@ -18,7 +18,7 @@ from starlette.types import Receive, Scope, Send
 from wardbook.api import history, instance, transaction, type_level
 from wardbook.api.context import FhirContext
 from wardbook.api.http import error_response, outcome_response
-from wardbook.api.operations import everything, lastn, reindex, validate
+from wardbook.api.operations import everything, export, lastn, reindex, validate
 from wardbook.errors import Issue, WardbookError
 
 Handler = Callable[[FhirContext, Request], Awaitable[Response]]
@@ -35,6 +35,10 @@ class Interaction:
     level: str
     code: str
     handler: Handler
+    definition: str | None = None  # an operation's canonical OperationDefinition
+
+
+BULK_DATA = "http://hl7.org/fhir/uv/bulkdata/OperationDefinition"
 
 
 INTERACTIONS: tuple[Interaction, ...] = (
@@ -44,6 +48,29 @@ INTERACTIONS: tuple[Interaction, ...] = (
         "GET", "/$reindex-status/{job}", "system", "$reindex-status", reindex.reindex_status
     ),
     Interaction("POST", "/{type}/$reindex", "type", "$reindex", reindex.reindex_type),
+    # Bulk Data (export.html).
+    Interaction(
+        "GET", "/$export", "system", "$export", export.export_system, f"{BULK_DATA}/export"
+    ),
+    Interaction(
+        "GET",
+        "/Patient/$export",
+        "type",
+        "$export",
+        export.export_patient,
+        f"{BULK_DATA}/patient-export",
+    ),
+    Interaction(
+        "GET",
+        "/Group/{id}/$export",
+        "instance",
+        "$export",
+        export.export_group,
+        f"{BULK_DATA}/group-export",
+    ),
+    Interaction("GET", "/_export/{id}", "system", "export-status", export.export_status),
+    Interaction("DELETE", "/_export/{id}", "system", "export-cancel", export.export_cancel),
+    Interaction("GET", "/_export/{id}/{file}", "system", "export-file", export.export_file),
     Interaction("GET", "/", "system", "search-system", type_level.system_search),
     # One endpoint, two R4 interactions: Bundle.type says which (http.html#transaction).
     Interaction("POST", "/", "system", "transaction", transaction.transaction),

@@ -35,6 +35,7 @@ class Rejected:
 class LoadReport:
     written: int = 0
     unchanged: int = 0
+    files: int = 0
     rejected: list[Rejected] = field(default_factory=list)
 
     @property
@@ -59,7 +60,7 @@ def _open(path: Path) -> IO[bytes]:
     return path.open("rb")
 
 
-def _stem_suffix(path: Path) -> str:
+def stem_suffix(path: Path) -> str:
     name = path.name
     for compressed in (".gz", ".bz2"):
         if name.endswith(compressed):
@@ -72,7 +73,7 @@ def iter_files(paths: Iterable[Path]) -> Iterator[Path]:
     for path in paths:
         if path.is_dir():
             for child in sorted(path.rglob("*")):
-                if child.is_file() and _stem_suffix(child) in (".json", ".ndjson", ".jsonl"):
+                if child.is_file() and stem_suffix(child) in (".json", ".ndjson", ".jsonl"):
                     yield child
         else:
             yield path
@@ -81,10 +82,10 @@ def iter_files(paths: Iterable[Path]) -> Iterator[Path]:
 def iter_items(path: Path) -> Iterator[Item]:
     """Resources in one file; NDJSON streams line by line in constant memory."""
     with _open(path) as handle:
-        if _stem_suffix(path) in (".ndjson", ".jsonl"):
+        if stem_suffix(path) in (".ndjson", ".jsonl"):
             for number, line in enumerate(handle, start=1):
                 if line.strip():
-                    yield _parse_line(f"{path}:{number}", line)
+                    yield parse_line(f"{path}:{number}", line)
             return
         data = handle.read()
     try:
@@ -100,7 +101,7 @@ class _Unparsable:
         self.reason = reason
 
 
-def _parse_line(source: str, line: bytes) -> Item:
+def parse_line(source: str, line: bytes) -> Item:
     try:
         return Item(source, jsonio.loads(line))
     except WardbookError as error:

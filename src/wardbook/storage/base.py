@@ -35,6 +35,10 @@ if TYPE_CHECKING:
     from wardbook.search.query import SearchQuery
     from wardbook.storage.compartment_sql import CompartmentQuery
 
+# Index rows already grouped per idx_* table (see wardbook.storage.index_tables.IndexSets):
+# table name -> set of column tuples. The bulk loader computes them in worker processes.
+IndexSets = dict[str, set[tuple[Any, ...]]]
+
 
 class Dialect(enum.StrEnum):
     SQLITE = "sqlite"
@@ -100,11 +104,38 @@ class NewVersion:
     last_updated: int
     method: str
     body: bytes | None  # None for a delete
-    index: IndexRows | None  # None for a delete
+    index: IndexRows | IndexSets | None  # None for a delete
 
     @property
     def deleted(self) -> bool:
         return self.body is None
+
+
+@dataclass(frozen=True, slots=True)
+class LoadRow:
+    """One resource for the bulk loader, prepared as its first version.
+
+    ``body`` is stamped as version 1 at ``last_updated``; when the resource already exists
+    the loader's ``merge`` callback decides whether (and how) it becomes a new version.
+    """
+
+    resource_type: str
+    id: str
+    last_updated: int
+    body: bytes
+    index: IndexSets
+
+
+class LoadOutcome(enum.StrEnum):
+    CREATED = "created"
+    UPDATED = "updated"
+    UNCHANGED = "unchanged"
+
+
+class Merge(Protocol):
+    """Decides what an already stored resource becomes: a new version, or None (unchanged)."""
+
+    def __call__(self, current: StoredResource, row: LoadRow) -> NewVersion | None: ...
 
 
 class StorageError(WardbookError):
@@ -271,6 +302,13 @@ class Repository(ABC):
     ) -> AsyncIterator[StoredResource]:
         """Every current, non-deleted resource, in constant memory (export, backup)."""
 
+    @abstractmethod
+    async def run_statement(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+        """Run ONE statement (``?`` placeholders) in its own write transaction; its rows.
+
+        For small bookkeeping tables beside the resources (export jobs), not resources.
+        """
+
     async def write_new(self, version: NewVersion) -> None:
         """Create a resource that cannot exist yet (a server-assigned id), atomically.
 
@@ -310,3 +348,37 @@ class Repository(ABC):
         async with self.transaction() as tx:
             for version in versions:
                 await tx.write(version)
+
+    async def load_rows(self, rows: Sequence[LoadRow], merge: Merge) -> list[LoadOutcome]:
+        """Create-or-update ``rows`` in ONE transaction, all or nothing (``wardbook load``).
+
+        A resource that does not exist yet is created from its row as version 1; for one
+        that exists ``merge`` returns its next version, or None when nothing changed (then
+        nothing is written: re-loading the same data makes no versions). Backends override
+        this with a set-based path (PostgreSQL ``COPY``, SQLite ``executemany``).
+        """
+        outcomes: list[LoadOutcome] = []
+        async with self.transaction() as tx:
+            for row in rows:
+                current = await tx.current(row.resource_type, row.id)
+                outcomes.append(await merge_into(tx, current, row, merge))
+        return outcomes
+
+
+def first_version(row: LoadRow) -> NewVersion:
+    """The row as the first version of a new resource."""
+    return NewVersion(row.resource_type, row.id, 1, row.last_updated, "PUT", row.body, row.index)
+
+
+async def merge_into(
+    tx: WriteTx, current: StoredResource | None, row: LoadRow, merge: Merge
+) -> LoadOutcome:
+    """Write ``row`` over ``current`` (None: create it) inside ``tx``."""
+    if current is None:
+        await tx.write(first_version(row))
+        return LoadOutcome.CREATED
+    version = merge(current, row)
+    if version is None:
+        return LoadOutcome.UNCHANGED
+    await tx.write(version)
+    return LoadOutcome.CREATED if current.deleted else LoadOutcome.UPDATED

@@ -78,10 +78,12 @@ TABLES_BY_NAME: dict[str, IndexTable] = {t.name: t for t in INDEX_TABLES}
 IndexSets = dict[str, set[IndexKey]]  # table name -> rows
 
 
-def index_sets(rows: IndexRows | None) -> IndexSets:
-    """Every table's rows for one version (empty for a delete)."""
+def index_sets(rows: IndexRows | IndexSets | None) -> IndexSets:
+    """Every table's rows for one version (empty for a delete); sets pass through."""
     if rows is None:
         return {}
+    if isinstance(rows, dict):
+        return rows
     sets = {table.name: table.keys(rows) for table in INDEX_TABLES}
     return {name: keys for name, keys in sets.items() if keys}
 

@@ -20,6 +20,9 @@ import asyncpg
 
 from wardbook.storage.base import (
     Dialect,
+    LoadOutcome,
+    LoadRow,
+    Merge,
     NewVersion,
     Page,
     Repository,
@@ -42,7 +45,12 @@ from wardbook.storage.postgres.connection import (
 from wardbook.storage.postgres.deadline import search_deadline
 from wardbook.storage.postgres.readers import AllBusy, ReadConnections
 from wardbook.storage.postgres.reindex import reindex_rows
-from wardbook.storage.postgres.write import PostgresWriteTx, column_arrays, write_many
+from wardbook.storage.postgres.write import (
+    PostgresWriteTx,
+    column_arrays,
+    load_rows,
+    write_many,
+)
 from wardbook.storage.search_delegate import run_search
 from wardbook.storage.version_rows import MAX_VERSION, stored_from_row
 
@@ -287,6 +295,18 @@ class PostgresRepository(Repository):
         async with self._connection() as conn, conn.transaction(isolation="read_committed"):
             with pg_errors():
                 return await reindex_rows(conn, resource_types, after_pid, upto_pid, limit, extract)
+
+    async def run_statement(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+        async with self._connection() as conn:
+            with pg_errors():
+                records = await conn.fetch(to_dollar_params(sql), *params)
+        return [tuple(record) for record in records]
+
+    async def load_rows(self, rows: Sequence[LoadRow], merge: Merge) -> list[LoadOutcome]:
+        """The bulk loader's batch in ONE transaction: lookup, entity INSERT, COPY."""
+        async with self._connection() as conn, conn.transaction(isolation="read_committed"):
+            with pg_errors():
+                return await load_rows(conn, rows, merge)
 
     async def stream_current(
         self, resource_types: Sequence[str] | None = None, since: int | None = None

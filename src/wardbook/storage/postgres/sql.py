@@ -189,3 +189,25 @@ def stream_current(resource_types: Sequence[str] | None, since: int | None) -> s
         " JOIN resource_version v ON v.pid = e.pid AND v.version = e.version"
         f" WHERE {' AND '.join(where)} ORDER BY e.pid"
     )
+
+
+# The bulk loader's lookup: the current version of many resources at once, locked. A row
+# whose version columns come back NULL had to wait for another writer (see
+# CURRENT_FOR_UPDATE) and is re-read with READ.
+LOAD_CURRENT = (
+    f"SELECT {version_columns('v', BODY)}, e.res_type, e.res_id FROM resource_entity e"
+    " LEFT JOIN resource_version v ON v.pid = e.pid AND v.version = e.version"
+    " WHERE (e.res_type, e.res_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))"
+    " FOR UPDATE OF e"
+)
+
+VERSION_COPY_COLUMNS = (
+    "pid",
+    "res_type",
+    "res_id",
+    "version",
+    "deleted",
+    "last_updated",
+    "method",
+    "body",
+)

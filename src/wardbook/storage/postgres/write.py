@@ -7,7 +7,17 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from wardbook.storage.base import NewVersion, Page, StoredResource, VersionConflict, WriteTx
+from wardbook.storage.base import (
+    LoadOutcome,
+    LoadRow,
+    Merge,
+    NewVersion,
+    Page,
+    StoredResource,
+    VersionConflict,
+    WriteTx,
+    merge_into,
+)
 from wardbook.storage.index_tables import (
     INDEX_TABLES,
     IndexKey,
@@ -198,3 +208,81 @@ async def _create_many(conn: Connection, versions: list[NewVersion]) -> None:
         tables = tuple(t.name for t in INDEX_TABLES if t.name in columns)
         params = [array for name in tables for array in columns[name]]
         await conn.execute(sql.bulk_insert_index(tables), *params)
+
+
+async def load_rows(conn: Connection, rows: Sequence[LoadRow], merge: Merge) -> list[LoadOutcome]:
+    """The bulk loader's batch inside the caller's transaction (see Repository.load_rows).
+
+    One statement finds (and locks) the rows that already exist; the new ones -- all of
+    them on a first load -- go in with one entity INSERT and binary ``COPY`` of their
+    versions and index rows. Existing resources and repeats within the batch take the
+    per-resource path in order.
+    """
+    outcomes: list[LoadOutcome | None] = [None] * len(rows)
+    first: dict[tuple[str, str], int] = {}
+    repeats: list[int] = []
+    for number, row in enumerate(rows):
+        key = (row.resource_type, row.id)
+        if key in first:
+            repeats.append(number)
+        else:
+            first[key] = number
+    found = await conn.fetch(sql.LOAD_CURRENT, [key[0] for key in first], [key[1] for key in first])
+    existing: dict[tuple[str, str], StoredResource | None] = {}
+    for record in found:
+        key = (record[7], record[8])
+        existing[key] = stored_from_row(record) if record[0] is not None else None
+    fresh = [number for key, number in first.items() if key not in existing]
+    if fresh:
+        await _copy_new(conn, [rows[number] for number in fresh])
+        for number in fresh:
+            outcomes[number] = LoadOutcome.CREATED
+    tx = PostgresWriteTx(conn)
+    try:
+        for key, number in first.items():
+            if key in existing:
+                current = existing[key] or await tx.current(*key)
+                outcomes[number] = await merge_into(tx, current, rows[number], merge)
+        for number in repeats:
+            row = rows[number]
+            current = await tx.current(row.resource_type, row.id)
+            outcomes[number] = await merge_into(tx, current, row, merge)
+    finally:
+        tx.close()
+    return [outcome for outcome in outcomes if outcome is not None]
+
+
+async def _copy_new(conn: Connection, rows: list[LoadRow]) -> None:
+    count = len(rows)
+    created = await conn.fetch(
+        sql.BULK_CREATE_ENTITIES,
+        [r.resource_type for r in rows],
+        [r.id for r in rows],
+        [1] * count,
+        [False] * count,
+        [r.last_updated for r in rows],
+    )
+    if len(created) != count:
+        pids_made = {(record[1], record[2]) for record in created}
+        taken = next(r for r in rows if (r.resource_type, r.id) not in pids_made)
+        raise VersionConflict(f"{taken.resource_type}/{taken.id} was created by another writer")
+    pids = {(record[1], record[2]): record[0] for record in created}
+    ordered = [pids[(r.resource_type, r.id)] for r in rows]
+    await conn.copy_records_to_table(
+        "resource_version",
+        records=[
+            (pid, r.resource_type, r.id, 1, False, r.last_updated, "PUT", r.body)
+            for pid, r in zip(ordered, rows, strict=True)
+        ],
+        columns=sql.VERSION_COPY_COLUMNS,
+    )
+    for table in INDEX_TABLES:
+        records = [
+            (pid, r.resource_type, *key)
+            for pid, r in zip(ordered, rows, strict=True)
+            for key in r.index.get(table.name, ())
+        ]
+        if records:
+            await conn.copy_records_to_table(
+                table.name, records=records, columns=("pid", "res_type", *table.columns)
+            )

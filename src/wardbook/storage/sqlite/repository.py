@@ -15,6 +15,9 @@ from typing import TYPE_CHECKING, Any
 
 from wardbook.storage.base import (
     Dialect,
+    LoadOutcome,
+    LoadRow,
+    Merge,
     NewVersion,
     Page,
     Repository,
@@ -37,7 +40,7 @@ from wardbook.storage.sqlite.connection import (
 from wardbook.storage.sqlite.deadline import search_deadline
 from wardbook.storage.sqlite.group import GroupCommitter
 from wardbook.storage.sqlite.reindex import reindex_rows
-from wardbook.storage.sqlite.write import SqliteWriteTx, write_version
+from wardbook.storage.sqlite.write import SqliteWriteTx, load_rows, write_version
 from wardbook.storage.version_rows import MAX_VERSION, stored_from_row
 
 if TYPE_CHECKING:
@@ -247,6 +250,33 @@ class SqliteRepository(Repository):
             finally:
                 rollback_quietly(conn)
         return done
+
+    async def run_statement(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+        async with self._write_lock:
+            conn = self._write_conn()
+            self._committer.commit(conn)
+            await begin_immediate(conn, self._busy_timeout)
+            try:
+                with sqlite_errors():
+                    rows = conn.execute(sql, tuple(params)).fetchall()
+                    conn.execute("COMMIT")
+            finally:
+                rollback_quietly(conn)
+        return [tuple(row) for row in rows]
+
+    async def load_rows(self, rows: Sequence[LoadRow], merge: Merge) -> list[LoadOutcome]:
+        """The bulk loader's batch in ONE transaction (executemany per table)."""
+        async with self._write_lock:
+            conn = self._write_conn()
+            self._committer.commit(conn)
+            await begin_immediate(conn, self._busy_timeout)
+            try:
+                with sqlite_errors():
+                    outcomes = load_rows(conn, rows, merge)
+                    conn.execute("COMMIT")
+            finally:
+                rollback_quietly(conn)
+        return outcomes
 
     async def stream_current(
         self, resource_types: Sequence[str] | None = None, since: int | None = None

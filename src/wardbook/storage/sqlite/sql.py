@@ -25,6 +25,11 @@ INSERT_ENTITY = (
     " VALUES (?, ?, ?, ?, ?)"
 )
 
+INSERT_ENTITY_WITH_PID = (
+    "INSERT INTO resource_entity (pid, res_type, res_id, version, deleted, last_updated)"
+    " VALUES (?, ?, ?, ?, ?, ?)"
+)
+
 UPDATE_ENTITY = (
     "UPDATE resource_entity SET version = ?, deleted = ?, last_updated = ? WHERE pid = ?"
 )

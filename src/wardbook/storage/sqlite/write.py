@@ -3,9 +3,20 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from wardbook.storage.base import NewVersion, Page, StoredResource, VersionConflict, WriteTx
+from wardbook.storage.base import (
+    LoadOutcome,
+    LoadRow,
+    Merge,
+    NewVersion,
+    Page,
+    StoredResource,
+    VersionConflict,
+    WriteTx,
+    first_version,
+)
 from wardbook.storage.index_tables import INDEX_TABLES, IndexSets, diff_index, index_sets
 from wardbook.storage.search_delegate import run_search
 from wardbook.storage.sqlite import sql
@@ -137,4 +148,62 @@ def replace_index(
             conn.executemany(
                 f"INSERT INTO {table.name} ({table.insert_columns}) VALUES ({marks})",
                 [(pid, resource_type, *key) for key in diff.added],
+            )
+
+
+def load_rows(conn: sqlite3.Connection, rows: Sequence[LoadRow], merge: Merge) -> list[LoadOutcome]:
+    """The bulk loader's batch inside the caller's transaction (see Repository.load_rows).
+
+    The write lock is held (BEGIN IMMEDIATE), so new resources can take the next pids
+    without asking: their entity, version and index rows go in with one ``executemany``
+    per table. Existing resources and repeats within the batch go one by one, in order.
+    """
+    outcomes: list[LoadOutcome] = []
+    fresh: list[tuple[int, LoadRow]] = []
+    seen: set[tuple[str, str]] = set()
+    next_pid = conn.execute("SELECT COALESCE(MAX(pid), 0) + 1 FROM resource_entity").fetchone()[0]
+    pending: list[tuple[int, LoadRow]] = []  # (position, row) needing the per-resource path
+    for number, row in enumerate(rows):
+        key = (row.resource_type, row.id)
+        if key not in seen and conn.execute(sql.ENTITY, key).fetchone() is None:
+            fresh.append((next_pid, row))
+            next_pid += 1
+            outcomes.append(LoadOutcome.CREATED)
+        else:
+            pending.append((number, row))
+            outcomes.append(LoadOutcome.UNCHANGED)  # replaced below
+        seen.add(key)
+    if fresh:
+        _insert_new(conn, fresh)
+    for number, row in pending:
+        found = conn.execute(sql.READ, (row.resource_type, row.id)).fetchone()
+        current = None if found is None else stored_from_row(found)
+        if current is None:
+            write_version(conn, first_version(row))
+            outcomes[number] = LoadOutcome.CREATED
+            continue
+        version = merge(current, row)
+        if version is not None:
+            write_version(conn, version)
+            outcomes[number] = LoadOutcome.CREATED if current.deleted else LoadOutcome.UPDATED
+    return outcomes
+
+
+def _insert_new(conn: sqlite3.Connection, fresh: list[tuple[int, LoadRow]]) -> None:
+    conn.executemany(
+        sql.INSERT_ENTITY_WITH_PID,
+        [(pid, r.resource_type, r.id, 1, 0, r.last_updated) for pid, r in fresh],
+    )
+    conn.executemany(
+        sql.INSERT_VERSION,
+        [(pid, r.resource_type, r.id, 1, 0, r.last_updated, "PUT", r.body) for pid, r in fresh],
+    )
+    for table in INDEX_TABLES:
+        records = [
+            (pid, r.resource_type, *key) for pid, r in fresh for key in r.index.get(table.name, ())
+        ]
+        if records:
+            marks = ", ".join("?" * (len(table.columns) + 2))
+            conn.executemany(
+                f"INSERT INTO {table.name} ({table.insert_columns}) VALUES ({marks})", records
             )

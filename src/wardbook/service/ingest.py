@@ -1,0 +1,339 @@
+"""Bulk ingest for ``wardbook load``: every core parses, one writer stores, memory stays flat.
+
+The reading process cuts NDJSON files into chunks of lines (and hands Bundle or single
+resource files over whole); a pool of worker processes parses, validates (R4
+validation.html), extracts the search index rows and serializes each resource; the single
+writer in the calling process stores batches of them, each batch in ONE transaction
+(``Repository.load_rows``: PostgreSQL ``COPY``, SQLite ``executemany``). At most a few
+chunks per worker are in flight, so memory does not grow with the input.
+
+Re-loading is idempotent: a resource that is already stored with the same content (apart
+from ``meta.versionId``/``meta.lastUpdated``) makes no new version. Rejected resources are
+reported with their source and reason; a batch that fails as a whole is retried resource
+by resource, so one bad resource never takes others with it and nothing is half-written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bz2
+import gzip
+import multiprocessing
+import os
+import uuid
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from wardbook.errors import BadRequest, WardbookError
+from wardbook.fhir import jsonio
+from wardbook.fhir.meta import content_equal, stamp
+from wardbook.fhir.registry import resource_types
+from wardbook.search.extract import extract_index
+from wardbook.service.loader import (
+    Item,
+    LoadReport,
+    Rejected,
+    _Unparsable,
+    iter_files,
+    iter_items,
+    parse_line,
+    stem_suffix,
+)
+from wardbook.service.resources import (
+    ResourceService,
+    check_id,
+    check_type,
+    now_micros,
+    require_valid,
+)
+from wardbook.storage.base import (
+    LoadOutcome,
+    LoadRow,
+    NewVersion,
+    StorageError,
+    StoredResource,
+    VersionConflict,
+)
+from wardbook.storage.index_tables import index_sets
+
+CHUNK_LINES = 500  # NDJSON lines per work unit
+BATCH_SIZE = 2000  # resources per write transaction
+_IN_FLIGHT_PER_WORKER = 3
+_RETRIES = 5
+
+Progress = Callable[[int, int], None]  # (resources done, input bytes done)
+
+
+# -- work units (picklable) ---------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Lines:
+    """A chunk of NDJSON lines; ``first_line`` numbers them in error reports."""
+
+    path: str
+    first_line: int
+    lines: list[bytes]
+
+
+@dataclass(frozen=True, slots=True)
+class Document:
+    """A whole JSON file: a Bundle or a single resource."""
+
+    path: str
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    source: str
+    row: LoadRow
+
+
+@dataclass(frozen=True, slots=True)
+class Conditional:
+    """A Bundle entry with ``ifNoneExist``: created through the service, race-free."""
+
+    source: str
+    resource: dict[str, Any]
+    if_none_exist: str
+
+
+Outcome = Prepared | Conditional | Rejected
+
+
+# -- the worker side (pure apart from reading its own input file) ------------------------
+
+
+def prepare_unit(unit: Lines | Document) -> list[Outcome]:
+    """Parse, validate, index and serialize every resource of one work unit."""
+    micros = now_micros()
+    if isinstance(unit, Lines):
+        items: Iterator[Item] = (
+            parse_line(f"{unit.path}:{unit.first_line + offset}", line)
+            for offset, line in enumerate(unit.lines)
+        )
+    else:
+        items = iter_items(Path(unit.path))
+    return [prepare_item(item, micros) for item in items]
+
+
+def prepare_item(item: Item, micros: int) -> Outcome:
+    """One resource as a LoadRow stamped version 1, or the reason it is refused."""
+    resource = item.resource
+    if isinstance(resource, _Unparsable):
+        return Rejected(item.source, "?", resource.reason)
+    try:
+        resource_type = resource.get("resourceType") if isinstance(resource, dict) else None
+        if not isinstance(resource_type, str):
+            raise BadRequest("Not a FHIR resource: resourceType is missing")
+        check_type(resource_type)
+        valid = require_valid(resource, resource_type)
+        if item.if_none_exist is not None:
+            return Conditional(item.source, valid, item.if_none_exist)
+        resource_id = valid.get("id")
+        if resource_id is None:
+            resource_id = str(uuid.uuid4())
+        elif not isinstance(resource_id, str):
+            raise BadRequest("The resource's id is not a string")
+        check_id(resource_id, resource_type)
+        body = jsonio.dumps(stamp(valid, resource_id, 1, micros))
+        index = index_sets(extract_index(valid))
+        return Prepared(item.source, LoadRow(resource_type, resource_id, micros, body, index))
+    except WardbookError as error:
+        return Rejected(item.source, label(resource), error.message)
+
+
+def label(resource: Any) -> str:
+    if isinstance(resource, dict):
+        return f"{resource.get('resourceType', '?')}/{resource.get('id', '?')}"
+    return "?"
+
+
+def _warm_worker() -> None:
+    """Load the R4 registry once per worker, before the first unit arrives."""
+    resource_types()
+
+
+# -- the reading side ---------------------------------------------------------------------
+
+
+def _open_counted(path: Path) -> tuple[IO[bytes], IO[bytes]]:
+    """(decompressed stream, raw file): the raw file's position measures progress."""
+    raw = path.open("rb")
+    if path.suffix == ".gz":
+        return gzip.GzipFile(fileobj=raw, mode="rb"), raw  # type: ignore[return-value]
+    if path.suffix == ".bz2":
+        return bz2.BZ2File(raw, "rb"), raw
+    return raw, raw
+
+
+def work_units(files: Sequence[Path]) -> Iterator[tuple[Lines | Document, int]]:
+    """Work units and the input bytes each one completes (for progress and ETA)."""
+    for path in files:
+        if stem_suffix(path) not in (".ndjson", ".jsonl"):
+            yield Document(str(path)), path.stat().st_size
+            continue
+        stream, raw = _open_counted(path)
+        with raw, stream:
+            done = 0
+            chunk: list[bytes] = []
+            first = 1
+            for number, line in enumerate(stream, start=1):
+                if not line.strip():
+                    continue
+                if not chunk:
+                    first = number
+                chunk.append(line)
+                if len(chunk) >= CHUNK_LINES:
+                    position = raw.tell()
+                    yield Lines(str(path), first, chunk), position - done
+                    done, chunk = position, []
+            yield Lines(str(path), first, chunk), path.stat().st_size - done
+
+
+# -- the writer ---------------------------------------------------------------------------
+
+
+def merge(current: StoredResource, row: LoadRow) -> NewVersion | None:
+    """The next version of a stored resource, or None when the content is the same."""
+    new = jsonio.loads(row.body)
+    if current.body is not None and content_equal(jsonio.loads(current.body), new):
+        return None
+    micros = max(now_micros(), current.last_updated + 1)
+    version = current.version + 1
+    body = jsonio.dumps(stamp(new, row.id, version, micros))
+    return NewVersion(row.resource_type, row.id, version, micros, "PUT", body, row.index)
+
+
+class Writer:
+    """Stores prepared resources in batches and keeps the report."""
+
+    def __init__(self, service: ResourceService, report: LoadReport, batch_size: int) -> None:
+        self.service = service
+        self.report = report
+        self.batch_size = batch_size
+        self.batch: list[Prepared] = []
+
+    async def take(self, outcome: Outcome) -> None:
+        if isinstance(outcome, Prepared):
+            self.batch.append(outcome)
+            if len(self.batch) >= self.batch_size:
+                await self.flush()
+        elif isinstance(outcome, Conditional):
+            await self._conditional(outcome)
+        else:
+            self.report.rejected.append(outcome)
+
+    async def flush(self) -> None:
+        batch, self.batch = self.batch, []
+        if not batch:
+            return
+        try:
+            outcomes = await self._store([p.row for p in batch])
+        except StorageError:
+            raise  # the database is unreachable: stop, do not reject good data
+        except WardbookError:
+            await self._one_by_one(batch)  # find the resource(s) the database refused
+            return
+        self._count(outcomes)
+
+    async def _store(self, rows: list[LoadRow]) -> list[LoadOutcome]:
+        for attempt in range(_RETRIES):
+            try:
+                return await self.service.repository.load_rows(rows, merge)
+            except VersionConflict:
+                if attempt == _RETRIES - 1:
+                    raise
+        raise AssertionError("unreachable")
+
+    async def _one_by_one(self, batch: list[Prepared]) -> None:
+        for prepared in batch:
+            try:
+                self._count(await self._store([prepared.row]))
+            except StorageError:
+                raise
+            except WardbookError as error:
+                row = prepared.row
+                reference = f"{row.resource_type}/{row.id}"
+                self.report.rejected.append(Rejected(prepared.source, reference, error.message))
+
+    async def _conditional(self, item: Conditional) -> None:
+        resource_type = str(item.resource["resourceType"])
+        try:
+            result = await self.service.create(
+                resource_type, item.resource, if_none_exist=item.if_none_exist
+            )
+        except StorageError:
+            raise
+        except WardbookError as error:
+            self.report.rejected.append(Rejected(item.source, label(item.resource), error.message))
+            return
+        if result.changed:
+            self.report.written += 1
+        else:
+            self.report.unchanged += 1
+
+    def _count(self, outcomes: list[LoadOutcome]) -> None:
+        for outcome in outcomes:
+            if outcome is LoadOutcome.UNCHANGED:
+                self.report.unchanged += 1
+            else:
+                self.report.written += 1
+
+
+def default_workers() -> int:
+    return max(1, os.cpu_count() or 1)
+
+
+async def ingest(
+    service: ResourceService,
+    paths: Sequence[Path],
+    *,
+    workers: int | None = None,
+    batch_size: int = BATCH_SIZE,
+    progress: Progress | None = None,
+) -> LoadReport:
+    """Load every resource under ``paths``; ``workers=0`` prepares them in this process."""
+    files = list(iter_files(paths))
+    report = LoadReport(files=len(files))
+    writer = Writer(service, report, batch_size)
+    count = workers if workers is not None else default_workers()
+    done_resources = 0
+    done_bytes = 0
+
+    async def consume(results: list[Outcome], size: int) -> None:
+        nonlocal done_resources, done_bytes
+        for outcome in results:
+            await writer.take(outcome)
+        done_resources += len(results)
+        done_bytes += size
+        if progress is not None:
+            progress(done_resources, done_bytes)
+
+    if count == 0:
+        for unit, size in work_units(files):
+            await consume(prepare_unit(unit), size)
+    else:
+        loop = asyncio.get_running_loop()
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["wardbook.service.ingest"])
+        with ProcessPoolExecutor(count, mp_context=context, initializer=_warm_worker) as pool:
+            in_flight: deque[tuple[asyncio.Future[list[Outcome]], int]] = deque()
+            try:
+                for unit, size in work_units(files):
+                    in_flight.append((loop.run_in_executor(pool, prepare_unit, unit), size))
+                    if len(in_flight) >= count * _IN_FLIGHT_PER_WORKER:
+                        future, done = in_flight.popleft()
+                        await consume(await future, done)
+                while in_flight:
+                    future, done = in_flight.popleft()
+                    await consume(await future, done)
+            finally:
+                for future, _ in in_flight:
+                    future.cancel()
+    await writer.flush()
+    return report

@@ -1,0 +1,140 @@
+"""Bulk ingest (``wardbook load``): worker processes prepare, one writer stores, idempotently."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from wardbook.fhir import jsonio
+from wardbook.service.ingest import ingest
+from wardbook.service.resources import ResourceService
+from wardbook.storage.base import Repository
+
+SYNTHEA = Path(__file__).resolve().parents[2].parent / "shared/data/blaze-synthea"
+PATIENT_BUNDLE = SYNTHEA / "057aa36e-b892-9964-75b9-ffb46b097e34.json.bz2"
+HOSPITALS = SYNTHEA / "0-hospitalInformation1625911868739.json.bz2"
+
+pytestmark = pytest.mark.anyio
+
+
+def write_ndjson(path: Path, resources: list[object]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in resources))
+    return path
+
+
+def patient(number: int, family: str = "Smith") -> dict[str, object]:
+    return {
+        "resourceType": "Patient",
+        "id": f"p-{number}",
+        "name": [{"family": family, "given": [f"Ann{number}"]}],
+        "gender": "female",
+        "birthDate": "1970-01-01",
+    }
+
+
+async def count_current(repository: Repository, resource_type: str) -> int:
+    return len([1 async for _ in repository.stream_current([resource_type])])
+
+
+async def versions(repository: Repository) -> int:
+    page = await repository.history(count=0)
+    assert page.total is not None
+    return page.total
+
+
+async def test_synthea_bundles_load_with_indexes_and_reload_makes_no_versions(
+    repository: Repository,
+) -> None:
+    service = ResourceService(repository)
+    report = await ingest(service, [HOSPITALS, PATIENT_BUNDLE], workers=0, batch_size=300)
+    bundle = jsonio.loads(__import__("bz2").decompress(PATIENT_BUNDLE.read_bytes()))
+    assert not report.rejected
+    assert report.written == len(bundle["entry"]) + 388  # 388 conditional hospital entries
+    assert await count_current(repository, "Patient") == 1
+    observations = sum(1 for e in bundle["entry"] if e["resource"]["resourceType"] == "Observation")
+    assert await count_current(repository, "Observation") == observations
+    # Index rows were written: search finds the patient's observations by reference.
+    patient_id = next(
+        e["resource"]["id"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Patient"
+    )
+    from wardbook.search.parse import parse_search
+
+    query = parse_search(
+        "Observation", [("subject", f"Patient/{patient_id}"), ("_total", "accurate")], strict=True
+    )
+    page = await repository.search(query)
+    assert page.total == observations
+    total_versions = await versions(repository)
+
+    again = await ingest(service, [HOSPITALS, PATIENT_BUNDLE], workers=0, batch_size=300)
+    assert again.written == 0
+    assert again.unchanged == report.written
+    assert await versions(repository) == total_versions
+
+
+async def test_changed_resource_gets_one_new_version_and_same_ones_none(
+    repository: Repository, tmp_path: Path
+) -> None:
+    service = ResourceService(repository)
+    first = write_ndjson(tmp_path / "a.ndjson", [patient(i) for i in range(10)])
+    assert (await ingest(service, [first], workers=0)).written == 10
+    changed = [patient(i, "Jones" if i == 3 else "Smith") for i in range(10)]
+    report = await ingest(service, [write_ndjson(tmp_path / "b.ndjson", changed)], workers=0)
+    assert (report.written, report.unchanged) == (1, 9)
+    stored = await repository.read("Patient", "p-3")
+    assert stored is not None and stored.version == 2
+    assert jsonio.loads(stored.body or b"")["name"][0]["family"] == "Jones"
+    assert (await repository.read("Patient", "p-4")).version == 1  # type: ignore[union-attr]
+
+
+async def test_the_same_id_twice_in_one_batch_makes_two_versions(
+    repository: Repository, tmp_path: Path
+) -> None:
+    path = write_ndjson(tmp_path / "twice.ndjson", [patient(1), patient(1, "Brown"), patient(2)])
+    report = await ingest(ResourceService(repository), [path], workers=0)
+    assert (report.written, report.unchanged, report.rejected) == (3, 0, [])
+    stored = await repository.read("Patient", "p-1")
+    assert stored is not None and stored.version == 2
+    assert jsonio.loads(stored.body or b"")["name"][0]["family"] == "Brown"
+
+
+async def test_rejected_resources_are_reported_with_reasons_and_the_rest_loads(
+    repository: Repository, tmp_path: Path
+) -> None:
+    lines = [
+        json.dumps(patient(1)),
+        "{not json",
+        json.dumps({"resourceType": "NoSuchType", "id": "x"}),
+        json.dumps({"resourceType": "Patient", "id": "bad", "gender": "sometimes"}),
+        json.dumps({"resourceType": "Patient", "id": "has space"}),
+        json.dumps(patient(2)),
+    ]
+    path = tmp_path / "mixed.ndjson"
+    path.write_text("\n".join(lines) + "\n")
+    report = await ingest(ResourceService(repository), [path], workers=0)
+    assert report.written == 2
+    by_line = {r.source.rsplit(":", 1)[1]: r for r in report.rejected}
+    assert sorted(by_line) == ["2", "3", "4", "5"]
+    assert by_line["3"].reason.startswith("Unknown resource type")
+    assert "gender" in by_line["4"].reason
+    assert by_line["4"].reference == "Patient/bad"
+    assert "is not a valid id" in by_line["5"].reason
+    assert await repository.read("Patient", "bad") is None
+
+
+async def test_worker_processes_load_many_chunks(repository: Repository, tmp_path: Path) -> None:
+    path = write_ndjson(tmp_path / "many.ndjson", [patient(i) for i in range(1234)])
+    seen: list[tuple[int, int]] = []
+    report = await ingest(
+        ResourceService(repository),
+        [path],
+        workers=2,
+        batch_size=400,
+        progress=lambda done, size: seen.append((done, size)),
+    )
+    assert (report.written, report.rejected) == (1234, [])
+    assert await count_current(repository, "Patient") == 1234
+    assert seen[-1] == (1234, path.stat().st_size)
+    assert [done for done, _ in seen] == sorted(done for done, _ in seen)

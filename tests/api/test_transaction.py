@@ -381,3 +381,14 @@ async def test_capability_statement_lists_transaction_and_batch(
     statement = (await client.get("/metadata")).json()
     codes = {i["code"] for i in statement["rest"][0]["interaction"]}
     assert {"transaction", "batch"} <= codes
+
+
+async def test_an_update_that_only_removes_index_rows(client: httpx.AsyncClient) -> None:
+    # Only a delete of index rows, no insert (a statement shape of its own on PostgreSQL).
+    await client.put("/Patient/drop", json=patient("DROP", id="drop", gender="male"))
+    response = await send(
+        client, bundle("transaction", call("PUT", "Patient/drop", patient("DROP", id="drop")))
+    )
+    assert response.status_code == 200, response.text
+    assert await total(client, "/Patient?_id=drop&gender=male") == 0
+    assert await total(client, "/Patient?_id=drop") == 1

@@ -18,7 +18,7 @@ from starlette.types import Receive, Scope, Send
 from wardbook.api import history, instance, transaction, type_level
 from wardbook.api.context import FhirContext
 from wardbook.api.http import error_response, outcome_response
-from wardbook.api.operations import everything, export, lastn, reindex, validate
+from wardbook.api.operations import everything, export, lastn, meta, reindex, validate
 from wardbook.errors import Issue, WardbookError
 
 Handler = Callable[[FhirContext, Request], Awaitable[Response]]
@@ -76,9 +76,13 @@ INTERACTIONS: tuple[Interaction, ...] = (
     Interaction("POST", "/", "system", "transaction", transaction.transaction),
     Interaction("POST", "/", "system", "batch", transaction.transaction),
     Interaction("GET", "/_history", "system", "history-system", history.history),
+    Interaction("GET", "/$meta", "system", "$meta", meta.meta),
+    Interaction("POST", "/$meta", "system", "$meta", meta.meta),
     Interaction("GET", "/{type}/_history", "type", "history-type", history.history),
     Interaction("POST", "/{type}/_search", "type", "search-type", type_level.search_post),
     Interaction("POST", "/{type}/$validate", "type", "$validate", validate.validate),
+    Interaction("GET", "/{type}/$meta", "type", "$meta", meta.meta),
+    Interaction("POST", "/{type}/$meta", "type", "$meta", meta.meta),
     # Literal types before /{type}/{id}: the router takes the first pattern that matches.
     Interaction("GET", "/Observation/$lastn", "type", "$lastn", lastn.lastn),
     Interaction("POST", "/Observation/$lastn", "type", "$lastn", lastn.lastn),
@@ -90,6 +94,21 @@ INTERACTIONS: tuple[Interaction, ...] = (
     Interaction("GET", "/{type}/{id}/_history", "instance", "history-instance", history.history),
     Interaction("GET", "/{type}/{id}/_history/{vid}", "instance", "vread", instance.vread),
     Interaction("POST", "/{type}/{id}/$validate", "instance", "$validate", validate.validate),
+    Interaction("GET", "/{type}/{id}/$meta", "instance", "$meta", meta.meta),
+    Interaction("POST", "/{type}/{id}/$meta", "instance", "$meta", meta.meta),
+    Interaction("POST", "/{type}/{id}/$meta-add", "instance", "$meta-add", meta.meta_add),
+    Interaction("POST", "/{type}/{id}/$meta-delete", "instance", "$meta-delete", meta.meta_delete),
+    Interaction("GET", "/{type}/{id}/_history/{vid}/$meta", "instance", "$meta", meta.meta),
+    Interaction(
+        "POST", "/{type}/{id}/_history/{vid}/$meta-add", "instance", "$meta-add", meta.meta_add
+    ),
+    Interaction(
+        "POST",
+        "/{type}/{id}/_history/{vid}/$meta-delete",
+        "instance",
+        "$meta-delete",
+        meta.meta_delete,
+    ),
     *(
         Interaction(method, "/Patient/{id}/$everything", "instance", "$everything", handler)
         for method in ("GET", "POST")

@@ -138,6 +138,15 @@ class Merge(Protocol):
     def __call__(self, current: StoredResource, row: LoadRow) -> NewVersion | None: ...
 
 
+@dataclass(frozen=True, slots=True)
+class MetaSummary:
+    """What ``$meta`` at system or type level reports: (system, code) pairs and profiles."""
+
+    tags: list[tuple[str | None, str | None]]
+    security: list[tuple[str | None, str | None]]
+    profiles: list[str]
+
+
 class StorageError(WardbookError):
     """The database failed; mapped to 503 with Retry-After, never a 500."""
 
@@ -204,6 +213,22 @@ class WriteTx(ABC):
         """Write ``versions`` in order, as :meth:`write` would; backends may batch them."""
         for version in versions:
             await self.write(version)
+
+    @abstractmethod
+    async def replace_body(
+        self,
+        resource_type: str,
+        resource_id: str,
+        version: int,
+        body: bytes,
+        index: IndexRows | None,
+    ) -> None:
+        """Overwrite one stored version's body in place, without a new version.
+
+        Only ``$meta-add``/``$meta-delete`` do this (R4 resource-operation-meta-add: "does
+        not cause a new version"). ``index`` re-indexes the resource by diff when the
+        version is the current one; None leaves the index rows alone.
+        """
 
     @abstractmethod
     async def search(self, query: SearchQuery) -> Page:
@@ -291,6 +316,28 @@ class Repository(ABC):
 
         async with self.reading() as runner:
             return await lastn_page(runner, query, max_per_code, limit)
+
+    async def meta_summary(self, resource_type: str | None) -> MetaSummary:
+        """Tags, security labels and profiles in use on current resources ($meta)."""
+        async with self.reading() as runner:
+            type_filter = " AND res_type = ?" if resource_type is not None else ""
+            args: list[Any] = [resource_type] if resource_type is not None else []
+            tokens = await runner.fetch_all(
+                "SELECT DISTINCT param, system, code FROM idx_token"
+                f" WHERE param IN ('_tag', '_security'){type_filter}"
+                " ORDER BY param, system, code",
+                args,
+            )
+            profiles = await runner.fetch_all(
+                f"SELECT DISTINCT uri FROM idx_uri WHERE param = '_profile'{type_filter}"
+                " ORDER BY uri",
+                args,
+            )
+        return MetaSummary(
+            tags=[(r[1], r[2]) for r in tokens if r[0] == "_tag"],
+            security=[(r[1], r[2]) for r in tokens if r[0] == "_security"],
+            profiles=[str(r[0]) for r in profiles],
+        )
 
     @abstractmethod
     def transaction(self) -> AbstractAsyncContextManager[WriteTx]:

@@ -110,7 +110,8 @@ def apply_index_changes(deletes: tuple[str, ...], inserts: tuple[str, ...]) -> s
             f" SELECT $1::bigint, $2::text, d.* FROM {_unnest(table, number, 'd')})"
         )
         number += len(table.columns)
-    return "WITH " + ", ".join(parts) + " SELECT 1"
+    # $2 is typed here too: a statement that only deletes would otherwise leave it untyped.
+    return "WITH " + ", ".join(parts) + " SELECT 1 WHERE $2::text IS NOT NULL OR TRUE"
 
 
 @functools.lru_cache(maxsize=256)

@@ -32,6 +32,7 @@ from wardbook.storage.search_delegate import run_search
 from wardbook.storage.version_rows import stored_from_row
 
 if TYPE_CHECKING:
+    from wardbook.search.index import IndexRows
     from wardbook.search.query import SearchQuery
     from wardbook.storage.postgres.connection import Connection
 
@@ -78,6 +79,34 @@ class PostgresWriteTx(WriteTx):
         """Many versions in a few statements (new resources go in with arrays)."""
         with pg_errors():
             await write_many(self._conn, versions)
+
+    async def replace_body(
+        self,
+        resource_type: str,
+        resource_id: str,
+        version: int,
+        body: bytes,
+        index: IndexRows | None,
+    ) -> None:
+        with pg_errors():
+            row = await self._conn.fetchrow(
+                "SELECT pid, version, deleted FROM resource_entity"
+                " WHERE res_type = $1 AND res_id = $2",
+                resource_type,
+                resource_id,
+            )
+            if row is None:
+                raise VersionConflict(f"{resource_type}/{resource_id} does not exist")
+            pid, current, deleted = row
+            await self._conn.execute(
+                "UPDATE resource_version SET body = $3::jsonb WHERE pid = $1 AND version = $2",
+                pid,
+                version,
+                body,
+            )
+            if index is not None and version == current and not deleted:
+                old = await read_index(self._conn, pid)
+                await apply_index_diff(self._conn, pid, resource_type, old, index_sets(index))
 
     async def search(self, query: SearchQuery) -> Page:
         return await run_search(self._runner, query)

@@ -24,6 +24,7 @@ from wardbook.storage.sqlite.connection import SqliteRunner, sqlite_errors
 from wardbook.storage.version_rows import stored_from_row
 
 if TYPE_CHECKING:
+    from wardbook.search.index import IndexRows
     from wardbook.search.query import SearchQuery
 
 
@@ -69,6 +70,27 @@ class SqliteWriteTx(WriteTx):
                 raise
             finally:
                 self._conn.execute("RELEASE wardbook_write")
+
+    async def replace_body(
+        self,
+        resource_type: str,
+        resource_id: str,
+        version: int,
+        body: bytes,
+        index: IndexRows | None,
+    ) -> None:
+        with sqlite_errors():
+            entity = self._conn.execute(sql.ENTITY, (resource_type, resource_id)).fetchone()
+            if entity is None:
+                raise VersionConflict(f"{resource_type}/{resource_id} does not exist")
+            pid, current, deleted = entity
+            self._conn.execute(
+                "UPDATE resource_version SET body = CAST(? AS TEXT) WHERE pid = ? AND version = ?",
+                (body, pid, version),
+            )
+            if index is not None and version == current and not deleted:
+                old = read_index(self._conn, pid)
+                replace_index(self._conn, pid, resource_type, old, index_sets(index))
 
     async def search(self, query: SearchQuery) -> Page:
         return await run_search(self._runner, query)

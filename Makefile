@@ -61,6 +61,7 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run
 	$(BIN)/python -m benchmarks.search --json benchmarks/results/search.json
 	$(BIN)/python -m benchmarks.web
+	$(BIN)/python -m benchmarks.transactions
 
 load: $(STAMP)  # hospital-shift load test; LOAD_ARGS="--duration 3600" for a soak
 	bash scripts/ensure_services.sh

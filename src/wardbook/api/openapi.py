@@ -247,6 +247,8 @@ def _operation_ids() -> dict[Interaction, str]:
                     suffix = f"-{method}"
                 else:
                     suffix = f"-{interaction.level}-{method}"
+            if len(group) > 1 and "{vid}" in interaction.path:
+                suffix += "-version"  # e.g. $meta on /{type}/{id}/_history/{vid}
             names[interaction] = code.lstrip("$") + suffix
     return names
 

@@ -35,6 +35,19 @@ run: $(STAMP)
 	$(BIN)/wardbook demo --patients $(DEMO_PATIENTS) --seed 1 --database $(DATABASE)
 	$(BIN)/wardbook serve --database $(DATABASE) --host $(HOST) --port $(PORT) --no-auth
 
+# The same demo with authentication on: a demo clinician signs in with a password and TOTP.
+DEMO_USER ?= demo.clinician
+DEMO_PASSWORD ?= ward round at seven
+run-auth: $(STAMP)
+	$(BIN)/wardbook migrate --database $(DATABASE)
+	$(BIN)/wardbook demo --patients $(DEMO_PATIENTS) --seed 1 --database $(DATABASE)
+	printf '%s\n' "$(DEMO_PASSWORD)" | $(BIN)/wardbook user add $(DEMO_USER) --role physician \
+	  --ward all --password-stdin --database $(DATABASE) >/dev/null 2>&1 || true
+	@echo "Sign in at http://$(HOST):$(PORT)/sign-in as $(DEMO_USER) / $(DEMO_PASSWORD)"
+	@echo "Scan this otpauth URI into an authenticator app (or type in its secret=):"
+	@$(BIN)/wardbook user reset-mfa $(DEMO_USER) --database $(DATABASE)
+	$(BIN)/wardbook serve --database $(DATABASE) --host $(HOST) --port $(PORT)
+
 lint: $(STAMP)
 	$(BIN)/ruff check src tests scripts benchmarks
 	$(BIN)/ruff format --check src tests scripts benchmarks
@@ -60,6 +73,7 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.micro
 	$(BIN)/python -m benchmarks.run
 	$(BIN)/python -m benchmarks.search --json benchmarks/results/search.json
+	$(BIN)/python -m benchmarks.audit
 	$(BIN)/python -m benchmarks.web
 	$(BIN)/python -m benchmarks.transactions
 

@@ -123,7 +123,7 @@ def build_app(settings: Settings, repository: Repository | None = None) -> ASGIA
     web.state.audit_writer = audit_writer
     session_web = WebSessionMiddleware(web, repo, settings)
     routed = RateLimitMiddleware(WardbookApp(fhir, session_web), settings)
-    inner: ASGIApp = AuditMiddleware(routed, audit_writer)
+    inner: ASGIApp = AuditMiddleware(routed, audit_writer, mode=settings.audit_mode)
     if settings.otlp_endpoint:
         from wardbook.ops import tracing
 

@@ -46,12 +46,15 @@ def cmd_user_add(args: argparse.Namespace) -> int:
     password = _read_password(args)
 
     async def work(repository: Any) -> Any:
+        wards = list(args.ward)
+        if "all" in wards:  # the demo account: every Location counts as its ward
+            wards = [w for w in wards if w != "all"] + await _all_locations(repository)
         return await UserStore(repository).add(
             args.username,
             args.role,
             password,
             fhir_user=args.fhir_user,
-            wards=args.ward,
+            wards=wards,
         )
 
     enrolment = _run(args, work)
@@ -62,6 +65,13 @@ def cmd_user_add(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     return 0
+
+
+async def _all_locations(repository: Any) -> list[str]:
+    from wardbook.search.parse import parse_search
+
+    page = await repository.search(parse_search("Location", [("_count", "1000")], strict=True))
+    return [entry.id for entry in page.entries]
 
 
 def cmd_user_list(args: argparse.Namespace) -> int:
@@ -145,7 +155,12 @@ def register(sub: Any, command: Command) -> None:
     add.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
     add.add_argument("--no-password", action="store_true", help="no password yet")
     add.add_argument("--fhir-user", help="the user's Practitioner, e.g. Practitioner/123")
-    add.add_argument("--ward", action="append", default=[], help="assigned ward Location id")
+    add.add_argument(
+        "--ward",
+        action="append",
+        default=[],
+        help="assigned ward Location id ('all': every Location)",
+    )
     add.set_defaults(func=cmd_user_add)
     sub_command("list", "list users").set_defaults(func=cmd_user_list)
     disable = sub_command("disable", "disable a user and end their sessions")

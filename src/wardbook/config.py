@@ -58,6 +58,7 @@ class Settings:
     audit_flush_ms: int = 100
     export_dir: str = "./wardbook-exports"  # Bulk Data $export files, one folder per job
     export_lease_seconds: int = 30  # a dead worker's export job is taken over after this
+    audit_mode: str = "buffered"  # buffered | sync | off (off: development benchmarks only)
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -94,8 +95,12 @@ class Settings:
                 raise ConfigError(f"WARDBOOK_{name.upper()} must be at least 1")
         if self.rate_limit_per_minute < 0 or self.audit_flush_ms < 1:
             raise ConfigError("rate limit must be 0 (off) or more; audit flush at least 1 ms")
+        if self.audit_mode not in ("buffered", "sync", "off"):
+            raise ConfigError("WARDBOOK_AUDIT_MODE must be buffered, sync or off")
         if not self.is_production:
             return
+        if self.audit_mode == "off":
+            raise ConfigError("WARDBOOK_AUDIT_MODE=off is refused with WARDBOOK_ENV=production")
         if self.secret_key == DEV_SECRET_KEY or len(self.secret_key) < MIN_SECRET_LENGTH:
             raise ConfigError(
                 "WARDBOOK_ENV=production needs WARDBOOK_SECRET_KEY (or _FILE) of at least"
@@ -177,6 +182,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         audit_flush_ms=_int(source, "WARDBOOK_AUDIT_FLUSH_MS", 100),
         export_dir=source.get("WARDBOOK_EXPORT_DIR") or "./wardbook-exports",
         export_lease_seconds=_int(source, "WARDBOOK_EXPORT_LEASE_SECONDS", 30),
+        audit_mode=source.get("WARDBOOK_AUDIT_MODE", "buffered"),
     )
 
 

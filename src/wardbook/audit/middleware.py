@@ -48,12 +48,13 @@ def _location_version(headers: list[tuple[bytes, bytes]]) -> tuple[str | None, s
 class AuditMiddleware:
     """Queues an AuditRecord for each audited request (see module docstring)."""
 
-    def __init__(self, app: ASGIApp, writer: AuditWriter) -> None:
+    def __init__(self, app: ASGIApp, writer: AuditWriter, *, mode: str = "buffered") -> None:
         self.app = app
         self.writer = writer
+        self.mode = mode  # "sync": commit each record before answering (benchmark baseline)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or self.mode == "off":
             await self.app(scope, receive, send)
             return
         path: str = scope["path"]

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
+import orjson
 import pyotp
 import pytest
 
@@ -14,6 +15,7 @@ from tests.audit.conftest import lifespan, writer_of
 from wardbook.app import build_app
 from wardbook.auth.users import UserStore
 from wardbook.config import Settings
+from wardbook.search.parse import parse_search
 from wardbook.storage.base import Repository
 
 pytestmark = pytest.mark.anyio
@@ -27,6 +29,12 @@ async def web(repository: Repository) -> AsyncIterator[tuple[httpx.AsyncClient, 
         transport = httpx.ASGITransport(app=app, client=("198.51.100.4", 40000))
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
             yield http, app
+
+
+async def audit_events(repository: Repository, params: list[tuple[str, str]]) -> list[Any]:
+    """AuditEvents straight from the store (the FHIR API would need a SMART token here)."""
+    page = await repository.search(parse_search("AuditEvent", params, strict=True))
+    return [orjson.loads(entry.body or b"{}") for entry in page.entries]
 
 
 def token_of(html: str) -> str:
@@ -93,18 +101,11 @@ async def test_sign_in_enrol_and_sign_out(
     assert out.status_code == 200 and "You have signed out" in out.text
 
     await writer_of(app).flush()
-    bundle = (await client.get("/fhir/AuditEvent?_count=200")).json()
-    kinds = [
-        (e["resource"]["type"]["code"], [s["code"] for s in e["resource"].get("subtype", [])])
-        for e in bundle.get("entry", [])
-    ]
+    events = await audit_events(repository, [("_count", "200")])
+    kinds = [(e["type"]["code"], [s["code"] for s in e.get("subtype", [])]) for e in events]
     assert ("110114", ["110122"]) in kinds  # login (and the failed one)
     assert ("110114", ["110123"]) in kinds  # logout
-    failed = [
-        e["resource"]
-        for e in bundle["entry"]
-        if e["resource"]["type"]["code"] == "110114" and e["resource"]["outcome"] == "4"
-    ]
+    failed = [e for e in events if e["type"]["code"] == "110114" and e["outcome"] == "4"]
     assert failed and failed[0]["agent"][0]["altId"] == "drew"
 
 
@@ -151,3 +152,52 @@ async def _hammer(client: httpx.AsyncClient) -> None:
     limited = await client.get("/fhir/metadata")
     assert int(limited.headers["retry-after"]) >= 1
     assert limited.json()["issue"][0]["code"] == "throttled"
+
+
+async def signed_in_client(
+    client: httpx.AsyncClient, repository: Repository, username: str, roles: list[str]
+) -> None:
+    users = UserStore(repository)
+    enrolment = await users.add(username, roles, PASSWORD, fhir_user="Practitioner/dr1")
+    token = token_of((await client.get("/sign-in")).text)
+    await client.post(
+        "/sign-in", data={"username": username, "password": PASSWORD, "csrf_token": token}
+    )
+    enrol = await client.get("/sign-in/enrol")
+    code = pyotp.TOTP(enrolment.totp_secret).now()
+    done = await client.post(
+        "/sign-in/enrol", data={"code": code, "csrf_token": token_of(enrol.text)}
+    )
+    assert done.status_code == 200
+
+
+async def test_break_the_glass_from_the_web(
+    web: tuple[httpx.AsyncClient, Any], repository: Repository
+) -> None:
+    from wardbook.auth import break_glass
+
+    client, app = web
+    await signed_in_client(client, repository, "gwen", ["physician"])
+    form = await client.get("/break-glass/p42")
+    assert form.status_code == 200
+    assert 'for="reason">Reason</label>' in form.text
+    assert ">Break the glass</button>" in form.text
+    token = token_of(form.text)
+    short = await client.post("/break-glass/p42", data={"reason": "why", "csrf_token": token})
+    assert short.status_code == 400 and "at least 10 characters" in short.text
+    opened = await client.post(
+        "/break-glass/p42",
+        data={"reason": "Cardiac arrest on the ward, notes needed", "csrf_token": token},
+    )
+    assert opened.status_code == 303 and opened.headers["location"] == "/patients/p42"
+    assert await break_glass.active_grants(repository, "gwen") == {"p42"}
+    # Written before access was given (no flush needed), flagged for review.
+    rows = await repository.execute("SELECT count(*) FROM audit_chain", ())
+    assert rows[0][0] >= 1
+    await writer_of(app).flush()
+    events = await audit_events(
+        repository, [("_tag", "urn:wardbook:audit|review"), ("patient", "p42")]
+    )
+    assert len(events) == 1
+    assert events[0]["purposeOfEvent"][0]["text"] == "Cardiac arrest on the ward, notes needed"
+    assert events[0]["agent"][0]["altId"] == "gwen"

@@ -1,38 +1,41 @@
-"""Sign-in, second factor, authenticator enrolment, sign-out and break-the-glass pages.
+"""Sign-in, second factor, authenticator enrolment and sign-out pages.
 
 Accessible names follow INTERFACES.md ("Username", "Password", "Sign in"; "Authentication
-code", "Continue"; "Sign out"; "Reason", "Break the glass"). Every sign-in, failure,
-sign-out and break-the-glass is written as its own AuditEvent (wardbook.audit.events).
+code", "Continue"; "Sign out"). Every sign-in, failure and sign-out is written as its own
+AuditEvent (wardbook.audit.events). Break-the-glass is a patient page (web/break_glass.py).
 """
 
 from __future__ import annotations
 
+import functools
 import time
-from pathlib import Path
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
-from starlette.templating import Jinja2Templates
 
-from wardbook.audit.records import AuditKind, AuditRecord, note_patient, skip_request_audit
+from wardbook.audit.records import AuditKind, AuditRecord, skip_request_audit
 from wardbook.audit.writer import AuditWriter
-from wardbook.auth import break_glass, mfa
-from wardbook.auth.principal import Principal, current_principal
+from wardbook.auth import mfa
+from wardbook.auth.principal import current_principal
 from wardbook.auth.users import SignInFailed, User
-from wardbook.errors import WardbookError
-from wardbook.fhir.meta import is_valid_id
+from wardbook.web.assets import default_assets
+from wardbook.web.forms import FormErrors
 from wardbook.web.session import (
     SESSION_COOKIE,
     WebSession,
     cookie_header,
-    login_required,
     secure_cookies,
     web_session,
 )
+from wardbook.web.templating import Renderer
 
-TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+
+@functools.cache
+def _renderer() -> Renderer:
+    """The web app's renderer (its design system and base template)."""
+    return Renderer(default_assets())
 
 
 def _safe_next(target: str | None) -> str:
@@ -44,15 +47,17 @@ def _safe_next(target: str | None) -> str:
 
 def _page(request: Request, name: str, context: dict[str, Any], status: int = 200) -> Response:
     web = web_session(request)
-    context = {
-        "csrf_token": web.csrf_token,
+    errors = FormErrors()
+    for field_id, message in context.pop("errors", []):
+        errors.add(field_id, message)
+    values = {
         "signed_in": web.signed_in,
-        "errors": [],
+        "errors": errors,
+        "values": {},
+        "next": _safe_next(request.query_params.get("next")),
         **context,
     }
-    response = TEMPLATES.TemplateResponse(request, name, context, status_code=status)
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return _renderer().page(request, name, values, status=status)
 
 
 def _writer(request: Request) -> AuditWriter:
@@ -120,7 +125,7 @@ async def sign_in_form(request: Request) -> Response:
     return _page(
         request,
         "auth/sign_in.html",
-        {"next": _safe_next(request.query_params.get("next")), "username": ""},
+        {"next": _safe_next(request.query_params.get("next"))},
     )
 
 
@@ -147,7 +152,7 @@ async def sign_in(request: Request) -> Response:
             "auth/sign_in.html",
             {
                 "next": target,
-                "username": username,
+                "values": {"username": username},
                 "errors": [("username", "Enter a correct username and password")],
             },
             status=401,
@@ -216,7 +221,13 @@ async def _second_factor(request: Request, *, enrol: bool) -> Response:
             request,
             "auth/recovery_codes.html",
             # The page already belongs to the new session: its token, signed in.
-            {"codes": codes, "next": target, "csrf_token": fresh.csrf_token, "signed_in": True},
+            {
+                "codes": codes,
+                "next": target,
+                "csrf_token": fresh.csrf_token,
+                "signed_in": True,
+                "principal": user.principal(),
+            },
         )
     else:
         response = RedirectResponse(target, status_code=303)
@@ -267,56 +278,6 @@ async def sign_out(request: Request) -> Response:
     return response
 
 
-@login_required
-async def break_glass_form(request: Request) -> Response:
-    """GET /break-glass/{patient_id}: the warning and the Reason field."""
-    patient_id = request.path_params["patient_id"]
-    if not _valid_patient(request):
-        return Response("Not found", status_code=404)
-    web = web_session(request)
-    return _page(
-        request,
-        "auth/break_glass.html",
-        {"patient_id": patient_id, "minutes": web.settings.break_glass_minutes, "reason": ""},
-    )
-
-
-@login_required
-async def break_glass_submit(request: Request) -> Response:
-    """POST /break-glass/{patient_id}: record the reason, open the record for a while."""
-    patient_id = request.path_params["patient_id"]
-    if not _valid_patient(request):
-        return Response("Not found", status_code=404)
-    web = web_session(request)
-    form = await request.form()
-    reason = str(form.get("reason", ""))[:2000]
-    principal: Principal = current_principal()
-    note_patient(patient_id)
-    try:
-        grant = await break_glass.open_record(
-            web.repository, principal, patient_id, reason, minutes=web.settings.break_glass_minutes
-        )
-    except WardbookError as error:
-        return _page(
-            request,
-            "auth/break_glass.html",
-            {
-                "patient_id": patient_id,
-                "minutes": web.settings.break_glass_minutes,
-                "reason": reason,
-                "errors": [("reason", error.message)],
-            },
-            status=400,
-        )
-    skip_request_audit()
-    await _audit(request, "break-glass", patient=patient_id, reason=grant.reason, now=True)
-    return RedirectResponse(f"/patients/{patient_id}", status_code=303)
-
-
-def _valid_patient(request: Request) -> bool:
-    return is_valid_id(request.path_params.get("patient_id", ""))
-
-
 def auth_routes() -> list[Route]:
     """The routes to add to the web app."""
     return [
@@ -328,6 +289,4 @@ def auth_routes() -> list[Route]:
         Route("/sign-in/enrol", enrol_submit, methods=["POST"]),
         Route("/sign-out", sign_out, methods=["POST"]),
         Route("/sign-out-everywhere", sign_out, methods=["POST"]),
-        Route("/break-glass/{patient_id:str}", break_glass_form, methods=["GET"]),
-        Route("/break-glass/{patient_id:str}", break_glass_submit, methods=["POST"]),
     ]

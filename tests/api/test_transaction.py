@@ -392,3 +392,20 @@ async def test_an_update_that_only_removes_index_rows(client: httpx.AsyncClient)
     assert response.status_code == 200, response.text
     assert await total(client, "/Patient?_id=drop&gender=male") == 0
     assert await total(client, "/Patient?_id=drop") == 1
+
+
+async def test_absolute_entry_urls_on_this_server(client: httpx.AsyncClient) -> None:
+    base = str(client.base_url).rstrip("/")
+    response = await send(
+        client,
+        bundle(
+            "batch",
+            call("PUT", f"{base}/Patient/abs-1", patient("ABS", id="abs-1")),
+            call("GET", f"{base}/Patient/abs-1"),
+            call("GET", f"{base}/Patient?identifier={MRN}|ABS"),
+        ),
+    )
+    assert response.status_code == 200, response.text
+    entries = response.json()["entry"]
+    assert [e["response"]["status"] for e in entries] == ["201 Created", "200 OK", "200 OK"]
+    assert entries[2]["resource"]["total"] == 1

@@ -30,6 +30,9 @@ async def transaction(ctx: FhirContext, request: Request) -> Response:
     media = negotiate(request)
     body = await read_json(request, ctx.settings.max_body_bytes)
     base = base_url(request, ctx.settings.base_url)
+    if isinstance(body, dict) and body.get("type") in ("transaction", "batch"):
+        # One route serves both interactions: metrics and audit see which one this was.
+        request.scope["wardbook.interaction"] = body["type"]
     outcome = await BundleService(ctx.service).process(body, base=base)
     bundle = response_bundle(outcome, base, prefer_return(request))
     return fhir_response(jsonio.dumps(bundle), 200, None, media)

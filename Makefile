@@ -8,7 +8,7 @@ PORT ?= 8080
 DEMO_PATIENTS ?= 50
 DATABASE ?= sqlite:///./wardbook.db
 
-.PHONY: screenshots install run test test-fast lint bench registry clean load deploy-tools deploy-check
+.PHONY: screenshots install run test test-fast lint bench registry clean load deploy-tools deploy-check audit
 
 $(STAMP): pyproject.toml requirements/lock.txt requirements/registry.txt scripts/bootstrap.sh
 	PYTHON=$(PYTHON) bash scripts/bootstrap.sh
@@ -29,6 +29,11 @@ deploy-tools: $(DEPLOY_STAMP)
 # cfn-lint + checkov, actionlint, promtool check/test, and the deploy/tests suite.
 deploy-check: $(DEPLOY_STAMP)
 	bash scripts/deploy/check.sh
+
+# Known vulnerabilities in the locked dependencies (needs PyPI's JSON API: CI runs it).
+audit: $(DEPLOY_STAMP)
+	.venv-deploy/bin/pip-audit --disable-pip --require-hashes -r requirements/lock.txt
+	.venv-deploy/bin/pip-audit --disable-pip --require-hashes -r requirements/deploy-tools.txt
 
 run: $(STAMP)
 	$(BIN)/wardbook migrate --database $(DATABASE)

@@ -29,8 +29,8 @@ step() {
 step hadolint hadolint --failure-threshold style deploy/docker/Dockerfile
 step compose bash scripts/deploy/check-compose.sh
 step kubernetes bash scripts/deploy/check-kubernetes.sh
-# TODO(deploy): step aws bash scripts/deploy/check-aws.sh
-# TODO(deploy): step actionlint actionlint -color=false
+step aws bash scripts/deploy/check-aws.sh
+step actionlint actionlint -color=false
 step promtool-check promtool check rules deploy/monitoring/rules.yml
 step promtool-test promtool test rules deploy/monitoring/tests/*.yml
 step deploy-lint bash -c ".venv/bin/ruff check deploy && .venv/bin/ruff format --check deploy"

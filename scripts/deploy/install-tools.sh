@@ -13,13 +13,17 @@ command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 command -v node >/dev/null 2>&1 || missing+=(nodejs)
 if [ "${#missing[@]}" -gt 0 ]; then
+  SUDO=()
   if [ "$(id -u)" -ne 0 ]; then
-    echo "install-tools: need root to apt-get install ${missing[*]}" >&2
-    exit 1
+    command -v sudo >/dev/null 2>&1 || {
+      echo "install-tools: need root (or sudo) to apt-get install ${missing[*]}" >&2
+      exit 1
+    }
+    SUDO=(sudo)
   fi
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get -o DPkg::Lock::Timeout=600 update -qq
-  apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}"
+  "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 update -qq
+  "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 \
+    install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
 PYTHON=${PYTHON:-python3.11}

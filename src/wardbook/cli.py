@@ -274,6 +274,17 @@ def cmd_reindex(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_config_check(args: argparse.Namespace) -> int:
+    """Print the effective configuration (secrets masked); exit 1 when anything is wrong."""
+    from wardbook.ops.config_check import check
+
+    settings = load_settings()
+    flags = frozenset({"database_url"} if args.database else ())
+    report = check(settings.with_overrides(database_url=args.database), os.environ, flags)
+    print(report.as_json() if args.json else report.as_text())
+    return 0 if report.ok else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="wardbook", description="Wardbook clinical records platform (FHIR R4)"
@@ -334,6 +345,18 @@ def build_parser() -> argparse.ArgumentParser:
     restore = command("restore", "restore a backup into a new, empty database")
     restore.add_argument("--input", required=True, metavar="FILE")
     restore.set_defaults(func=cmd_restore)
+
+    config = sub.add_parser("config", help="configuration tools", description="configuration")
+    config_sub = config.add_subparsers(dest="config_command", required=True)
+    config_check = config_sub.add_parser(
+        "check",
+        help="print the effective configuration for $WARDBOOK_ENV (secrets masked)",
+        description="Print the effective configuration for $WARDBOOK_ENV with secrets masked;"
+        " exit 1 and list every problem when it is not safe to run.",
+    )
+    config_check.add_argument("--database", help="database URL (overrides the environment)")
+    config_check.add_argument("--json", action="store_true", help="machine-readable output")
+    config_check.set_defaults(func=cmd_config_check)
     return parser
 
 

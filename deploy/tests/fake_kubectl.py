@@ -93,7 +93,7 @@ def main(args: list[str]) -> int:
         elif verb == "delete":
             pass
         elif verb == "wait":
-            if state.get("fail_migration"):
+            if "job/wardbook-migrate" in args and state.get("fail_migration"):
                 print(
                     "error: timed out waiting for the condition on jobs/wardbook-migrate",
                     file=sys.stderr,

@@ -81,8 +81,20 @@ def test_deploy_migrates_before_rolling_and_records_the_previous_image(cluster: 
     assert first["deployment"]["image"] == GOOD
     assert "wardbook.io/previous-image" not in first["deployment"]["annotations"]
     verbs = [call[1] for call in first["calls"]]
-    # Other resources, then the migration Job (waited for), then the Deployment and HPA.
-    assert verbs == ["get", "apply", "delete", "apply", "wait", "apply", "annotate", "rollout"]
+    # Other resources, the database ready, then the migration Job (waited for), then the
+    # Deployment and HPA.
+    assert verbs == [
+        "get",
+        "apply",
+        "wait",
+        "delete",
+        "apply",
+        "wait",
+        "apply",
+        "annotate",
+        "rollout",
+    ]
+    assert first["calls"][2][2:4] == ["--for=condition=Ready", "cluster/wardbook-db"]
     assert first["applied"][1] == ["Job"]
     assert set(first["applied"][2]) == {"Deployment", "HorizontalPodAutoscaler"}
     assert "Deployment" not in first["applied"][0] and "Cluster" in first["applied"][0]

@@ -126,6 +126,18 @@ def deploy(env: str, image: str) -> None:
 
     later = {"Deployment", "Job", "HorizontalPodAutoscaler"}
     apply([doc for kind, _, doc in documents if kind not in later])
+    for kind, name, _ in documents:
+        if kind == "Cluster":  # CloudNativePG: a new cluster takes minutes to initialise
+            ready = kubectl(
+                "wait",
+                "--for=condition=Ready",
+                f"cluster/{name}",
+                f"--timeout={ROLLOUT_TIMEOUT}",
+                namespace=namespace,
+                check=False,
+            )
+            if ready.returncode != 0:
+                raise ReleaseError(f"database cluster {name} is not ready: {ready.stderr.strip()}")
     # Expand-phase migrations run before any new pod starts; the old release keeps working.
     kubectl(
         "delete",

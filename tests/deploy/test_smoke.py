@@ -52,12 +52,16 @@ def test_smoke_test_passes_against_a_running_server(running: Server) -> None:
 
 
 class _Stub(http.server.BaseHTTPRequestHandler):
-    """A server that is live but never ready, and serves a wrong metadata document."""
+    """A server that is live but not ready (or ready but serving a wrong metadata document)."""
+
+    ready = False
 
     def do_GET(self) -> None:
         answers = {
             "/livez": (200, b'{"status":"ok"}'),
-            "/readyz": (503, b'{"status":"unavailable","pending_migrations":"0002_x"}'),
+            "/readyz": (200, b'{"status":"ready"}')
+            if self.ready
+            else (503, b'{"status":"unavailable","pending_migrations":"0002_x"}'),
         }
         status, body = answers.get(self.path, (200, b'{"resourceType":"Patient"}'))
         self.send_response(status)
@@ -70,24 +74,32 @@ class _Stub(http.server.BaseHTTPRequestHandler):
         return
 
 
-@pytest.fixture
-def stub() -> Iterator[str]:
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Stub)
+@pytest.fixture(
+    params=[
+        (False, 'FAIL /readyz answered 503: b\'{"status":"unavailable","pending_migrations"'),
+        (True, "FAIL /fhir/metadata is a 'Patient'"),
+    ],
+    ids=["not-ready", "wrong-metadata"],
+)
+def stub(request: pytest.FixtureRequest) -> Iterator[tuple[str, str]]:
+    ready, expected = request.param
+    handler = type("Stub", (_Stub,), {"ready": ready})
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}"
+        yield f"http://127.0.0.1:{httpd.server_address[1]}", expected
     finally:
         httpd.shutdown()
         httpd.server_close()
 
 
-def test_smoke_test_fails_when_the_release_is_not_ready(stub: str) -> None:
-    result = smoke(stub, timeout=3)
+def test_smoke_test_fails_on_a_broken_release(stub: tuple[str, str]) -> None:
+    base, expected = stub
+    result = smoke(base, timeout=3)
     assert result.returncode == 1
     assert "smoke: ok   live" in result.stdout
-    assert "FAIL /readyz answered 503" in result.stderr
-    assert "pending_migrations" in result.stderr
+    assert expected in result.stderr
 
 
 def test_smoke_test_fails_when_nothing_listens() -> None:

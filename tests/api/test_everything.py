@@ -187,6 +187,8 @@ async def test_errors(client: httpx.AsyncClient, record: dict[str, str]) -> None
     for params in (
         {"start": "not-a-date"},
         {"_type": "Nonsense"},
+        {"_type": ","},
+        {"_type": ""},
         {"_count": "x"},
         {"_cursor": "abc"},
         {"foo": "bar"},

@@ -323,6 +323,8 @@ async def test_dangling_urn_and_malformed_entries_are_400(client: httpx.AsyncCli
         bundle("transaction", {"request": {"method": "GET"}}),
         bundle("transaction", call("POST", "Patient", {"resourceType": "Observation"})),
         bundle("transaction", call("GET", "Patient/1/$everything")),
+        bundle("transaction", call("POST", "Patient/1", patient())),
+        bundle("transaction", call("PUT", "Patient", patient())),
         bundle("transaction", call("GET", "http://elsewhere.example.org/fhir/Patient/1")),
         bundle("transaction", post(patient(), "urn:uuid:x"), post(patient(), "urn:uuid:x")),
     ):

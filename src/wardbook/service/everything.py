@@ -38,6 +38,8 @@ async def everything(resources: ResourceService, request: EverythingRequest) -> 
     if request.compartment not in EVERYTHING_COMPARTMENTS:
         raise NotFound(f"$everything is not defined on {request.compartment}")
     await resources.read(request.compartment, request.focus_id)
+    if request.types is not None and not request.types:
+        raise BadRequest("_type needs at least one resource type")
     for resource_type in request.types or ():
         check_type(resource_type)
     after = 0

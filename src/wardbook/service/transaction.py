@@ -649,9 +649,9 @@ def _kind(method: str, segments: list[str], criteria: str | None, entry: EntryRe
             return "vread"
     elif method == "POST" and n == 1:
         return "create"
-    elif n == 1 and criteria:
+    elif method != "POST" and n == 1 and criteria:
         return {"PUT": "cond_update", "DELETE": "cond_delete", "PATCH": "cond_patch"}[method]
-    elif n == 2:
+    elif method != "POST" and n == 2:
         entry.resource_id = segments[1]
         return {"PUT": "update", "DELETE": "delete", "PATCH": "patch"}[method]
     raise BadRequest(f"{method} {'/'.join(segments) or '[base]'} is not a supported entry request")

@@ -411,3 +411,12 @@ async def test_absolute_entry_urls_on_this_server(client: httpx.AsyncClient) -> 
     entries = response.json()["entry"]
     assert [e["response"]["status"] for e in entries] == ["201 Created", "200 OK", "200 OK"]
     assert entries[2]["resource"]["total"] == 1
+
+
+async def test_head_entries_answer_without_a_resource(client: httpx.AsyncClient) -> None:
+    await client.put("/Patient/h1", json=patient("H1", id="h1"))
+    response = await send(client, bundle("batch", call("HEAD", "Patient/h1")))
+    entry = response.json()["entry"][0]
+    assert entry["response"]["status"] == "200 OK"
+    assert entry["response"]["etag"] == 'W/"1"'
+    assert "resource" not in entry

@@ -66,14 +66,14 @@ def _entry(result: EntryResult, base: str, preference: str) -> dict[str, Any]:
             response["location"] = f"{base}/{url}/_history/{stored.version}"
         response["etag"] = etag(stored.version)
         response["lastModified"] = format_instant(stored.last_updated)
-        if stored.body is not None and result.status not in (204, 304):
+        if stored.body is not None and result.status not in (204, 304) and not result.head:
             if preference == "representation":
                 entry["resource"] = orjson.Fragment(stored.body)
             elif preference == "OperationOutcome":
                 verb = "unchanged" if not result.changed else _status(result.status)
                 issue = Issue("information", "informational", f"{url}: {verb}")
                 response["outcome"] = operation_outcome([issue])
-    elif result.page is not None:
+    elif result.page is not None and not result.head:
         entry["resource"] = _page_bundle(result, base)
     if result.issues:
         response["outcome"] = operation_outcome(result.issues)

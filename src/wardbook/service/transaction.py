@@ -147,6 +147,7 @@ class EntryResult:
     query: SearchQuery | None = None
     history_path: str | None = None
     changed: bool = True
+    head: bool = False  # a HEAD entry: status and headers, no resource
 
 
 @dataclass(slots=True)
@@ -515,6 +516,11 @@ class BundleService:
 
     async def _read(self, tx: WriteTx | None, item: _Prepared) -> EntryResult:
         """GET/HEAD entries: read, vread, search, history (inside the transaction if any)."""
+        result = await self._get(tx, item)
+        result.head = item.request.method == "HEAD"
+        return result
+
+    async def _get(self, tx: WriteTx | None, item: _Prepared) -> EntryResult:
         request = item.request
         kind = request.kind
         if kind == "read":

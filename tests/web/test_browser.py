@@ -234,6 +234,9 @@ PAGES: list[tuple[str, str]] = [
     ("/help/feedback", "feedback form"),
     ("/help/accessibility", "accessibility statement"),
     ("/admin/feedback", "feedback list"),
+    ("/admin", "administration"),
+    ("/admin/users", "users"),
+    ("/admin/roles", "roles"),
     ("/patients/no-such-patient", "not found"),
 ]
 

@@ -17,6 +17,7 @@ import pytest
 
 from wardbook.app import build_app
 from wardbook.auth.principal import Principal, acting_as
+from wardbook.auth.users import UserStore
 from wardbook.config import Settings
 from wardbook.demo import generate, shared_resources
 from wardbook.service.resources import ResourceService
@@ -392,3 +393,38 @@ async def test_break_the_glass_outside_care_relationships(
     glass = audit.text.split("Break-the-glass reviews")[1].split("All access")[0]
     assert "nurse.jones" in glass
     assert "Called to a cardiac arrest" in glass
+
+
+async def test_admin_pages_list_users_and_roles_for_admins_only(
+    repository: Repository, web: httpx.AsyncClient
+) -> None:
+    users = UserStore(repository)
+    await users.add("sister.okafor", ["nurse"], None)
+    await users.add("dr.patel", ["physician"], None)
+    await users.set_disabled("dr.patel", True)
+    listed = await web.get("/admin/users")
+    assert listed.status_code == 200
+    rows = re.findall(
+        r"<tr><td>([^<]+)</td><td>([^<]+)</td><td>([^<]+)</td><td>([^<]+)</td>", listed.text
+    )
+    assert rows == [
+        ("dr.patel", "physician", "Not set up", "Disabled"),
+        ("sister.okafor", "nurse", "Not set up", "Active"),
+    ]
+    roles = await web.get("/admin/roles")
+    assert "<h2>Nurse</h2>" in roles.text and "<h2>Auditor</h2>" in roles.text
+    nurse = Principal(kind="user", subject="sister.okafor", roles=frozenset({"nurse"}))
+    app = ActingAs(build_app(Settings(env="test", no_auth=True), repository), nurse)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as as_nurse:
+        for path in (
+            "/admin",
+            "/admin/users",
+            "/admin/roles",
+            "/admin/feedback",
+            "/admin/feedback.csv",
+        ):
+            refused = await as_nurse.get(path)
+            assert refused.status_code == 403, path
+        home = await as_nurse.get("/")
+        assert 'href="/admin"' not in home.text
+        assert "Sign out</button>" in home.text

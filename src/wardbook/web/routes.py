@@ -6,6 +6,7 @@ from starlette.routing import BaseRoute, Route
 
 from wardbook.config import Settings
 from wardbook.service.resources import ResourceService
+from wardbook.web.admin import AdminPages
 from wardbook.web.assets import StaticAssets, default_assets
 from wardbook.web.break_glass import BreakGlassPages
 from wardbook.web.context import WebContext, page
@@ -38,6 +39,7 @@ def web_routes(
     patients = PatientPages(ctx)
     record = RecordPages(ctx, patients)
     help_pages = HelpPages(ctx)
+    admin = AdminPages(ctx)
     p = "/patients/{patient_id}"
     return [
         Route("/", wrap(patients.find), methods=GET),
@@ -66,6 +68,9 @@ def web_routes(
         Route("/help/accessibility", wrap(help_pages.accessibility), methods=GET),
         Route("/help/feedback", wrap(help_pages.feedback), methods=GET_POST),
         Route("/help/feedback/sent", wrap(help_pages.feedback_sent), methods=GET),
+        Route("/admin", wrap(admin.index), methods=GET),
+        Route("/admin/users", wrap(admin.user_list), methods=GET),
+        Route("/admin/roles", wrap(admin.role_list), methods=GET),
         Route("/admin/feedback", wrap(help_pages.feedback_list), methods=GET),
         Route("/admin/feedback.csv", wrap(help_pages.feedback_csv), methods=GET),
         Route("/static/{path:path}", assets.endpoint, methods=["GET", "HEAD"]),

@@ -67,9 +67,12 @@ class Renderer:
         headers: Mapping[str, str] | None = None,
     ) -> HTMLResponse:
         """A full page (or, for an htmx request, the same template's fragment)."""
+        principal = current_principal()
         values: dict[str, Any] = {
             "request": request,
-            "principal": current_principal(),
+            "principal": principal,
+            "is_admin": principal.unrestricted or "admin" in principal.roles,
+            "is_auditor": principal.unrestricted or bool({"admin", "auditor"} & principal.roles),
             "csrf_token": csrf_token(request),
             "path": request.url.path,
             "htmx": request.headers.get("hx-request") == "true",

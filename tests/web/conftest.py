@@ -2,7 +2,7 @@
 
 Playwright drives Debian's Chromium (installed by scripts/ensure_browser.sh) through
 ``executable_path``; nothing is downloaded. Browser tests share one xdist group so a single
-worker runs them, reusing the browser.
+worker runs them; each module reuses one browser and one server.
 """
 
 from __future__ import annotations
@@ -27,10 +27,8 @@ def chromium_path() -> str:
     return path
 
 
-@pytest.fixture(scope="module")
-def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """A server on a fresh SQLite database holding a few demo patients."""
-    folder: Path = tmp_path_factory.mktemp("web")
+def demo_database(folder: Path) -> str:
+    """A fresh SQLite database holding a few demo patients."""
     database = f"sqlite:///{folder}/wardbook.db"
     migrate(database)
     subprocess.run(
@@ -41,6 +39,13 @@ def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         check=True,
         capture_output=True,
     )
+    return database
+
+
+@pytest.fixture(scope="module")
+def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """A server (``--no-auth``) on a fresh SQLite database holding a few demo patients."""
+    database = demo_database(tmp_path_factory.mktemp("web"))
     server = Server(database, free_port())
     server.start()
     try:
@@ -49,8 +54,10 @@ def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         server.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
+    """Chromium for one module: Playwright's sync API keeps an event loop running while it
+    is open, which async tests of other modules in the same worker could not share."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:

@@ -6,6 +6,7 @@ wrote, read back through the FHIR API); the browser journeys are in test_browser
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import re
 from collections.abc import AsyncIterator
@@ -16,12 +17,13 @@ import httpx
 import pytest
 
 from wardbook.app import build_app
-from wardbook.auth.principal import Principal, acting_as
+from wardbook.auth.sessions import SessionStore
 from wardbook.auth.users import UserStore
 from wardbook.config import Settings
 from wardbook.demo import generate, shared_resources
 from wardbook.service.resources import ResourceService
 from wardbook.storage.base import Repository
+from wardbook.web.session import SESSION_COOKIE
 
 pytestmark = pytest.mark.anyio
 
@@ -348,25 +350,34 @@ async def test_static_assets_are_fingerprinted_immutable_and_compressed(
     assert (await web.get("/static/vendor/htmx.min.js")).status_code == 404
 
 
-class ActingAs:
-    """Binds a signed-in user's Principal for every request, as the session middleware will."""
-
-    def __init__(self, app: Any, principal: Principal) -> None:
-        self.app = app
-        self.principal = principal
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        with acting_as(self.principal):
-            await self.app(scope, receive, send)
+@contextlib.asynccontextmanager
+async def signed_in_as(
+    repository: Repository, username: str, roles: list[str]
+) -> AsyncIterator[httpx.AsyncClient]:
+    """A client with a real signed-in session (password and MFA done) for a new user."""
+    settings = Settings(env="test", no_auth=False)
+    users = UserStore(repository)
+    if await users.get(username) is None:
+        await users.add(username, roles, None)
+    sessions = SessionStore(
+        repository,
+        idle_minutes=settings.session_idle_minutes,
+        absolute_minutes=settings.session_absolute_minutes,
+    )
+    cookie, _session = await sessions.create(username, mfa_done=True, source_ip=None)
+    app = build_app(settings, repository)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(
+        transport=transport, base_url=BASE, cookies={SESSION_COOKIE: cookie}
+    ) as client:
+        yield client
 
 
 async def test_break_the_glass_outside_care_relationships(
     repository: Repository, web: httpx.AsyncClient, patient: dict[str, Any]
 ) -> None:
-    nurse = Principal(kind="user", subject="nurse.jones", roles=frozenset({"nurse"}))
-    app = ActingAs(build_app(Settings(env="test", no_auth=True), repository), nurse)
     pid = patient["id"]
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as as_nurse:
+    async with signed_in_as(repository, "nurse.jones", ["nurse"]) as as_nurse:
         warned = await as_nurse.get(f"/patients/{pid}/vitals")
         assert warned.status_code == 403
         assert "You are not caring for this patient" in warned.text
@@ -413,9 +424,7 @@ async def test_admin_pages_list_users_and_roles_for_admins_only(
     ]
     roles = await web.get("/admin/roles")
     assert "<h2>Nurse</h2>" in roles.text and "<h2>Auditor</h2>" in roles.text
-    nurse = Principal(kind="user", subject="sister.okafor", roles=frozenset({"nurse"}))
-    app = ActingAs(build_app(Settings(env="test", no_auth=True), repository), nurse)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as as_nurse:
+    async with signed_in_as(repository, "sister.okafor", ["nurse"]) as as_nurse:
         for path in (
             "/admin",
             "/admin/users",

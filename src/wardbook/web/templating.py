@@ -19,7 +19,7 @@ from starlette.responses import HTMLResponse
 from wardbook.auth.principal import current_principal
 from wardbook.web import formatting
 from wardbook.web.assets import StaticAssets
-from wardbook.web.session import csrf_token
+from wardbook.web.session import csrf_token, signed_in_user
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -38,6 +38,13 @@ PAGE_HEADERS = {
 }
 
 
+def configure_environment(env: jinja2.Environment, assets: StaticAssets) -> None:
+    """What base.html needs from any Jinja environment that renders it (also ident's pages)."""
+    env.globals["asset"] = assets.url
+    env.globals["current_principal"] = current_principal
+    env.filters.update(formatting.FILTERS)
+
+
 class Renderer:
     """Renders templates to HTML responses; one per application."""
 
@@ -51,8 +58,7 @@ class Renderer:
             lstrip_blocks=True,
             auto_reload=False,
         )
-        self.env.globals["asset"] = assets.url
-        self.env.filters.update(formatting.FILTERS)
+        configure_environment(self.env, assets)
 
     def render_text(self, template: str, context: Mapping[str, Any]) -> str:
         return self.env.get_template(template).render(context)
@@ -74,6 +80,7 @@ class Renderer:
             "is_admin": principal.unrestricted or "admin" in principal.roles,
             "is_auditor": principal.unrestricted or bool({"admin", "auditor"} & principal.roles),
             "csrf_token": csrf_token(request),
+            "signed_in": signed_in_user(request) is not None,
             "path": request.url.path,
             "htmx": request.headers.get("hx-request") == "true",
         }

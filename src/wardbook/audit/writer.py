@@ -25,6 +25,7 @@ from typing import Any
 
 from wardbook.audit.chain import CHAIN_LOCK, GENESIS, canonical_hash, entry_hash
 from wardbook.audit.events import audit_event, patients_in, provenance
+from wardbook.audit.index import audit_index
 from wardbook.audit.records import AuditRecord
 from wardbook.fhir import jsonio
 from wardbook.fhir.meta import stamp
@@ -162,7 +163,7 @@ class AuditWriter:
     async def _write_batch(self, records: list[AuditRecord]) -> None:
         micros = _now()
         prepared = self._prepare(records, micros)
-        indexes = [extract_index(item.resource) for item in prepared]
+        indexes = [audit_index(item.resource, item.recorded) for item in prepared]
         async with self.repository.transaction() as tx:
             await tx.lock_key(CHAIN_LOCK)
             seq, prev = await _chain_head(tx)

@@ -13,6 +13,7 @@ import argparse
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -27,7 +28,9 @@ MODES = ("off", "buffered", "sync")
 
 
 def bench_mode(mode: str, database: str, args: argparse.Namespace, wrk_bin: str) -> dict[str, Any]:
-    port = 19000 + os.getpid() % 1000
+    with socket.socket() as sock:  # a fresh port per mode: the last server may linger
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
     env = {**os.environ, "WARDBOOK_AUDIT_MODE": mode, "WARDBOOK_LOG_LEVEL": "warning"}
     server = subprocess.Popen(
         [str(BIN / "wardbook"), "serve", "--database", database, "--port", str(port), "--no-auth"],

@@ -164,6 +164,12 @@ class AuditWriter:
         micros = _now()
         prepared = self._prepare(records, micros)
         indexes = [audit_index(item.resource, item.recorded) for item in prepared]
+        target = _sqlite_file(self.repository)
+        if target is not None:
+            # SQLite statements run in C with the GIL released: on a thread with its own
+            # connection, the batch's B-tree work overlaps the event loop serving requests.
+            await asyncio.to_thread(_write_sqlite_batch, *target, prepared, indexes, micros)
+            return
         async with self.repository.transaction() as tx:
             await tx.lock_key(CHAIN_LOCK)
             seq, prev = await _chain_head(tx)
@@ -197,6 +203,72 @@ class AuditWriter:
                     f" entry_hash) VALUES {values}",
                     [value for row in chunk for value in row],
                 )
+
+
+def _sqlite_file(repository: Repository) -> tuple[str, str] | None:
+    """(path, synchronous) of a file-backed SQLite repository, else None."""
+    from wardbook.storage.sqlite import SqliteRepository
+
+    if isinstance(repository, SqliteRepository) and not repository.in_memory:
+        return repository.path, repository.synchronous
+    return None
+
+
+def _write_sqlite_batch(
+    path: str,
+    synchronous: str,
+    prepared: list[_Prepared],
+    indexes: list[Any],
+    micros: int,
+) -> None:
+    """One batch in one SQLite transaction on this thread's own connection."""
+    from wardbook.storage.sqlite.connection import connect, rollback_quietly, sqlite_errors
+    from wardbook.storage.sqlite.write import write_version
+
+    conn = connect(path, busy_timeout=30.0, synchronous=synchronous)
+    try:
+        with sqlite_errors():
+            conn.execute("BEGIN IMMEDIATE")  # waits (on this thread) for other writers
+            try:
+                head = conn.execute(
+                    "SELECT seq, entry_hash FROM audit_chain ORDER BY seq DESC LIMIT 1"
+                ).fetchone()
+                seq, prev = (int(head[0]), str(head[1])) if head else (0, GENESIS)
+                rows = []
+                for item, index in zip(prepared, indexes, strict=True):
+                    write_version(
+                        conn,
+                        NewVersion(
+                            "AuditEvent", item.event_id, 1, micros, "POST", item.body, index
+                        ),
+                    )
+                    seq += 1
+                    link = entry_hash(seq, item.event_id, item.recorded, item.body_hash, prev)
+                    rows.append((seq, item.event_id, item.recorded, item.body_hash, prev, link))
+                    prev = link
+                    if item.extra is not None:
+                        write_version(
+                            conn,
+                            NewVersion(
+                                "Provenance",
+                                item.extra["id"],
+                                1,
+                                micros,
+                                "POST",
+                                jsonio.dumps(item.extra),
+                                extract_index(item.extra),
+                            ),
+                        )
+                conn.executemany(
+                    "INSERT INTO audit_chain (seq, event_id, recorded, body_hash, prev_hash,"
+                    " entry_hash) VALUES (?, ?, ?, ?, ?, ?)",
+                    rows,
+                )
+                conn.execute("COMMIT")
+            finally:
+                rollback_quietly(conn)
+    finally:
+        conn.close()
 
 
 async def _chain_head(tx: WriteTx) -> tuple[int, str]:

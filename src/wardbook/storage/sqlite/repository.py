@@ -74,6 +74,11 @@ class SqliteRepository(Repository):
         self._write_lock = self._committer.lock
 
     @property
+    def synchronous(self) -> str:
+        """The PRAGMA synchronous level of this repository's connections."""
+        return self._synchronous
+
+    @property
     def in_memory(self) -> bool:
         return self.path == MEMORY
 

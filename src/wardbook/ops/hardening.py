@@ -108,6 +108,9 @@ class RedisCounter:
             count, _ = await pipe.execute()
         return int(count)
 
+    async def close(self) -> None:
+        await self._redis.aclose()
+
 
 def _header(scope: Scope, wanted: bytes) -> bytes | None:
     for name, value in scope.get("headers") or ():

@@ -125,6 +125,9 @@ class AuditMiddleware:
             record.reason = "access denied" if status == 403 else "not authenticated"
         if is_fhir:
             fhir = classify_fhir(method, path[len(FHIR_PREFIX) :], query)
+            routed = scope.get("wardbook.interaction")  # set by the router (api/routes.py)
+            if routed in ("transaction", "batch"):
+                fhir.interaction = routed
             record.interaction = fhir.interaction
             record.resource_type = fhir.resource_type
             record.resource_id = fhir.resource_id

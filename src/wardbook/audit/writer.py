@@ -160,10 +160,17 @@ class AuditWriter:
             prepared.append(item)
         return prepared
 
+    def _prepare_indexed(
+        self, records: list[AuditRecord], micros: int
+    ) -> tuple[list[_Prepared], list[Any]]:
+        prepared = self._prepare(records, micros)
+        return prepared, [audit_index(item.resource, item.recorded) for item in prepared]
+
     async def _write_batch(self, records: list[AuditRecord]) -> None:
         micros = _now()
-        prepared = self._prepare(records, micros)
-        indexes = [audit_index(item.resource, item.recorded) for item in prepared]
+        # Building resources and index rows is pure Python; on a thread the interpreter
+        # switches back to the event loop every few ms instead of stalling it for a batch.
+        prepared, indexes = await asyncio.to_thread(self._prepare_indexed, records, micros)
         target = _sqlite_file(self.repository)
         if target is not None:
             # SQLite statements run in C with the GIL released: on a thread with its own

@@ -6,6 +6,7 @@ repeated in cdk.context.json for the CDK CLI). Output folder: $CDK_OUTDIR or ./c
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 from pathlib import Path
@@ -17,14 +18,23 @@ from wardbook_cdk.config import ENVIRONMENTS, availability_zone_context
 from wardbook_cdk.stack import WardbookStack
 
 
-def build_app(outdir: str | None = None) -> tuple[cdk.App, dict[str, WardbookStack]]:
+def build_app(
+    outdir: str | None = None, extra_context: dict[str, object] | None = None
+) -> tuple[cdk.App, dict[str, WardbookStack]]:
     context: dict[str, object] = {
+        **(extra_context or {}),
         **availability_zone_context(),
         # Access-log buckets get a bucket policy, not the legacy LogDeliveryWrite ACL.
         "@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy": True,
     }
     app = cdk.App(outdir=outdir, context=context)
-    stacks = {name: WardbookStack(app, config) for name, config in ENVIRONMENTS.items()}
+    stacks = {}
+    for name, config in ENVIRONMENTS.items():
+        # `cdk deploy -c image.staging=ghcr.io/...@sha256:...` deploys that exact image.
+        image = app.node.try_get_context(f"image.{name}")
+        if image:
+            config = dataclasses.replace(config, image=str(image))
+        stacks[name] = WardbookStack(app, config)
     return app, stacks
 
 

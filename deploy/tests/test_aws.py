@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -28,12 +29,13 @@ from wardbook_cdk.config import (  # noqa: E402
 )
 
 ROOT = Path(__file__).resolve().parents[2]
+PROMOTED = "ghcr.io/wardbook/wardbook@sha256:" + "d" * 64  # `cdk deploy -c image.staging=...`
 
 
 @pytest.fixture(scope="module")
 def templates(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Template]:
     outdir = tmp_path_factory.mktemp("cdk.out")
-    app, stacks = build_app(str(outdir))
+    app, stacks = build_app(str(outdir), {"image.staging": PROMOTED})
     app.synth()
     manifest = json.loads((outdir / "manifest.json").read_text())
     assert "missing" not in manifest, f"synth needed a context lookup: {manifest['missing']}"
@@ -111,7 +113,7 @@ def test_fargate_behind_tls_load_balancer_with_two_scaling_policies(
     (container,) = task["Properties"]["ContainerDefinitions"]
     assert container["ReadonlyRootFilesystem"] is True
     assert container["User"] == "10001:10001"
-    assert container["Image"] == config.image
+    assert container["Image"] == (PROMOTED if env == "staging" else config.image)
     environment = {e["Name"]: e["Value"] for e in container["Environment"]}
     assert environment["WARDBOOK_WORKERS"] == str(config.workers)
     assert {s["Name"] for s in container["Secrets"]} == {
@@ -245,3 +247,36 @@ def test_production_config_refuses_unsafe_settings() -> None:
         with pytest.raises(ValueError):
             dataclasses.replace(production, **change)
     assert isinstance(dataclasses.replace(production, max_tasks=30), EnvironmentConfig)
+
+
+@pytest.mark.parametrize("env", list(ENVIRONMENTS))
+def test_the_task_configuration_passes_config_check(
+    templates: dict[str, Template], env: str
+) -> None:
+    """The task's environment, with stand-in secrets and the URL its entry point assembles,
+    passes the app's `wardbook config check` for the environment's profile."""
+    task = next(iter(templates[env].find_resources("AWS::ECS::TaskDefinition").values()))
+    (container,) = task["Properties"]["ContainerDefinitions"]
+    environment = {
+        e["Name"]: e["Value"] if isinstance(e["Value"], str) else "db.internal"
+        for e in container["Environment"]
+    }
+    environment["WARDBOOK_SECRET_KEY"] = "Zq8vN3kP7xR2mW9tB4cY6hJ1dF5gL0sA"
+    user, password = "wardbook", "pw"
+    environment["WARDBOOK_DATABASE_URL"] = (
+        f"postgresql://{user}:{password}@{environment.pop('DB_HOST')}:5432/wardbook"
+    )
+    if replica := environment.pop("DB_REPLICA_HOST"):
+        environment["WARDBOOK_DATABASE_REPLICA_URLS"] = (
+            f"postgresql://{user}:{password}@{replica}:5432/wardbook"
+        )
+    assert ("WARDBOOK_DATABASE_REPLICA_URLS" in environment) == ENVIRONMENTS[env].db_read_replica
+    result = subprocess.run(
+        [str(ROOT / ".venv" / "bin" / "wardbook"), "config", "check"],
+        env={"PATH": "/usr/bin:/bin", **environment},
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    entry = " ".join(container["EntryPoint"])
+    assert "WARDBOOK_DATABASE_URL=" in entry and "exec wardbook" in entry

@@ -173,3 +173,54 @@ def test_images_are_the_project_image_and_every_waiver_has_a_reason(rendered: tu
         template = spec.get("jobTemplate", {}).get("spec", spec).get("template", {})
         for container in template.get("spec", {}).get("containers", []):
             assert container["image"].startswith("ghcr.io/wardbook/wardbook")
+
+
+def _container_env(resources: dict, container: dict, secrets: dict[str, dict[str, str]]) -> dict:
+    """The environment Kubernetes would give ``container``: envFrom, then env with $(VAR)."""
+    env: dict[str, str] = {}
+    for source in container.get("envFrom", []):
+        if "configMapRef" in source:
+            env.update(resources[("ConfigMap", source["configMapRef"]["name"])]["data"])
+        else:
+            env.update(secrets[source["secretRef"]["name"]])
+    for item in container.get("env", []):
+        if "value" in item:
+            value = item["value"]
+            for name, known in env.items():
+                value = value.replace(f"$({name})", known)
+            env[item["name"]] = value
+        else:
+            ref = item["valueFrom"]["secretKeyRef"]
+            env[item["name"]] = secrets[ref["name"]][ref["key"]]
+    return env
+
+
+def test_the_rendered_configuration_passes_config_check(rendered: tuple) -> None:
+    """Run the app's `wardbook config check` with exactly the environment the pod gets.
+
+    Secrets are stand-ins shaped like the real ones (CloudNativePG's app secret, a random key).
+    """
+    env_name, resources = rendered
+    secrets = {
+        "wardbook-db-app": {
+            "uri": "postgresql://wardbook:pw@wardbook-db-rw:5432/wardbook",
+            "username": "wardbook",
+            "password": "pw",
+        },
+        "wardbook-secrets": {"WARDBOOK_SECRET_KEY": "Zq8vN3kP7xR2mW9tB4cY6hJ1dF5gL0sA"},
+    }
+    pod = resources[("Deployment", "wardbook")]["spec"]["template"]["spec"]
+    (init,) = pod["initContainers"]
+    assert init["args"] == ["config", "check"]
+    env = _container_env(resources, pod["containers"][0], secrets)
+    assert env == _container_env(resources, init, secrets)  # checks what the server will use
+    assert env["WARDBOOK_ENV"] == ENVIRONMENTS[env_name][2]
+    wardbook = ROOT / ".venv" / "bin" / "wardbook"
+    result = subprocess.run(
+        [str(wardbook), "config", "check"],
+        env={"PATH": "/usr/bin:/bin", **env},
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "pw@" not in result.stdout and "@wardbook-db-ro:5432" in result.stdout

@@ -377,6 +377,8 @@ class WardbookStack(cdk.Stack):
             "WARDBOOK_PORT": "8080",
             "WARDBOOK_WORKERS": str(config.workers),
             "WARDBOOK_BASE_URL": f"https://{config.domain_name}/fhir",
+            "WARDBOOK_PUBLIC_URL": f"https://{config.domain_name}",
+            "WARDBOOK_TLS_TERMINATED": "true",  # the ALB terminates TLS
             "DB_HOST": self.database.db_instance_endpoint_address,
             "DB_REPLICA_HOST": replica_host,
         }

@@ -10,10 +10,15 @@ from __future__ import annotations
 
 import re
 import shutil
+import signal
 import subprocess
+import sys
 from pathlib import Path
 
+import httpx
 import pytest
+
+from tests.server.conftest import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = ROOT / "deploy" / "docker" / "Dockerfile"
@@ -85,3 +90,54 @@ def test_install_script_builds_a_runnable_prefix(tmp_path: Path) -> None:
     # Static assets are packaged and served precompressed from the installed copy.
     assert "precompressed (gzip + br)" in result.stdout
     assert list((package / "web" / "static").glob("*.css"))
+
+    # The installed copy serves on its own (templates, static files, FHIR definitions are all
+    # packaged) and passes the deploy smoke test; nothing is imported from the source tree.
+    database = f"sqlite:///{tmp_path}/image.db"
+    env = {"PATH": "/usr/bin:/bin", "TMPDIR": str(tmp_path), "WARDBOOK_LOG_LEVEL": "warning"}
+    subprocess.run(
+        [str(prefix / "bin" / "wardbook"), "migrate", "--database", database],
+        env=env,
+        check=True,
+        capture_output=True,
+        cwd="/",
+    )
+    port = free_port()
+    server = subprocess.Popen(
+        [
+            str(prefix / "bin" / "wardbook"),
+            "serve",
+            "--database",
+            database,
+            "--port",
+            str(port),
+            "--no-auth",
+        ],
+        env=env,
+        cwd="/",
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        smoke = subprocess.run(
+            [
+                sys.executable,
+                str(ROOT / "scripts" / "deploy" / "smoke_test.py"),
+                f"http://127.0.0.1:{port}",
+                "--timeout",
+                "60",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert smoke.returncode == 0, smoke.stderr
+        page = httpx.get(f"http://127.0.0.1:{port}/", follow_redirects=True, timeout=10)
+        assert page.status_code < 500
+    finally:
+        server.send_signal(signal.SIGINT)
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()

@@ -90,6 +90,7 @@ def test_wardbook_reaches_the_primary_through_pgbouncer_and_reads_from_the_repli
     primary = urlsplit(env["WARDBOOK_DATABASE_URL"])
     assert (primary.hostname, primary.port) == ("pgbouncer", 6432)
     assert primary.password == "s3cret-for-test"  # the variable, not a baked-in value
+    assert primary.query == "statement_cache_size=0"  # transaction pooling
     ini = _pgbouncer_ini()
     assert ini["pgbouncer"]["listen_port"] == "6432"
     assert ini["pgbouncer"]["pool_mode"] == "transaction"

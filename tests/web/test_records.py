@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -22,37 +23,49 @@ def entry(heart_rate: int) -> VitalsEntry:
     return VitalsEntry(16, 97, False, None, 120, 70, heart_rate, "A", 37.0)
 
 
-async def patient_with_sets(service: ResourceService, ages: list[timedelta]) -> str:
+async def patient_with_sets(
+    service: ResourceService, complete: list[timedelta], partial: Sequence[timedelta] = ()
+) -> str:
+    """Complete NEWS2 sets at ``complete`` ages (heart rate 60, 61, ...) and clinic sets
+    (blood pressure and pulse only, heart rate 100) at ``partial`` ages."""
     patient = {"resourceType": "Patient", "id": "p1", "name": [{"family": "Lamb"}]}
     observations = []
-    for index, age in enumerate(ages):
+    for index, age in enumerate(complete):
         observations += vital_sign_observations(entry(60 + index), "p1", NOW - age, LOCAL_DEVELOPER)
+    for age in partial:
+        clinic = vital_sign_observations(entry(100), "p1", NOW - age, LOCAL_DEVELOPER)
+        observations += [
+            o for o in clinic if o["code"]["coding"][0]["code"] in ("85354-9", "8867-4")
+        ]
     outcome = await service.put_many([patient, *observations])
     assert not [r for r in outcome if isinstance(r, Exception)]
     return "p1"
 
 
-@pytest.mark.parametrize(
-    ("ages_hours", "expected_sets", "latest_heart_rate"),
-    [
-        ([2, 30, 24 * 40], 1, 60),  # the last day holds a complete set: only it is read
-        ([30, 24 * 40], 1, 60),  # nothing today: the 30-day window
-        ([24 * 40, 24 * 50], 2, 60),  # nothing in 30 days: everything
-    ],
-)
-async def test_summary_reads_the_narrowest_window_with_a_complete_set(
-    repository: Repository, ages_hours: list[int], expected_sets: int, latest_heart_rate: int
-) -> None:
+async def test_summary_reads_the_latest_values_of_each_code(repository: Repository) -> None:
     service = ResourceService(repository)
-    pid = await patient_with_sets(service, [timedelta(hours=h) for h in ages_hours])
+    hours = [2, 8, 14, 20, 26, 32]
+    pid = await patient_with_sets(service, [timedelta(hours=h) for h in hours])
     summary = await records.load_chart(service, pid, NOW, recent_vitals=True)
-    assert len(summary.vitals) == expected_sets
+    assert len(summary.vitals) == records.LATEST_SETS  # not all six
     latest = summary.latest_vitals
-    assert latest is not None and latest.heart_rate == latest_heart_rate
+    assert latest is not None and latest.heart_rate == 60
     assert latest.news2 is not None and latest.news2.total == 0
     everything = await records.load_chart(service, pid, NOW)
-    assert len(everything.vitals) == len(ages_hours)
-    assert everything.vitals[-1].heart_rate == 60  # oldest first, the newest last
+    assert len(everything.vitals) == len(hours)
+    assert [v.heart_rate for v in everything.vitals] == [65, 64, 63, 62, 61, 60]
+
+
+async def test_summary_reads_everything_when_the_latest_values_are_partial(
+    repository: Repository,
+) -> None:
+    service = ResourceService(repository)
+    partial = [timedelta(hours=h) for h in (1, 2, 3, 4, 5)]
+    pid = await patient_with_sets(service, [timedelta(days=40)], partial)
+    summary = await records.load_chart(service, pid, NOW, recent_vitals=True)
+    latest = summary.latest_vitals  # the latest set NEWS2 can score, weeks old
+    assert latest is not None and latest.news2 is not None and latest.heart_rate == 60
+    assert summary.vitals[-1].heart_rate == 100  # the clinic sets are there too
 
 
 async def test_find_patients_by_each_kind_of_input(repository: Repository) -> None:

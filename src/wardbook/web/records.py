@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 
@@ -18,6 +18,7 @@ import orjson
 from wardbook.fhir import jsonio
 from wardbook.search.parse import parse_search
 from wardbook.search.query import MAX_COUNT
+from wardbook.service.lastn import lastn
 from wardbook.service.resources import ResourceService
 from wardbook.web import chart
 from wardbook.web.chart import Resource
@@ -25,9 +26,11 @@ from wardbook.web.chart import Resource
 # Enough for a long admission charted hourly; the chart reads at most this many.
 MAX_OBSERVATIONS = 10_000
 MAX_OTHER = 1_000
-# The summary's "latest vital signs" come from the first of these windows that holds a
-# complete set, else from all of them.
-RECENT_VITALS = (timedelta(days=1), timedelta(days=30))
+# The summary reads this many latest values of each vital sign: enough to hold the latest
+# complete set even when a few partial sets (clinic BP and pulse) came after it.
+LATEST_SETS = 4
+# First the vital signs of this last stretch of time: a ward patient's latest set is there.
+RECENT_VITALS = timedelta(days=1)
 
 _DMY = re.compile(r"^\s*(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})\s*$")
 _ISO = re.compile(r"^\s*(\d{4})-(\d{2})-(\d{2})\s*$")
@@ -144,28 +147,39 @@ async def load_allergies(service: ResourceService, patient_id: str) -> list[char
     return [chart.allergy(a) for a in found]
 
 
+async def latest_per_code(
+    service: ResourceService, params: Sequence[tuple[str, str]], max_per_code: int
+) -> list[Resource]:
+    """Observation/$lastn: the latest ``max_per_code`` matches of each code, one query."""
+    query = parse_search("Observation", list(params), strict=True)
+    page = await lastn(service, query, max_per_code)
+    return [orjson.loads(e.body) for e in page.entries if e.body is not None]
+
+
 async def load_observations(
     service: ResourceService, patient_id: str, *, now: datetime | None
 ) -> list[Resource]:
-    """Laboratory results and vital signs; with ``now``, only the recent vital signs.
+    """Laboratory results and vital signs; with ``now``, only the latest ones.
 
-    The summary needs only the latest complete set of vital signs, so it reads widening
-    windows back from ``now`` (R4 search ``date=ge``) and stops at the first that holds one;
-    a patient charted hourly for weeks costs a day's observations, not thousands.
+    The summary needs the latest result of each test ($lastn, R4
+    observation-operation-lastn.html) and the latest complete set of vital signs: it reads
+    the last day's vital signs (``date=ge``, cheap on both backends), then the last few
+    values of each vital sign ($lastn), and everything only when neither holds a complete set.
     """
     subject = ("subject", f"Patient/{patient_id}")
     if now is None:
         return await search(service, "Observation", [subject], limit=MAX_OBSERVATIONS)
-    labs = await search(
-        service, "Observation", [subject, ("category", "laboratory")], limit=MAX_OTHER
-    )
+    labs = await latest_per_code(service, [subject, ("category", "laboratory")], 1)
+    vital_signs = [subject, ("category", "vital-signs")]
+    since = (now - RECENT_VITALS).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    attempts: list[Callable[[], Awaitable[list[Resource]]]] = [
+        lambda: search(service, "Observation", [*vital_signs, ("date", "ge" + since)]),
+        lambda: latest_per_code(service, vital_signs, LATEST_SETS),
+        lambda: search(service, "Observation", vital_signs, limit=MAX_OBSERVATIONS),
+    ]
     vitals: list[Resource] = []
-    for window in (*RECENT_VITALS, None):
-        params = [subject, ("category", "vital-signs")]
-        if window is not None:
-            since = (now - window).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-            params.append(("date", "ge" + since))
-        vitals = await search(service, "Observation", params, limit=MAX_OBSERVATIONS)
+    for attempt in attempts:
+        vitals = await attempt()
         sets: dict[str, chart.VitalSet] = {}
         for observation in vitals:
             chart.add_vital(sets, observation)
@@ -183,7 +197,7 @@ async def load_chart(
 ) -> ChartData:
     """Read the whole chart: the patient and the resources that refer to them.
 
-    With ``recent_vitals`` only the last :data:`RECENT_VITALS` of vital signs are read
+    With ``recent_vitals`` only the latest values of each vital sign and test are read
     (the summary page); otherwise all of them (the vital signs page).
     """
     now = now or datetime.now(UTC)

@@ -137,6 +137,18 @@ def test_sign_in_with_mfa_then_break_the_glass(page: Page, auth_server: AuthServ
     expect(page.get_by_role("heading", name="Find a patient", exact=True)).to_be_visible()
     expect(page.get_by_role("button", name="Sign out")).to_be_visible()
 
+    # The session's idle timeout (15 minutes) is announced 2 minutes ahead and can be extended.
+    page.clock.install()
+    page.goto("/")
+    warning = page.get_by_role("alertdialog", name="You will be signed out soon")
+    expect(warning).to_be_hidden()
+    page.clock.fast_forward(13 * 60 * 1000 + 1000)
+    expect(warning).to_be_visible()
+    expect(page.get_by_role("heading", name="You will be signed out soon")).to_be_focused()
+    check(page, "session timeout warning open")
+    page.get_by_role("button", name="Stay signed in").click()
+    expect(warning).to_be_hidden()
+
     # Every demo patient is outside this nurse's care: the glass must be broken.
     family = next(iter(generate(DEMO_PATIENTS, seed=DEMO_SEED)))[0]["name"][0]["family"]
     page.get_by_role("search").get_by_label("Find a patient").fill(family)

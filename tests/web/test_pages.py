@@ -437,3 +437,19 @@ async def test_admin_pages_list_users_and_roles_for_admins_only(
         home = await as_nurse.get("/")
         assert 'href="/admin"' not in home.text
         assert "Sign out</button>" in home.text
+
+
+async def test_session_keepalive_and_timeout_warning_for_signed_in_users(
+    repository: Repository,
+) -> None:
+    async with signed_in_as(repository, "sister.okafor", ["nurse"]) as as_nurse:
+        alive = await as_nurse.get("/session/keepalive")
+        assert alive.status_code == 204
+        page = await as_nurse.get("/help")
+        assert 'role="alertdialog"' in page.text
+        assert f'data-idle-seconds="{15 * 60}"' in page.text
+        assert ">Stay signed in</button>" in page.text
+        as_nurse.cookies.clear()
+        gone = await as_nurse.get("/session/keepalive")
+        assert gone.status_code == 303
+        assert gone.headers["location"].startswith("/sign-in")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from wardbook.config import Settings
@@ -16,6 +18,13 @@ from wardbook.web.record import RecordPages
 from wardbook.web.templating import Renderer
 
 GET = ["GET"]
+
+
+async def keepalive(request: Request) -> Response:
+    """GET /session/keepalive: "Stay signed in" (the session middleware saw a request)."""
+    return Response(status_code=204, headers={"Cache-Control": "no-store"})
+
+
 GET_POST = ["GET", "POST"]
 POST = ["POST"]
 
@@ -73,5 +82,6 @@ def web_routes(
         Route("/admin/roles", wrap(admin.role_list), methods=GET),
         Route("/admin/feedback", wrap(help_pages.feedback_list), methods=GET),
         Route("/admin/feedback.csv", wrap(help_pages.feedback_csv), methods=GET),
+        Route("/session/keepalive", keepalive, methods=GET),
         Route("/static/{path:path}", assets.endpoint, methods=["GET", "HEAD"]),
     ]

@@ -19,7 +19,7 @@ from starlette.responses import HTMLResponse
 from wardbook.auth.principal import current_principal
 from wardbook.web import formatting
 from wardbook.web.assets import StaticAssets
-from wardbook.web.session import csrf_token, signed_in_user
+from wardbook.web.session import SCOPE_KEY, WebSession, csrf_token, signed_in_user
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -43,6 +43,14 @@ def configure_environment(env: jinja2.Environment, assets: StaticAssets) -> None
     env.globals["asset"] = assets.url
     env.globals["current_principal"] = current_principal
     env.filters.update(formatting.FILTERS)
+
+
+def session_idle_seconds(request: Request) -> int | None:
+    """How long the signed-in user's session lasts without a request (None if not signed in)."""
+    web = request.scope.get(SCOPE_KEY)
+    if isinstance(web, WebSession) and web.signed_in:
+        return web.settings.session_idle_minutes * 60
+    return None
 
 
 class Renderer:
@@ -81,6 +89,7 @@ class Renderer:
             "is_auditor": principal.unrestricted or bool({"admin", "auditor"} & principal.roles),
             "csrf_token": csrf_token(request),
             "signed_in": signed_in_user(request) is not None,
+            "session_idle_seconds": session_idle_seconds(request),
             "path": request.url.path,
             "htmx": request.headers.get("hx-request") == "true",
         }

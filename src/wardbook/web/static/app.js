@@ -17,4 +17,37 @@ async function start() {
   });
 }
 
+// WCAG 2.2.1: warn before the session's idle timeout and let the user extend it.
+function sessionTimeout() {
+  const dialog = document.getElementById("session-timeout");
+  if (!dialog) return;
+  const idle = Number(dialog.dataset.idleSeconds) * 1000;
+  const lead = Math.min(120000, idle / 2);
+  let warnTimer = 0;
+  let endTimer = 0;
+  const arm = () => {
+    clearTimeout(warnTimer);
+    clearTimeout(endTimer);
+    warnTimer = setTimeout(() => {
+      dialog.hidden = false;
+      document.getElementById("session-timeout-title").focus();
+    }, idle - lead);
+    endTimer = setTimeout(() => {
+      window.location.assign("/sign-in?next=" + encodeURIComponent(window.location.pathname));
+    }, idle);
+  };
+  document.getElementById("session-stay").addEventListener("click", async () => {
+    const answer = await fetch("/session/keepalive", { credentials: "same-origin", cache: "no-store", redirect: "manual" });
+    if (answer.ok) {
+      dialog.hidden = true;
+      arm();
+    } else {
+      window.location.assign("/sign-in?next=" + encodeURIComponent(window.location.pathname));
+    }
+  });
+  document.body.addEventListener("htmx:afterRequest", arm);
+  arm();
+}
+
 start();
+sessionTimeout();

@@ -71,7 +71,7 @@ test-fast: $(STAMP)
 
 screenshots: $(STAMP)
 	bash scripts/ensure_browser.sh
-	WARDBOOK_SCREENSHOTS=1 $(BIN)/pytest -q -p no:xdist tests/web/test_browser.py
+	WARDBOOK_SCREENSHOTS=1 $(BIN)/pytest -q -p no:xdist tests/web/test_browser.py tests/web/test_browser_auth.py
 
 bench: $(STAMP)
 	bash scripts/ensure_services.sh

@@ -89,7 +89,7 @@ async def verify_chain(repository: Repository) -> ChainReport:
     last_seq = 0
     checked = 0
     while True:
-        rows = await repository.execute(_VERIFY_SQL, (last_seq, _PAGE))
+        rows = await repository.query(_VERIFY_SQL, (last_seq, _PAGE))
         if not rows:
             return ChainReport(checked)
         for row in rows:

@@ -83,7 +83,7 @@ async def active_grants(
     repository: Repository, subject: str, *, now: int | None = None
 ) -> frozenset[str]:
     """The patient ids ``subject`` holds an unexpired break-the-glass grant for."""
-    rows = await repository.execute(
+    rows = await repository.query(
         "SELECT DISTINCT patient_id FROM break_glass WHERE subject = ? AND expires_at > ?",
         (subject, _now() if now is None else now),
     )
@@ -94,7 +94,7 @@ async def has_active_grant(
     repository: Repository, subject: str, patient_id: str, *, now: int | None = None
 ) -> bool:
     """True while ``subject`` holds an unexpired grant for ``patient_id``."""
-    rows = await repository.execute(
+    rows = await repository.query(
         "SELECT 1 FROM break_glass WHERE subject = ? AND patient_id = ? AND expires_at > ? LIMIT 1",
         (subject, patient_id, _now() if now is None else now),
     )

@@ -83,7 +83,7 @@ class SessionStore:
         """The live session for a cookie; expired ones are deleted and give None."""
         moment = _now() if now is None else now
         digest = session_hash(cookie)
-        rows = await self.repository.execute(
+        rows = await self.repository.query(
             "SELECT session_hash, username, created_at, last_seen, mfa_done, csrf_token,"
             " source_ip FROM auth_session WHERE session_hash = ?",
             (digest,),

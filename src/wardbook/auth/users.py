@@ -161,7 +161,7 @@ class UserStore:
         self.repository = repository
 
     async def get(self, username: str) -> User | None:
-        rows = await self.repository.execute(
+        rows = await self.repository.query(
             f"SELECT {_COLUMNS} FROM auth_user WHERE username = ?",
             (normalize_username(username),),
         )
@@ -174,7 +174,7 @@ class UserStore:
         return user
 
     async def all(self) -> list[User]:
-        rows = await self.repository.execute(
+        rows = await self.repository.query(
             f"SELECT {_COLUMNS} FROM auth_user ORDER BY username",
             (),
         )

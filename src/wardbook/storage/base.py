@@ -387,6 +387,11 @@ class Repository(ABC):
         """
         raise NotImplementedError
 
+    async def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """One read-only statement on the side tables; backends answer it without a write
+        transaction (it may not see writes committed a moment ago by another process)."""
+        return await self.execute(sql, params)
+
     async def write_many(self, versions: Sequence[NewVersion]) -> None:
         """Write ``versions`` in order in ONE transaction, all or nothing (the bulk loader).
 

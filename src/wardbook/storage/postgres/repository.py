@@ -144,6 +144,11 @@ class PostgresRepository(Repository):
                         conn.terminate()
                     raise
 
+    async def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """A side-table read on a pooled connection, outside any explicit transaction."""
+        async with self._connection() as conn:
+            return await PostgresRunner(conn).fetch_all(sql, params)
+
     async def _fetchrow(self, statement: str, *args: Any) -> asyncpg.Record | None:
         """Run one read: on an idle dedicated connection, else on the pool.
 

@@ -151,6 +151,12 @@ class SqliteRepository(Repository):
         with sqlite_errors():
             self._read_conn().execute("SELECT 1").fetchone()
 
+    async def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """A side-table read on the read connection: no write lock, no group commit."""
+        with sqlite_errors():
+            rows: list[tuple[Any, ...]] = self._read_conn().execute(sql, params).fetchall()
+        return rows
+
     async def read(self, resource_type: str, resource_id: str) -> StoredResource | None:
         with sqlite_errors():
             row = self._read_conn().execute(sql.READ, (resource_type, resource_id)).fetchone()

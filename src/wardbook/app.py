@@ -9,7 +9,7 @@ from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -20,6 +20,10 @@ from wardbook.api.openapi import openapi_json
 from wardbook.api.routes import FHIR_PREFIX, FhirRouter, Interaction
 from wardbook.audit.middleware import AuditMiddleware
 from wardbook.audit.writer import AuditWriter
+from wardbook.auth.discovery import smart_configuration
+from wardbook.auth.endpoints import SmartEndpoints
+from wardbook.auth.middleware import BearerAuthMiddleware
+from wardbook.auth.smart import SmartAuth
 from wardbook.config import Settings
 from wardbook.fhir import jsonio
 from wardbook.ops import metrics
@@ -53,6 +57,12 @@ async def metadata(ctx: FhirContext, request: Request) -> Response:
     return fhir_response(jsonio.dumps(statement), 200, {"Cache-Control": "max-age=60"}, media)
 
 
+async def fhir_smart_configuration(ctx: FhirContext, request: Request) -> Response:
+    """GET [base]/.well-known/smart-configuration (SMART App Launch 2.0, public)."""
+    document = smart_configuration(base_url(request, ctx.settings.base_url))
+    return JSONResponse(document, headers={"Cache-Control": "max-age=300"})
+
+
 def build_app(settings: Settings, repository: Repository | None = None) -> ASGIApp:
     """The whole application. Pass a repository to share one (tests); else one is opened."""
     repo = (
@@ -66,6 +76,8 @@ def build_app(settings: Settings, repository: Repository | None = None) -> ASGIA
         )
     )
     ctx = FhirContext(service=ResourceService(repo), settings=settings)
+    auth = SmartAuth(repo, settings)
+    smart = SmartEndpoints(auth, ctx.service)
 
     audit_writer = AuditWriter(repo, flush_ms=settings.audit_flush_ms)
 
@@ -106,6 +118,13 @@ def build_app(settings: Settings, repository: Repository | None = None) -> ASGIA
         extra=(
             Interaction("GET", "/metadata", "system", "capabilities", metadata),
             Interaction("GET", "/openapi.json", "system", "openapi", openapi_json),
+            Interaction(
+                "GET",
+                "/.well-known/smart-configuration",
+                "system",
+                "smart-configuration",
+                fhir_smart_configuration,
+            ),
         ),
     )
     web = Starlette(
@@ -114,6 +133,7 @@ def build_app(settings: Settings, repository: Repository | None = None) -> ASGIA
             Route("/livez", livez, methods=["GET"]),
             Route("/readyz", readyz(repo), methods=["GET"]),
             Route("/metrics", metrics_endpoint, methods=["GET"]),
+            *smart.routes(),
             *web_routes(ctx.service, settings),
         ],
         lifespan=lifespan,
@@ -121,8 +141,10 @@ def build_app(settings: Settings, repository: Repository | None = None) -> ASGIA
     web.state.repository = repo
     web.state.settings = settings
     web.state.audit_writer = audit_writer
+    web.state.smart = auth
+    guarded_fhir = BearerAuthMiddleware(fhir, auth, no_auth=settings.no_auth)
     session_web = WebSessionMiddleware(web, repo, settings)
-    routed = RateLimitMiddleware(WardbookApp(fhir, session_web), settings)
+    routed = RateLimitMiddleware(WardbookApp(guarded_fhir, session_web), settings)
     inner: ASGIApp = AuditMiddleware(routed, audit_writer, mode=settings.audit_mode)
     if settings.otlp_endpoint:
         from wardbook.ops import tracing

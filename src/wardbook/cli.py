@@ -357,6 +357,9 @@ def build_parser() -> argparse.ArgumentParser:
     config_check.add_argument("--database", help="database URL (overrides the environment)")
     config_check.add_argument("--json", action="store_true", help="machine-readable output")
     config_check.set_defaults(func=cmd_config_check)
+    from wardbook.cli_smart import register as register_smart
+
+    register_smart(sub, command)
     return parser
 
 

@@ -59,6 +59,9 @@ class Settings:
     export_dir: str = "./wardbook-exports"  # Bulk Data $export files, one folder per job
     export_lease_seconds: int = 30  # a dead worker's export job is taken over after this
     audit_mode: str = "buffered"  # buffered | sync | off (off: development benchmarks only)
+    token_lifetime: int = 3600  # SMART access and ID tokens, seconds
+    refresh_token_lifetime: int = 30 * 86400
+    key_rotation_seconds: int = 30 * 86400  # a new signing key this often
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -114,6 +117,10 @@ class Settings:
                 "WARDBOOK_ENV=production needs TLS: set WARDBOOK_PUBLIC_URL=https://... or"
                 " WARDBOOK_TLS_TERMINATED=true behind a TLS-terminating proxy"
             )
+        if not 60 <= self.token_lifetime <= 86400:
+            raise ConfigError("WARDBOOK_TOKEN_LIFETIME must be between 60 and 86400 seconds")
+        if self.key_rotation_seconds < 3600:
+            raise ConfigError("WARDBOOK_KEY_ROTATION_SECONDS must be at least 3600")
 
 
 def is_loopback(host: str) -> bool:
@@ -183,6 +190,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         export_dir=source.get("WARDBOOK_EXPORT_DIR") or "./wardbook-exports",
         export_lease_seconds=_int(source, "WARDBOOK_EXPORT_LEASE_SECONDS", 30),
         audit_mode=source.get("WARDBOOK_AUDIT_MODE", "buffered"),
+        token_lifetime=_int(source, "WARDBOOK_TOKEN_LIFETIME", 3600),
+        refresh_token_lifetime=_int(source, "WARDBOOK_REFRESH_TOKEN_LIFETIME", 30 * 86400),
+        key_rotation_seconds=_int(source, "WARDBOOK_KEY_ROTATION_SECONDS", 30 * 86400),
     )
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from wardbook import FHIR_VERSION, __version__
 from wardbook.api.routes import INTERACTIONS
+from wardbook.auth.discovery import capability_security
 from wardbook.fhir.registry import (
     SearchParamDef,
     resource_types,
@@ -167,6 +168,7 @@ def capability_statement(
     rest: dict[str, Any] = {
         "mode": "server",
         "documentation": "Wardbook FHIR R4 API. JSON only (application/fhir+json).",
+        "security": capability_security(base),
         "resource": resources,
         "interaction": [{"code": code} for code in _SYSTEM_CODES if code in system_codes],
         "operation": [

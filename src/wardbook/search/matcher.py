@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any, cast
 
 from wardbook.search import fulltext
+from wardbook.search.compartment import in_compartment
 from wardbook.search.extract import extract_index
 from wardbook.search.index import IndexRows, TokenRow
 from wardbook.search.params import (
@@ -114,8 +115,12 @@ def matches(resource: dict[str, Any], query: SearchQuery, *, rows: IndexRows | N
         return False
     if query.types and rtype not in query.types:
         return False
-    if not query.criteria:
+    if not query.criteria and query.compartment is None:
         return True
     if rows is None:
         rows = extract_index(resource)
+    if query.compartment is not None and not in_compartment(
+        resource, query.compartment[0], query.compartment[1], rows=rows
+    ):
+        return False
     return all(criterion_matches(resource, rows, c, query.now) for c in query.criteria)

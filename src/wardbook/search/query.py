@@ -125,6 +125,9 @@ class SearchQuery:
     ignored: list[tuple[str, str]] = field(default_factory=list)
     types: list[str] = field(default_factory=list)
     now: int = 0
+    # Set by authorization, never by the client: only resources in this compartment
+    # (e.g. ("Patient", "123") for a patient-scoped SMART token) can match.
+    compartment: tuple[str, str] | None = None
 
     def to_query_string(self, cursor: str | None = None) -> str:
         """A canonical query string (sorted criteria) for self and next links."""

@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl
 
+from wardbook.auth.principal import current_principal
 from wardbook.errors import (
     BadRequest,
     Gone,
@@ -33,6 +34,11 @@ from wardbook.fhir.validator import validate_resource
 from wardbook.search.extract import extract_index
 from wardbook.search.parse import parse_search
 from wardbook.search.query import SearchQuery
+from wardbook.service.authorization import (
+    authorize,
+    filter_entries,
+    restrict_search,
+)
 from wardbook.service.terminology import resolve_value_sets
 from wardbook.storage.base import (
     NewVersion,
@@ -137,17 +143,22 @@ class ResourceService:
         """R4 http.html#read: 404 when unknown, 410 when deleted."""
         check_type(resource_type)
         check_id(resource_id)
+        principal = current_principal()
+        authorize(principal, "read", resource_type)
         stored = await self.repository.read(resource_type, resource_id)
         if stored is None:
             raise NotFound(f"{resource_type}/{resource_id} is not known")
         if stored.deleted:
             raise Gone(f"{resource_type}/{resource_id} was deleted")
+        authorize(principal, "read", resource_type, stored)
         return stored
 
     async def vread(self, resource_type: str, resource_id: str, version: str) -> StoredResource:
         """R4 http.html#vread: a deleted version answers 410."""
         check_type(resource_type)
         check_id(resource_id)
+        principal = current_principal()
+        authorize(principal, "read", resource_type)
         if not version.isdigit() or int(version) > MAX_VERSION:
             raise NotFound(f"Version '{version}' of {resource_type}/{resource_id} is not known")
         stored = await self.repository.vread(resource_type, resource_id, int(version))
@@ -155,6 +166,7 @@ class ResourceService:
             raise NotFound(f"Version {version} of {resource_type}/{resource_id} is not known")
         if stored.deleted:
             raise Gone(f"Version {version} of {resource_type}/{resource_id} is a deletion")
+        authorize(principal, "read", resource_type, stored)
         return stored
 
     async def history(
@@ -167,11 +179,23 @@ class ResourceService:
         count: int,
         cursor: str | None,
     ) -> Page:
-        """R4 http.html#history at system, type or instance level."""
+        """R4 http.html#history at system, type or instance level.
+
+        Instance history needs read access to the resource; type and system history need
+        search access; every version shown is checked like a search result.
+        """
+        principal = current_principal()
         if resource_type is not None:
             check_type(resource_type)
+            authorize(principal, "read" if resource_id is not None else "search", resource_type)
+        elif not principal.unrestricted and principal.client_id is not None:
+            restrict_search(principal, SearchQuery(None))
         if resource_id is not None:
             check_id(resource_id)
+            assert resource_type is not None
+            current = await self.repository.read(resource_type, resource_id)
+            if current is not None and not current.deleted:
+                authorize(principal, "read", resource_type, current)
         page = await self.repository.history(
             resource_type=resource_type,
             resource_id=resource_id,
@@ -189,11 +213,27 @@ class ResourceService:
         )
         if unknown:
             raise NotFound(f"{resource_type}/{resource_id} is not known")
-        return page
+        if principal.unrestricted:
+            return page
+        return replace(page, entries=filter_entries(principal, page.entries))
 
     async def search(self, query: SearchQuery) -> Page:
+        """R4 search.html, constrained to what the principal may see.
+
+        The query is narrowed first (a patient-scoped token searches only its patient's
+        compartment, in SQL, so totals and paging stay exact); then every resource of the
+        assembled page -- matches and includes -- passes :func:`visible` when the plan
+        asks for it (this is the one place a search page is put together).
+        """
+        principal = current_principal()
         query = await resolve_value_sets(query, self.repository)
-        return await self.repository.search(query)
+        plan = restrict_search(principal, query)
+        page = await self.repository.search(plan.query)
+        if principal.unrestricted:
+            return page
+        if plan.post_filter:
+            return replace(page, entries=filter_entries(principal, page.entries))
+        return page
 
     # -- writes ----------------------------------------------------------------------------
 
@@ -202,7 +242,10 @@ class ResourceService:
     ) -> WriteResult:
         """R4 http.html#create: the server assigns the id; conditional with If-None-Exist."""
         check_type(resource_type)
+        principal = current_principal()
+        authorize(principal, "create", resource_type)
         resource = require_valid(body, resource_type)
+        authorize(principal, "create", resource_type, resource)
         index = extract_index(resource)
         if if_none_exist is None:
             # A fresh uuid4 cannot exist yet: one atomic write, no read, no retry loop.
@@ -223,6 +266,7 @@ class ResourceService:
                     f"If-None-Exist '{if_none_exist}' matches more than one {resource_type}"
                 )
             if matches:
+                authorize(principal, "read", resource_type, matches[0])
                 return WriteResult(matches[0], created=False, changed=False)
             return await self._write_new(
                 tx, resource_type, str(uuid.uuid4()), resource, index, "POST"
@@ -242,7 +286,10 @@ class ResourceService:
         """R4 http.html#update, including update-as-create with a client-chosen id."""
         check_type(resource_type)
         check_id(resource_id, resource_type)
+        principal = current_principal()
+        authorize(principal, "update", resource_type)
         resource = require_valid(body, resource_type)
+        authorize(principal, "update", resource_type, resource)
         body_id = resource.get("id")
         if body_id is None:
             raise BadRequest("An update must carry the resource's id in the body")
@@ -262,7 +309,10 @@ class ResourceService:
     ) -> WriteResult:
         """R4 http.html#cond-update: 0 matches create, 1 updates, more is 412."""
         check_type(resource_type)
+        principal = current_principal()
+        authorize(principal, "update", resource_type)
         resource = require_valid(body, resource_type)
+        authorize(principal, "update", resource_type, resource)
         query = parse_criteria(resource_type, criteria)
         index = extract_index(resource)
         body_id = resource.get("id")
@@ -296,6 +346,7 @@ class ResourceService:
         """R4 http.html#delete: logical; deleting a missing or deleted resource is a no-op."""
         check_type(resource_type)
         check_id(resource_id)
+        authorize(current_principal(), "delete", resource_type)
 
         async def run(tx: WriteTx) -> WriteResult | None:
             return await self._delete_in(tx, resource_type, resource_id)
@@ -305,6 +356,7 @@ class ResourceService:
     async def conditional_delete(self, resource_type: str, criteria: str) -> int:
         """R4 http.html#cdelete, 'multiple' mode: every match is deleted; returns the count."""
         check_type(resource_type)
+        authorize(current_principal(), "delete", resource_type)
         query = parse_criteria(resource_type, criteria)
 
         async def run(tx: WriteTx) -> int:
@@ -332,6 +384,8 @@ class ResourceService:
         """R4 http.html#patch: apply to the current version, validate, store a new version."""
         check_type(resource_type)
         check_id(resource_id)
+        principal = current_principal()
+        authorize(principal, "update", resource_type)
 
         async def run(tx: WriteTx) -> WriteResult:
             return await self.patch_in(tx, resource_type, resource_id, apply, if_match=if_match)
@@ -348,8 +402,9 @@ class ResourceService:
     ) -> WriteResult:
         """Conditional patch: exactly one match is patched; none is 404, several 412."""
         check_type(resource_type)
+        authorize(current_principal(), "update", resource_type)
         query = parse_criteria(resource_type, criteria)
-        page = await self.repository.search(_limited(query, 2))
+        page = await self.search(_limited(query, 2))
         if not page.entries:
             raise NotFound(f"No {resource_type} matches '{criteria}'")
         if len(page.entries) > 1:
@@ -399,8 +454,16 @@ class ResourceService:
         return await self._in_transaction(work)
 
     async def matches_in(self, tx: WriteTx, query: SearchQuery, limit: int) -> list[StoredResource]:
-        """The first ``limit`` current matches of ``query``, as the transaction sees them."""
-        return await self._matches(tx, query, limit)
+        """The first ``limit`` current matches of ``query``, as the transaction sees them.
+
+        A conditional operation must not reveal (or act on) a match the principal may not
+        read: such a match is refused with 403.
+        """
+        matches = await self._matches(tx, query, limit)
+        principal = current_principal()
+        for match in matches:
+            authorize(principal, "read", match.resource_type, match)
+        return matches
 
     async def write_in(
         self,
@@ -503,6 +566,13 @@ class ResourceService:
         method: str,
     ) -> WriteResult:
         current = await tx.current(resource_type, resource_id)
+        principal = current_principal()
+        if current is not None and current.body is not None:
+            # Both versions: nothing can be moved out of (or into) a record one may not change.
+            authorize(principal, "update", resource_type, current)
+            authorize(principal, "update", resource_type, resource)
+        else:
+            authorize(principal, "create", resource_type, resource)
         if if_match is not None and (current is None or current.version != if_match):
             have = "does not exist" if current is None else f"is at version {current.version}"
             raise PreconditionFailed(
@@ -527,6 +597,7 @@ class ResourceService:
         current = await tx.current(resource_type, resource_id)
         if current is None or current.deleted:
             return None
+        authorize(current_principal(), "delete", resource_type, current)
         micros = max(now_micros(), current.last_updated + 1)
         version = current.version + 1
         await tx.write(

@@ -39,6 +39,7 @@ from wardbook.search.params.token import TokenValue
 from wardbook.search.params.uri import UriValue
 from wardbook.search.query import Criterion, SearchQuery, SortKey
 from wardbook.storage.base import Dialect, Page, SqlRunner
+from wardbook.storage.compartment_scope_sql import compartment_sql
 from wardbook.storage.search_concepts import concept_sql
 from wardbook.storage.search_fulltext import fulltext_sql
 from wardbook.storage.version_rows import stored_from_row, version_columns
@@ -330,6 +331,8 @@ def where_sql(query: SearchQuery) -> Sql:
         sql = criterion_sql(criterion, query.resource_type, query.now)
         if sql is not None:
             parts.append(sql)
+    if query.compartment is not None:
+        parts.append(compartment_sql(query.compartment, query.resource_type, query.types))
     return _and(parts)
 
 

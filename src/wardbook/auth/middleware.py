@@ -1,0 +1,68 @@
+"""Bearer-token authentication for ``/fhir`` (RFC 6750; SMART App Launch 2.0).
+
+Every FHIR request carries ``Authorization: Bearer <access token>``; the token's
+:class:`Principal` is bound with :func:`acting_as` for the request, and the service layer
+authorizes each use case against it. Without a valid token the answer is 401 with
+``WWW-Authenticate: Bearer`` and an OperationOutcome. The CapabilityStatement and SMART
+discovery stay public. With ``serve --no-auth`` (loopback development only) a request
+without a token acts as the local developer; a token, if sent, is still checked and used.
+"""
+
+from __future__ import annotations
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from wardbook.api.http import error_response
+from wardbook.auth.principal import acting_as
+from wardbook.auth.smart import SmartAuth
+from wardbook.errors import Unauthorized, WardbookError
+
+PUBLIC_FHIR_PATHS = frozenset(
+    {
+        "/fhir/metadata",
+        "/fhir/.well-known/smart-configuration",
+        "/fhir/openapi.json",
+    }
+)
+
+
+def bearer_token(scope: Scope) -> str | None:
+    """The token of an ``Authorization: Bearer`` header; "" for another or malformed scheme."""
+    for name, value in scope.get("headers", ()):
+        if name == b"authorization":
+            text = str(value.decode("latin-1")).strip()
+            scheme, _, token = text.partition(" ")
+            if scheme.lower() != "bearer" or not token.strip():
+                return ""
+            return token.strip()
+    return None
+
+
+class BearerAuthMiddleware:
+    """Authenticates every FHIR request before it reaches the router."""
+
+    def __init__(self, app: ASGIApp, auth: SmartAuth, *, no_auth: bool) -> None:
+        self.app = app
+        self.auth = auth
+        self.no_auth = no_auth
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in PUBLIC_FHIR_PATHS:
+            await self.app(scope, receive, send)
+            return
+        token = bearer_token(scope)
+        if token is None and self.no_auth:
+            await self.app(scope, receive, send)
+            return
+        try:
+            if token is None:
+                raise Unauthorized("This FHIR server needs an access token (Authorization: Bearer)")
+            if token == "":
+                raise Unauthorized("Use the Bearer authorization scheme with an access token")
+            client = scope.get("client")
+            principal = await self.auth.principal_for(token, client[0] if client else None)
+        except WardbookError as error:
+            await error_response(error)(scope, receive, send)
+            return
+        with acting_as(principal):
+            await self.app(scope, receive, send)

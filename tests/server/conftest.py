@@ -43,6 +43,7 @@ class Server:
 
     log: Path | None = None
     workers: int = 1
+    no_auth: bool = True
 
     def start(self) -> None:
         env = {**os.environ, "WARDBOOK_LOG_LEVEL": "warning"}
@@ -51,7 +52,8 @@ class Server:
             self.process = subprocess.Popen(
                 [
                     *(WARDBOOK, "serve", "--database", self.database),
-                    *("--port", str(self.port), "--no-auth", "--workers", str(self.workers)),
+                    *("--port", str(self.port), "--workers", str(self.workers)),
+                    *(["--no-auth"] if self.no_auth else []),
                 ],
                 env=env,
                 stdout=log,

@@ -117,7 +117,9 @@ def register(sub: Any, command: Command) -> None:
     client_sub = client.add_subparsers(dest="client_command", required=True)
 
     def client_command(name: str, help_text: str) -> argparse.ArgumentParser:
-        p = client_sub.add_parser(name, help=help_text, description=help_text)
+        p: argparse.ArgumentParser = client_sub.add_parser(
+            name, help=help_text, description=help_text
+        )
         p.add_argument("--database", help="database URL (default: $WARDBOOK_DATABASE_URL)")
         return p
 

@@ -8,10 +8,13 @@ is revoked at ``/oauth2/revoke``).
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from wardbook.auth.discovery import origin_of
 from wardbook.auth.scopes import NON_RESOURCE_SCOPES, ScopeError, parse_resource_scope, split_scope
 from wardbook.auth.smart import SmartAuth
 from wardbook.auth.tokens import Grant
+from wardbook.auth.users import UserStore
 from wardbook.config import ConfigError, Settings
 from wardbook.storage.base import Repository
 
@@ -51,13 +54,23 @@ async def issue_admin_token(
         found = await repository.read("Patient", patient)
         if found is None or found.deleted:
             raise ConfigError(f"Patient/{patient} does not exist")
-    grant = Grant(
-        kind="user" if user else "client",
-        subject=user or client_id,
-        client_id=client_id,
-        scopes=tuple(scopes),
-        patient=patient,
-    )
+    grant = Grant(kind="client", subject=client_id, client_id=client_id, scopes=tuple(scopes))
+    if user is not None:
+        account = await UserStore(repository).get(user)
+        if account is None:
+            raise ConfigError(f"no user '{user}': add one with 'wardbook user add'")
+        if account.disabled:
+            raise ConfigError(f"user '{user}' is disabled")
+        grant = Grant(
+            kind="user",
+            subject=account.username,
+            client_id=client_id,
+            scopes=tuple(scopes),
+            fhir_user=account.fhir_user,
+            roles=tuple(sorted(account.roles)),
+            extra={"wards": sorted(account.wards)} if account.wards else {},
+        )
+    grant = replace(grant, patient=patient)
     audience = settings.base_url or LOCAL_AUDIENCE
     issued = await auth.tokens.access_token(
         grant, issuer=origin_of(audience), audience=audience, lifetime=expires_in

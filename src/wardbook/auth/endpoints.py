@@ -362,15 +362,18 @@ class SmartEndpoints:
         client = await self.auth.store.get_client(authz.client_id)
         if client is None:
             return self._page("error", 400, message="The app is no longer registered.")
+        # The app acts for the signed-in user: their roles and wards travel in the token.
+        # Under --no-auth there is no real user: the app is limited by its scopes alone.
         grant = Grant(
-            kind="user",
+            kind="user" if user.kind == "user" else "client",
             subject=user.subject,
             client_id=client.client_id,
             scopes=authz.scopes,
             patient=patient,
             encounter=authz.encounter,
             fhir_user=user.fhir_user,
-            roles=tuple(sorted(user.roles)),
+            roles=tuple(sorted(user.roles)) if user.kind == "user" else (),
+            extra={"wards": sorted(user.wards)} if user.wards else {},
         )
         code = await self.grants.issue_code(
             client,

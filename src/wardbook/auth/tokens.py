@@ -118,6 +118,9 @@ class TokenIssuer:
                 claims[name] = value
         if grant.roles:
             claims["wb_roles"] = list(grant.roles)
+        wards = grant.extra.get("wards")
+        if wards:
+            claims["wb_wards"] = list(wards)
         return IssuedToken(await self._sign(ACCESS_TYP, claims), jti, now + lifetime)
 
     async def id_token(
@@ -180,6 +183,7 @@ def principal_from_claims(claims: dict[str, Any], source_ip: str | None = None) 
     kind = claims.get("wb_kind")
     scope = claims.get("scope")
     roles = claims.get("wb_roles") or []
+    wards = claims.get("wb_wards") or []
     return Principal(
         kind="user" if kind == "user" else "client",
         subject=str(claims.get("sub")),
@@ -190,4 +194,5 @@ def principal_from_claims(claims: dict[str, Any], source_ip: str | None = None) 
         patient=claims.get("patient"),
         encounter=claims.get("encounter"),
         source_ip=source_ip,
+        wards=frozenset(str(w) for w in wards),
     )

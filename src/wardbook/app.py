@@ -133,7 +133,7 @@ def build_app(settings: Settings, repository: Repository | None = None) -> ASGIA
             Route("/livez", livez, methods=["GET"]),
             Route("/readyz", readyz(repo), methods=["GET"]),
             Route("/metrics", metrics_endpoint, methods=["GET"]),
-            *smart.routes(),
+            *smart.browser_routes(),
             *web_routes(ctx.service, settings),
         ],
         lifespan=lifespan,
@@ -144,7 +144,8 @@ def build_app(settings: Settings, repository: Repository | None = None) -> ASGIA
     web.state.smart = auth
     guarded_fhir = BearerAuthMiddleware(fhir, auth, no_auth=settings.no_auth)
     session_web = WebSessionMiddleware(web, repo, settings)
-    routed = RateLimitMiddleware(WardbookApp(guarded_fhir, session_web), settings)
+    oauth = Starlette(routes=smart.machine_routes())
+    routed = RateLimitMiddleware(WardbookApp(guarded_fhir, session_web, oauth), settings)
     inner: ASGIApp = AuditMiddleware(routed, audit_writer, mode=settings.audit_mode)
     if settings.otlp_endpoint:
         from wardbook.ops import tracing
@@ -153,18 +154,34 @@ def build_app(settings: Settings, repository: Repository | None = None) -> ASGIA
     return RequestIdMiddleware(SecurityHeadersMiddleware(inner, settings))
 
 
+# SMART endpoints apps call directly (token, introspection, ...): outside the web session.
+OAUTH_MACHINE_PATHS = frozenset(
+    {
+        "/.well-known/smart-configuration",
+        "/oauth2/token",
+        "/oauth2/introspect",
+        "/oauth2/revoke",
+        "/oauth2/jwks",
+    }
+)
+
+
 class WardbookApp:
     """Sends ``/fhir`` and ``/fhir/...`` to the FHIR router, everything else to the web app."""
 
-    def __init__(self, fhir: ASGIApp, web: ASGIApp) -> None:
+    def __init__(self, fhir: ASGIApp, web: ASGIApp, oauth: ASGIApp | None = None) -> None:
         self.fhir = fhir
         self.web = web
+        self.oauth = oauth
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             path: str = scope["path"]
             if path == FHIR_PREFIX or path.startswith(FHIR_PREFIX + "/"):
                 await self.fhir(scope, receive, send)
+                return
+            if self.oauth is not None and path in OAUTH_MACHINE_PATHS:
+                await self.oauth(scope, receive, send)
                 return
         await self.web(scope, receive, send)
 

@@ -46,7 +46,7 @@ from wardbook.search.parse import parse_search
 from wardbook.service.resources import ResourceService
 from wardbook.storage.oauth_store import ClientRecord
 
-LOGIN_PATH = "/login"
+LOGIN_PATH = "/sign-in"
 REQUEST_TYP = "wardbook-authz+jwt"
 REQUEST_LIFETIME = 600
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
@@ -133,10 +133,15 @@ class SmartEndpoints:
         self.clients = ClientAuthenticator(auth.store)
         self.templates = _templates()
 
-    def routes(self) -> list[Route]:
+    def browser_routes(self) -> list[Route]:
+        """The pages a signed-in user sees: they belong behind the web session layer."""
+        return [Route(AUTHORIZE_PATH, self.authorize, methods=["GET", "POST"])]
+
+    def machine_routes(self) -> list[Route]:
+        """Endpoints apps call directly, authenticated per request, never by cookie (so
+        they sit outside the web session and its CSRF checks)."""
         return [
             Route("/.well-known/smart-configuration", self.configuration, methods=["GET"]),
-            Route(AUTHORIZE_PATH, self.authorize, methods=["GET", "POST"]),
             Route(TOKEN_PATH, self.token, methods=["POST"]),
             Route(INTROSPECT_PATH, self.introspect, methods=["POST"]),
             Route(REVOKE_PATH, self.revoke, methods=["POST"]),
@@ -301,6 +306,7 @@ class SmartEndpoints:
             action=AUTHORIZE_PATH,
             picker_action=AUTHORIZE_PATH,
             error=error,
+            csrf_token=_csrf_token(request),
         )
 
     async def _request_from(self, token: str, user: Principal) -> AuthorizationRequest:
@@ -478,6 +484,16 @@ class SmartEndpoints:
         except OAuthError as error:
             return _oauth_error(error)
         return Response(status_code=200, headers=_NO_STORE)
+
+
+def _csrf_token(request: Request) -> str:
+    """The web session's CSRF token for the consent form (set by the web session layer)."""
+    web = request.scope.get("wardbook.web_session")
+    try:
+        token = getattr(web, "csrf_token", "") if web is not None else ""
+    except AssertionError:  # no session and no pre-session cookie yet
+        return ""
+    return token if isinstance(token, str) else ""
 
 
 def _patient_name(patient: dict[str, Any]) -> str:

@@ -24,12 +24,13 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any
 
+from wardbook.auth.care import HasRepository, may_access_patient
 from wardbook.auth.principal import Principal
-from wardbook.auth.roles import user_may
+from wardbook.auth.roles import needs_care_relationship, user_may
 from wardbook.auth.scopes import ResourceScope, ScopeSet
 from wardbook.errors import BadRequest, Forbidden
 from wardbook.fhir import jsonio
-from wardbook.search.compartment import in_compartment
+from wardbook.search.compartment import in_compartment, member_params
 from wardbook.search.extract import extract_index
 from wardbook.search.index import IndexRows
 from wardbook.search.matcher import matches
@@ -224,6 +225,63 @@ def _merged_criteria(resource_type: str, scopes: Sequence[ResourceScope]) -> lis
     values = tuple(v for p in parsed for v in p.criteria[0].values)
     raw = tuple(r for p in parsed for r in p.criteria[0].raw)
     return [replace(first, values=values, raw=raw)]
+
+
+def patients_of(resource: dict[str, Any]) -> list[str]:
+    """The patients whose compartment holds ``resource`` (R4 CompartmentDefinition patient)."""
+    resource_type = resource.get("resourceType")
+    if not isinstance(resource_type, str):
+        return []
+    found: list[str] = []
+    if resource_type == "Patient" and isinstance(resource.get("id"), str):
+        found.append(resource["id"])
+    params = member_params("Patient", resource_type)
+    if params:
+        for row in extract_index(resource).reference:
+            if row.param in params and row.target_type == "Patient" and row.target_id:
+                found.append(row.target_id)
+    return list(dict.fromkeys(found))
+
+
+async def require_care(
+    principal: Principal, resource: StoredResource | dict[str, Any], service: HasRepository
+) -> None:
+    """Forbidden unless a care relationship (or break-the-glass) opens the resource's patient.
+
+    Only for principals whose role needs one (``wardbook.auth.roles``; physicians and
+    nurses); others pass. Resources in no patient's compartment pass.
+    """
+    if not needs_care_relationship(principal):
+        return
+    body = _body(resource)
+    if body is None:
+        return
+    patients = patients_of(body)
+    if not patients:
+        return
+    for patient in patients:
+        if await may_access_patient(principal, patient, service):
+            return
+    raise Forbidden(
+        f"Patient/{patients[0]} is not in {principal.subject}'s care: open the record with"
+        " break-the-glass (a stated reason, for a limited time) to see it"
+    )
+
+
+async def in_care(
+    principal: Principal, entries: list[StoredResource], service: HasRepository
+) -> list[StoredResource]:
+    """The entries whose patient is in the principal's care (all, for unrestricted roles)."""
+    if not needs_care_relationship(principal):
+        return entries
+    kept = []
+    for entry in entries:
+        try:
+            await require_care(principal, entry, service)
+        except Forbidden:
+            continue
+        kept.append(entry)
+    return kept
 
 
 def filter_entries(principal: Principal, entries: list[StoredResource]) -> list[StoredResource]:

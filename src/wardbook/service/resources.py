@@ -37,6 +37,8 @@ from wardbook.search.query import SearchQuery
 from wardbook.service.authorization import (
     authorize,
     filter_entries,
+    in_care,
+    require_care,
     restrict_search,
 )
 from wardbook.service.terminology import resolve_value_sets
@@ -151,6 +153,7 @@ class ResourceService:
         if stored.deleted:
             raise Gone(f"{resource_type}/{resource_id} was deleted")
         authorize(principal, "read", resource_type, stored)
+        await require_care(principal, stored, self)
         return stored
 
     async def vread(self, resource_type: str, resource_id: str, version: str) -> StoredResource:
@@ -167,6 +170,7 @@ class ResourceService:
         if stored.deleted:
             raise Gone(f"Version {version} of {resource_type}/{resource_id} is a deletion")
         authorize(principal, "read", resource_type, stored)
+        await require_care(principal, stored, self)
         return stored
 
     async def history(
@@ -196,6 +200,7 @@ class ResourceService:
             current = await self.repository.read(resource_type, resource_id)
             if current is not None and not current.deleted:
                 authorize(principal, "read", resource_type, current)
+                await require_care(principal, current, self)
         page = await self.repository.history(
             resource_type=resource_type,
             resource_id=resource_id,
@@ -215,7 +220,8 @@ class ResourceService:
             raise NotFound(f"{resource_type}/{resource_id} is not known")
         if principal.unrestricted:
             return page
-        return replace(page, entries=filter_entries(principal, page.entries))
+        visible = await in_care(principal, filter_entries(principal, page.entries), self)
+        return replace(page, entries=visible)
 
     async def search(self, query: SearchQuery) -> Page:
         """R4 search.html, constrained to what the principal may see.
@@ -231,9 +237,9 @@ class ResourceService:
         page = await self.repository.search(plan.query)
         if principal.unrestricted:
             return page
-        if plan.post_filter:
-            return replace(page, entries=filter_entries(principal, page.entries))
-        return page
+        entries = filter_entries(principal, page.entries) if plan.post_filter else page.entries
+        entries = await in_care(principal, entries, self)
+        return page if entries is page.entries else replace(page, entries=entries)
 
     # -- writes ----------------------------------------------------------------------------
 
@@ -246,6 +252,7 @@ class ResourceService:
         authorize(principal, "create", resource_type)
         resource = require_valid(body, resource_type)
         authorize(principal, "create", resource_type, resource)
+        await require_care(principal, resource, self)
         index = extract_index(resource)
         if if_none_exist is None:
             # A fresh uuid4 cannot exist yet: one atomic write, no read, no retry loop.
@@ -571,8 +578,10 @@ class ResourceService:
             # Both versions: nothing can be moved out of (or into) a record one may not change.
             authorize(principal, "update", resource_type, current)
             authorize(principal, "update", resource_type, resource)
+            await require_care(principal, current, self)
         else:
             authorize(principal, "create", resource_type, resource)
+        await require_care(principal, resource, self)
         if if_match is not None and (current is None or current.version != if_match):
             have = "does not exist" if current is None else f"is at version {current.version}"
             raise PreconditionFailed(
@@ -597,7 +606,9 @@ class ResourceService:
         current = await tx.current(resource_type, resource_id)
         if current is None or current.deleted:
             return None
-        authorize(current_principal(), "delete", resource_type, current)
+        principal = current_principal()
+        authorize(principal, "delete", resource_type, current)
+        await require_care(principal, current, self)
         micros = max(now_micros(), current.last_updated + 1)
         version = current.version + 1
         await tx.write(

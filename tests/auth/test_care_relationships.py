@@ -1,0 +1,71 @@
+"""Tokens acting for a clinician: scopes ∩ role ∩ care relationship (or break-the-glass).
+
+A nurse's SMART token with ``user/*.rs`` reaches only the patients in the nurse's care
+(here a CareTeam); another patient's record answers 403 until the nurse breaks the glass.
+"""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from tests.auth.conftest import Records, TokenFactory, bearer, ids
+from wardbook.auth import break_glass
+from wardbook.auth.care import clear_cache
+from wardbook.auth.users import UserStore
+from wardbook.service.resources import ResourceService
+from wardbook.storage.base import Repository
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+async def nurse(repository: Repository, records: Records) -> str:
+    clear_cache()
+    await UserStore(repository).add("nina", ["nurse"], None, fhir_user="Practitioner/pr-nina")
+    results = await ResourceService(repository).put_many(
+        [
+            {"resourceType": "Practitioner", "id": "pr-nina", "name": [{"family": "Nash"}]},
+            {
+                "resourceType": "CareTeam",
+                "id": "team-alice",
+                "status": "active",
+                "subject": {"reference": "Patient/alice"},
+                "participant": [{"member": {"reference": "Practitioner/pr-nina"}}],
+            },
+        ]
+    )
+    assert all(not isinstance(r, Exception) for r in results)
+    return "nina"
+
+
+async def test_nurse_token_sees_only_patients_in_care(
+    api: httpx.AsyncClient, nurse: str, make_token: TokenFactory
+) -> None:
+    h = bearer(await make_token("user/*.rs", user=nurse))
+    assert (await api.get("/Patient/alice", headers=h)).status_code == 200
+    assert (await api.get("/Observation/lab-alice", headers=h)).status_code == 200
+    denied = await api.get("/Observation/lab-bob", headers=h)
+    assert denied.status_code == 403
+    assert "break-the-glass" in denied.json()["issue"][0]["diagnostics"]
+    bundle = (await api.get("/Observation", headers=h)).json()
+    assert ids(bundle) == ["Observation/lab-alice", "Observation/vital-alice"]
+    # The role still applies: a nurse may not delete clinical records at all.
+    assert (await api.delete("/Observation/lab-alice", headers=h)).status_code == 403
+
+
+async def test_break_the_glass_opens_the_record(
+    api: httpx.AsyncClient, repository: Repository, nurse: str, make_token: TokenFactory
+) -> None:
+    h = bearer(await make_token("user/*.rs", user=nurse))
+    assert (await api.get("/Patient/bob", headers=h)).status_code == 403
+    user = await UserStore(repository).require(nurse)
+    await break_glass.open_record(
+        repository,
+        user.principal(),
+        "bob",
+        "Deteriorating on ward round, covering colleague",
+        minutes=30,
+    )
+    assert (await api.get("/Patient/bob", headers=h)).status_code == 200
+    assert (await api.get("/Observation/lab-bob", headers=h)).status_code == 200

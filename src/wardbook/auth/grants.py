@@ -30,6 +30,9 @@ from wardbook.auth.tokens import Grant, TokenInvalid
 from wardbook.storage.oauth_store import ClientRecord, CodeRecord, RefreshRecord
 
 CODE_LIFETIME = 60
+# RFC 6750 / RFC 7662 token type names, not secrets.
+BEARER = "Bearer"  # nosec B105
+REFRESH_TOKEN_TYPE = "refresh_token"  # noqa: S105  # nosec B105
 _VERIFIER_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
 
 
@@ -194,7 +197,7 @@ class Grants:
         )
         return {
             "access_token": issued.token,
-            "token_type": "Bearer",
+            "token_type": BEARER,
             "expires_in": issued.expires_at - now_seconds(),
             "scope": " ".join(granted),
         }
@@ -210,7 +213,7 @@ class Grants:
         )
         body: dict[str, Any] = {
             "access_token": issued.token,
-            "token_type": "Bearer",
+            "token_type": BEARER,
             "expires_in": lifetime,
             "scope": " ".join(grant.scopes),
         }
@@ -260,7 +263,7 @@ class Grants:
                 return {"active": False}
             out: dict[str, Any] = {
                 "active": True,
-                "token_type": "Bearer",
+                "token_type": BEARER,
                 **{
                     k: claims[k]
                     for k in (
@@ -294,7 +297,7 @@ class Grants:
         grant = Grant.from_json(record.grant)
         return {
             "active": True,
-            "token_type": "refresh_token",
+            "token_type": REFRESH_TOKEN_TYPE,
             "scope": " ".join(grant.scopes),
             "client_id": record.client_id,
             "sub": grant.subject,

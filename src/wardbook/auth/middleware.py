@@ -57,7 +57,7 @@ class BearerAuthMiddleware:
         try:
             if token is None:
                 raise Unauthorized("This FHIR server needs an access token (Authorization: Bearer)")
-            if token == "":
+            if not token:
                 raise Unauthorized("Use the Bearer authorization scheme with an access token")
             client = scope.get("client")
             principal = await self.auth.principal_for(token, client[0] if client else None)

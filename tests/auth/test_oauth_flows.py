@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 import secrets
 import time
 from typing import Any
@@ -60,10 +61,10 @@ async def public_app(repository: Repository) -> str:
 
 
 def consent_form(html: str) -> dict[str, str]:
-    """The hidden request token of the consent page."""
-    marker = 'name="request" value="'
-    start = html.index(marker) + len(marker)
-    return {"request": html[start : html.index('"', start)]}
+    """The hidden fields of the consent page's Allow/Deny form (request token, CSRF token)."""
+    form = html[html.index('<form method="post"') :]
+    form = form[: form.index("</form>")]
+    return dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', form))
 
 
 async def authorize(

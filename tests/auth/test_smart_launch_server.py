@@ -5,6 +5,7 @@ token; and the same server refusing FHIR calls without one."""
 from __future__ import annotations
 
 import asyncio
+import re
 import subprocess
 import warnings
 from collections.abc import Iterator
@@ -78,12 +79,12 @@ def consent(http: httpx.Client, url: str, patient: str) -> str:
     page = http.get(url)
     assert page.status_code == 200, page.text
     assert ">Allow<" in page.text and ">Deny<" in page.text
-    marker = 'name="request" value="'
-    start = page.text.index(marker) + len(marker)
-    request_token = page.text[start : page.text.index('"', start)]
+    form = page.text[page.text.index('<form method="post"') :]
+    form = form[: form.index("</form>")]
+    hidden = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', form))
     answer = http.post(
         urlsplit(url)._replace(query="").geturl(),
-        data={"request": request_token, "decision": "allow", "patient": patient},
+        data={**hidden, "decision": "allow", "patient": patient},
     )
     assert answer.status_code == 303, answer.text
     return answer.headers["location"]

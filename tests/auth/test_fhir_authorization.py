@@ -213,3 +213,25 @@ async def test_no_auth_keeps_the_local_developer_but_still_checks_tokens(
     h = bearer(await make_token("patient/*.rs", patient="alice"))
     assert (await dev_api.get("/Patient/bob", headers=h)).status_code == 403
     assert (await dev_api.get("/Patient/bob", headers=bearer("junk"))).status_code == 401
+
+
+async def test_patient_token_everything_and_lastn_stay_in_the_record(
+    api: httpx.AsyncClient, records: Records, make_token: TokenFactory
+) -> None:
+    h = bearer(await make_token("patient/*.rs", patient="alice"))
+    everything = await api.get("/Patient/alice/$everything", headers=h)
+    assert everything.status_code == 200
+    shown = ids(everything.json())
+    assert "Patient/alice" in shown and "Observation/lab-alice" in shown
+    assert not [i for i in shown if i.endswith("bob")]
+    # Referenced resources outside every patient compartment need a non-patient scope.
+    assert "Organization/ward" not in shown
+    assert (await api.get("/Patient/bob/$everything", headers=h)).status_code == 403
+    wide = bearer(await make_token("user/*.rs"))
+    assert "Organization/ward" in ids(
+        (await api.get("/Patient/alice/$everything", headers=wide)).json()
+    )
+    bob = (await api.get("/Observation/$lastn?patient=bob", headers=h)).json()
+    assert ids(bob) == []
+    mine = (await api.get("/Observation/$lastn?category=laboratory", headers=h)).json()
+    assert ids(mine) == ["Observation/lab-alice"]

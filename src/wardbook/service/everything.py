@@ -9,7 +9,7 @@ a keyset cursor, filtered by ``start``/``end`` (care dates), ``_since`` (last up
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from wardbook.errors import BadRequest, NotFound
 from wardbook.service.resources import ResourceService, check_type
@@ -59,4 +59,7 @@ async def everything(resources: ResourceService, request: EverythingRequest) -> 
         start=request.start,
         end=request.end,
     )
-    return await resources.repository.everything(query)
+    page = await resources.repository.everything(query)
+    # The compartment's members and what they reference: each is checked like a search
+    # result (a patient-scoped token never sees another record's resources through it).
+    return replace(page, entries=await resources.authorized_entries(page.entries))

@@ -9,10 +9,13 @@ observations matching the search parameters given with it (``patient``/``subject
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
+from wardbook.auth.principal import current_principal
 from wardbook.errors import BadRequest
 from wardbook.search.parse import parse_search
 from wardbook.search.query import SearchQuery
+from wardbook.service.authorization import restrict_search
 from wardbook.service.resources import ResourceService, reject_nul
 from wardbook.storage.base import Page
 
@@ -38,5 +41,11 @@ def parse_lastn(params: Sequence[tuple[str, str]], *, strict: bool) -> tuple[Sea
 
 
 async def lastn(resources: ResourceService, query: SearchQuery, max_per_code: int) -> Page:
-    """The latest ``max_per_code`` matching observations of each code."""
-    return await resources.repository.lastn(query, max_per_code, MAX_RESULTS)
+    """The latest ``max_per_code`` matching observations of each code.
+
+    Authorized like a search: the query is constrained to what the principal may search
+    (a patient-scoped token: its patient's compartment), then each result is checked.
+    """
+    plan = restrict_search(current_principal(), query)
+    page = await resources.repository.lastn(plan.query, max_per_code, MAX_RESULTS)
+    return replace(page, entries=await resources.authorized_entries(page.entries))

@@ -223,6 +223,16 @@ class ResourceService:
         visible = await in_care(principal, filter_entries(principal, page.entries), self)
         return replace(page, entries=visible)
 
+    async def authorized_entries(self, entries: list[StoredResource]) -> list[StoredResource]:
+        """The resources of an assembled result (search, history, $everything, $lastn,
+        export) that the current principal may see: scopes, role, patient context and care
+        relationship. Every operation that returns many resources passes them through here.
+        """
+        principal = current_principal()
+        if principal.unrestricted:
+            return entries
+        return await in_care(principal, filter_entries(principal, entries), self)
+
     async def search(self, query: SearchQuery) -> Page:
         """R4 search.html, constrained to what the principal may see.
 

@@ -1,7 +1,8 @@
 """Tokens acting for a clinician: scopes ∩ role ∩ care relationship (or break-the-glass).
 
 A nurse's SMART token with ``user/*.rs`` reaches only the patients in the nurse's care
-(here a CareTeam); another patient's record answers 403 until the nurse breaks the glass.
+(here a CareTeam); another patient's clinical record answers 403 until the nurse breaks
+the glass (demographics stay searchable, so that the patient can be found at all).
 """
 
 from __future__ import annotations
@@ -58,7 +59,9 @@ async def test_break_the_glass_opens_the_record(
     api: httpx.AsyncClient, repository: Repository, nurse: str, make_token: TokenFactory
 ) -> None:
     h = bearer(await make_token("user/*.rs", user=nurse))
-    assert (await api.get("/Patient/bob", headers=h)).status_code == 403
+    # Demographics stay findable (to break the glass at all); the clinical record does not.
+    assert (await api.get("/Patient/bob", headers=h)).status_code == 200
+    assert (await api.get("/Observation/lab-bob", headers=h)).status_code == 403
     user = await UserStore(repository).require(nurse)
     await break_glass.open_record(
         repository,
@@ -67,5 +70,4 @@ async def test_break_the_glass_opens_the_record(
         "Deteriorating on ward round, covering colleague",
         minutes=30,
     )
-    assert (await api.get("/Patient/bob", headers=h)).status_code == 200
     assert (await api.get("/Observation/lab-bob", headers=h)).status_code == 200

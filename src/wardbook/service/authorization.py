@@ -26,7 +26,7 @@ from typing import Any
 
 from wardbook.auth.care import HasRepository, may_access_patient
 from wardbook.auth.principal import Principal
-from wardbook.auth.roles import needs_care_relationship, user_may
+from wardbook.auth.roles import needs_care_relationship, resource_group, user_may
 from wardbook.auth.scopes import ResourceScope, ScopeSet
 from wardbook.errors import BadRequest, Forbidden
 from wardbook.fhir import jsonio
@@ -249,13 +249,15 @@ async def require_care(
     """Forbidden unless a care relationship (or break-the-glass) opens the resource's patient.
 
     Only for principals whose role needs one (``wardbook.auth.roles``; physicians and
-    nurses); others pass. Resources in no patient's compartment pass.
+    nurses), and only for clinical resources (the role table's "clinical" group): the
+    patient's demographics stay searchable so that a clinician can find a patient and
+    break the glass. Resources in no patient's compartment pass.
     """
     if not needs_care_relationship(principal):
         return
     body = _body(resource)
-    if body is None:
-        return
+    if body is None or resource_group(str(body.get("resourceType"))) != "clinical":
+        return  # demographics stay findable: a clinician must find a patient to break the glass
     patients = patients_of(body)
     if not patients:
         return

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from wardbook.auth.principal import LOCAL_DEVELOPER
+from wardbook.demo import generate
 from wardbook.service.resources import ResourceService
 from wardbook.storage.base import Repository
 from wardbook.web import records
@@ -88,3 +89,23 @@ async def test_find_patients_by_each_kind_of_input(repository: Repository) -> No
         assert [p["id"] for p in found] == ["p2"], text
     assert await records.find_patients(service, "31/2/1961") == []  # not a date: a name
     assert records.patient_search_params("") is None
+
+
+async def test_my_ward_lists_patients_with_a_current_encounter_there(
+    repository: Repository,
+) -> None:
+    service = ResourceService(repository)
+    records_by_patient = list(generate(6, seed=1))
+    await service.put_many([r for record in records_by_patient for r in record])
+    current: dict[str, set[str]] = {}
+    for record in records_by_patient:
+        for resource in record:
+            if resource["resourceType"] == "Encounter" and resource["status"] == "in-progress":
+                ward = resource["location"][0]["location"]["reference"].split("/")[1]
+                current.setdefault(ward, set()).add(resource["subject"]["reference"][8:])
+    assert current, "the demo data has current admissions"
+    ward, expected = next(iter(current.items()))
+    found = await records.ward_patients(service, frozenset({ward}))
+    assert {p["id"] for p in found} == expected
+    assert await records.ward_patients(service, frozenset()) == []
+    assert await records.ward_patients(service, frozenset({"no-such-ward"})) == []

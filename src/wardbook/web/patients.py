@@ -89,10 +89,21 @@ class PatientPages:
             except WardbookError:
                 continue
             recent.append(chart.banner(patient, [], now().date()))
+        today = now().date()
+        ward = [
+            chart.banner(p, [], today)
+            for p in await records.ward_patients(self.service, current_principal().wards)
+        ]
         return self.ctx.renderer.page(
             request,
             "patients/find.html",
-            {"query": query, "results": results, "recent": recent, "limit": SEARCH_LIMIT},
+            {
+                "query": query,
+                "results": results,
+                "recent": recent,
+                "ward": sorted(ward, key=lambda b: b.name),
+                "limit": SEARCH_LIMIT,
+            },
         )
 
     async def search_fragment(self, request: Request) -> Response:

@@ -98,6 +98,28 @@ async def find_patients(service: ResourceService, text: str, limit: int = 20) ->
     return await search(service, "Patient", params, limit=limit)
 
 
+# Encounter statuses of a patient who is on the ward now (as the care check counts them).
+ON_WARD = "arrived,triaged,in-progress,onleave"
+
+
+async def ward_patients(
+    service: ResourceService, wards: frozenset[str], limit: int = 100
+) -> list[Resource]:
+    """Patients with a current Encounter at one of ``wards`` (Location ids): my ward list."""
+    if not wards:
+        return []
+    locations = ",".join(f"Location/{ward}" for ward in sorted(wards))
+    encounters = await search(
+        service, "Encounter", [("location", locations), ("status", ON_WARD)], limit=limit
+    )
+    ids = sorted(
+        {pid for e in encounters if (pid := chart.reference_id(e.get("subject"), "Patient"))}
+    )
+    if not ids:
+        return []
+    return await search(service, "Patient", [("_id", ",".join(ids))], limit=limit)
+
+
 @dataclass(frozen=True, slots=True)
 class ChartData:
     """Everything the patient chart shows, already turned into view models."""

@@ -81,6 +81,7 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.audit
 	$(BIN)/python -m benchmarks.web
 	$(BIN)/python -m benchmarks.transactions
+	$(BIN)/python -m benchmarks.ingest --export-rss 500000
 
 load: $(STAMP)  # hospital-shift load test; LOAD_ARGS="--duration 3600" for a soak
 	bash scripts/ensure_services.sh

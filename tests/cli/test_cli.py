@@ -57,13 +57,25 @@ def test_demo_is_deterministic_and_idempotent(database: str) -> None:
 
 
 def test_load_a_synthea_bundle_then_reload_creates_no_versions(database: str) -> None:
-    loaded = run("load", str(PATIENT_BUNDLE), "--database", database)
+    # The hospitals and practitioners first: the patient's record refers to them by
+    # conditional references (Organization?identifier=...), which must resolve.
+    references = sorted(SYNTHEA.glob("0-*.json.bz2"))
+    loaded = run("load", *map(str, references), str(PATIENT_BUNDLE), "--database", database)
     assert loaded.returncode == 0, loaded.stderr
     assert count(database, "Patient") == 1
     assert count(database, "Observation") > 100
-    again = run("load", str(PATIENT_BUNDLE), "--database", database)
+    again = run("load", *map(str, references), str(PATIENT_BUNDLE), "--database", database)
     assert again.returncode == 0
     assert "Loaded 0 resource(s)" in again.stdout
+
+
+def test_load_rejects_a_record_whose_conditional_references_match_nothing(
+    database: str,
+) -> None:
+    loaded = run("load", str(PATIENT_BUNDLE), "--database", database)
+    assert loaded.returncode == 1
+    assert "Organization?identifier=" in loaded.stderr
+    assert "matches no resource" in loaded.stderr
 
 
 def test_load_ndjson_gz_and_folders(database: str, tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from wardbook.fhir import jsonio
+from wardbook.search.parse import parse_search
 from wardbook.service.ingest import ingest
 from wardbook.service.resources import ResourceService
 from wardbook.storage.base import Repository
@@ -15,6 +16,7 @@ from wardbook.storage.base import Repository
 SYNTHEA = Path(__file__).resolve().parents[2].parent / "shared/data/blaze-synthea"
 PATIENT_BUNDLE = SYNTHEA / "057aa36e-b892-9964-75b9-ffb46b097e34.json.bz2"
 HOSPITALS = SYNTHEA / "0-hospitalInformation1625911868739.json.bz2"
+PRACTITIONERS = SYNTHEA / "0-practitionerInformation1625911868739.json.bz2"
 
 pytestmark = pytest.mark.anyio
 
@@ -48,10 +50,12 @@ async def test_synthea_bundles_load_with_indexes_and_reload_makes_no_versions(
     repository: Repository,
 ) -> None:
     service = ResourceService(repository)
-    report = await ingest(service, [HOSPITALS, PATIENT_BUNDLE], workers=0, batch_size=300)
+    sources = [HOSPITALS, PRACTITIONERS, PATIENT_BUNDLE]
+    report = await ingest(service, sources, workers=0, batch_size=300)
     bundle = jsonio.loads(__import__("bz2").decompress(PATIENT_BUNDLE.read_bytes()))
     assert not report.rejected
-    assert report.written == len(bundle["entry"]) + 388  # 388 conditional hospital entries
+    # 388 hospital and 390 practitioner entries (conditional creates)
+    assert report.written == len(bundle["entry"]) + 388 + 390
     assert await count_current(repository, "Patient") == 1
     observations = sum(1 for e in bundle["entry"] if e["resource"]["resourceType"] == "Observation")
     assert await count_current(repository, "Observation") == observations
@@ -68,7 +72,7 @@ async def test_synthea_bundles_load_with_indexes_and_reload_makes_no_versions(
     assert page.total == observations
     total_versions = await versions(repository)
 
-    again = await ingest(service, [HOSPITALS, PATIENT_BUNDLE], workers=0, batch_size=300)
+    again = await ingest(service, sources, workers=0, batch_size=300)
     assert again.written == 0
     assert again.unchanged == report.written
     assert await versions(repository) == total_versions
@@ -138,3 +142,39 @@ async def test_worker_processes_load_many_chunks(repository: Repository, tmp_pat
     assert await count_current(repository, "Patient") == 1234
     assert seen[-1] == (1234, path.stat().st_size)
     assert [done for done, _ in seen] == sorted(done for done, _ in seen)
+
+
+async def test_conditional_references_in_bundles_are_resolved(repository: Repository) -> None:
+    service = ResourceService(repository)
+    report = await ingest(service, [HOSPITALS, PRACTITIONERS, PATIENT_BUNDLE], workers=0)
+    assert report.rejected == []
+    unresolved = 0
+    async for stored in repository.stream_current():
+        unresolved += (stored.body or b"").count(b'"reference":"Organization?')
+        unresolved += (stored.body or b"").count(b'"reference":"Practitioner?')
+    assert unresolved == 0
+    # Encounters now point at the hospital Organization by id, and search follows them.
+    npi = "http://hl7.org/fhir/sid/us-npi|9999911579"
+    query = parse_search("Practitioner", [("identifier", npi)], strict=True)
+    practitioner = (await repository.search(query)).entries[0]
+    by_practitioner = parse_search(
+        "Encounter",
+        [("participant", f"Practitioner/{practitioner.id}"), ("_total", "accurate")],
+        strict=True,
+    )
+    assert ((await repository.search(by_practitioner)).total or 0) > 0
+
+
+async def test_a_conditional_reference_without_a_match_rejects_the_resource(
+    repository: Repository, tmp_path: Path
+) -> None:
+    orphan = {
+        **patient(1),
+        "managingOrganization": {"reference": "Organization?identifier=urn:x|nobody"},
+    }
+    path = write_ndjson(tmp_path / "orphan.ndjson", [orphan, patient(2)])
+    report = await ingest(ResourceService(repository), [path], workers=2)
+    assert report.written == 1
+    [rejected] = report.rejected
+    assert rejected.reference == "Patient/p-1"
+    assert "matches no resource" in rejected.reason

@@ -24,12 +24,13 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any
 
-from wardbook.errors import BadRequest, WardbookError
+from wardbook.errors import BadRequest, NotFound, WardbookError
 from wardbook.fhir import jsonio
+from wardbook.fhir.bundle_refs import is_conditional_reference, rewrite_links
 from wardbook.fhir.meta import content_equal, stamp
 from wardbook.fhir.registry import resource_types
 from wardbook.search.extract import extract_index
@@ -43,6 +44,7 @@ from wardbook.service.loader import (
     parse_line,
     stem_suffix,
 )
+from wardbook.service.references import resolve_conditional_reference
 from wardbook.service.resources import (
     ResourceService,
     check_id,
@@ -78,6 +80,7 @@ class Lines:
     path: str
     first_line: int
     lines: list[bytes]
+    resolved: dict[str, str] = field(default_factory=dict)  # conditional ref -> Type/id
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +88,7 @@ class Document:
     """A whole JSON file: a Bundle or a single resource."""
 
     path: str
+    resolved: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +106,17 @@ class Conditional:
     if_none_exist: str
 
 
-Outcome = Prepared | Conditional | Rejected
+@dataclass(frozen=True, slots=True)
+class Unresolved:
+    """A valid resource with conditional references (``Type?search``) not yet resolved."""
+
+    source: str
+    resource: dict[str, Any]
+    if_none_exist: str | None
+    references: frozenset[str]
+
+
+Outcome = Prepared | Conditional | Unresolved | Rejected
 
 
 # -- the worker side (pure apart from reading its own input file) ------------------------
@@ -118,10 +132,10 @@ def prepare_unit(unit: Lines | Document) -> list[Outcome]:
         )
     else:
         items = iter_items(Path(unit.path))
-    return [prepare_item(item, micros) for item in items]
+    return [prepare_item(item, micros, unit.resolved) for item in items]
 
 
-def prepare_item(item: Item, micros: int) -> Outcome:
+def prepare_item(item: Item, micros: int, resolved: dict[str, str] | None = None) -> Outcome:
     """One resource as a LoadRow stamped version 1, or the reason it is refused."""
     resource = item.resource
     if isinstance(resource, _Unparsable):
@@ -132,6 +146,14 @@ def prepare_item(item: Item, micros: int) -> Outcome:
             raise BadRequest("Not a FHIR resource: resourceType is missing")
         check_type(resource_type)
         valid = require_valid(resource, resource_type)
+        valid, links = rewrite_links(valid, resolved or {})
+        unknown = frozenset(
+            link
+            for link in links
+            if is_conditional_reference(link) and link not in (resolved or {})
+        )
+        if unknown:
+            return Unresolved(item.source, valid, item.if_none_exist, unknown)
         if item.if_none_exist is not None:
             return Conditional(item.source, valid, item.if_none_exist)
         resource_id = valid.get("id")
@@ -217,6 +239,8 @@ class Writer:
         self.report = report
         self.batch_size = batch_size
         self.batch: list[Prepared] = []
+        # Conditional references resolved so far; handed to the workers with each unit.
+        self.resolved: dict[str, str] = {}
 
     async def take(self, outcome: Outcome) -> None:
         if isinstance(outcome, Prepared):
@@ -225,8 +249,30 @@ class Writer:
                 await self.flush()
         elif isinstance(outcome, Conditional):
             await self._conditional(outcome)
+        elif isinstance(outcome, Unresolved):
+            await self._resolve(outcome)
         else:
             self.report.rejected.append(outcome)
+
+    async def _resolve(self, item: Unresolved) -> None:
+        """R4 http.html#trules conditional references: one match each, else rejected."""
+        for reference in sorted(item.references - self.resolved.keys()):
+            try:
+                try:
+                    target = await resolve_conditional_reference(self.service.repository, reference)
+                except NotFound:
+                    await self.flush()  # the target may be waiting in this batch
+                    target = await resolve_conditional_reference(self.service.repository, reference)
+            except StorageError:
+                raise
+            except WardbookError as error:
+                self.report.rejected.append(
+                    Rejected(item.source, label(item.resource), error.message)
+                )
+                return
+            self.resolved[reference] = target
+        again = Item(item.source, item.resource, item.if_none_exist)
+        await self.take(prepare_item(again, now_micros(), self.resolved))
 
     async def flush(self) -> None:
         batch, self.batch = self.batch, []
@@ -316,7 +362,7 @@ async def ingest(
 
     if count == 0:
         for unit, size in work_units(files):
-            await consume(prepare_unit(unit), size)
+            await consume(prepare_unit(replace(unit, resolved=writer.resolved)), size)
     else:
         loop = asyncio.get_running_loop()
         context = multiprocessing.get_context("forkserver")
@@ -325,6 +371,7 @@ async def ingest(
             in_flight: deque[tuple[asyncio.Future[list[Outcome]], int]] = deque()
             try:
                 for unit, size in work_units(files):
+                    unit = replace(unit, resolved=dict(writer.resolved))
                     in_flight.append((loop.run_in_executor(pool, prepare_unit, unit), size))
                     if len(in_flight) >= count * _IN_FLIGHT_PER_WORKER:
                         future, done = in_flight.popleft()

@@ -184,23 +184,29 @@ async def insert_bare(repository: Any, batch: list[Any], micros: int) -> None:
 
 
 EXPORT_CHILD = """
-import asyncio, json, resource, sys
+import asyncio, json, sys
 from pathlib import Path
 from wardbook.service.export import ExportRequest, ExportService
 from wardbook.service.export_runner import ExportRunner
 from wardbook.storage.factory import open_repository
 
+def high_water_kb():
+    # VmHWM is this process's own peak (ru_maxrss would carry the parent's over exec).
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+
 async def main(url, folder):
     repository = open_repository(url)
     await repository.open()
     try:
-        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        before = high_water_kb()
         service = ExportService(repository, Path(folder))
         request = ExportRequest("system", None, None, None, {})
         job = await service.kick_off(request, "http://bench/fhir/$export", "http://bench/fhir")
         assert await ExportRunner(repository, Path(folder)).run_one()
         done = await service.jobs.get(job.id)
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        peak = high_water_kb()
         print(json.dumps({"status": done.status,
                           "exported": sum(e["count"] for e in done.output or []),
                           "rss_before_kb": before, "rss_peak_kb": peak}))

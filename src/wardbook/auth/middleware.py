@@ -13,10 +13,11 @@ from __future__ import annotations
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from wardbook.api.http import error_response
-from wardbook.auth.principal import acting_as
+from wardbook.auth.principal import Principal, acting_as
 from wardbook.auth.smart import SmartAuth
 from wardbook.errors import Unauthorized, WardbookError
 
+ANONYMOUS = Principal(kind="client", subject="anonymous")
 PUBLIC_FHIR_PATHS = frozenset(
     {
         "/fhir/metadata",
@@ -62,7 +63,10 @@ class BearerAuthMiddleware:
             client = scope.get("client")
             principal = await self.auth.principal_for(token, client[0] if client else None)
         except WardbookError as error:
-            await error_response(error)(scope, receive, send)
+            # Bound while the 401 goes out, so the audit trail records a failed access by
+            # nobody in particular -- never by the local developer, the unbound default.
+            with acting_as(ANONYMOUS):
+                await error_response(error)(scope, receive, send)
             return
         with acting_as(principal):
             await self.app(scope, receive, send)

@@ -65,3 +65,17 @@ async def test_a_key_older_than_the_rotation_period_is_replaced(repository: Repo
     first = (await ring.signing_key()).kid
     await ring.load(now=1000 + 3600)
     assert (await ring.signing_key()).kid != first
+
+
+async def test_private_keys_are_sealed_with_the_server_secret(repository: Repository) -> None:
+    store = OAuthStore(repository)
+    ring = KeyRing(store, secret="s" * 40)
+    token = await issue(TokenIssuer(ring))
+    records = await store.live_keys(0)
+    assert records and all(r.private_jwk.startswith("sealed:v1:") for r in records)
+    assert all('"d"' not in r.private_jwk for r in records)
+    # A process with another secret cannot sign with that key: it makes a new one, and
+    # the old key's public half still verifies what it signed.
+    other = KeyRing(OAuthStore(repository), secret="t" * 40)
+    assert (await other.signing_key()).kid != records[0].kid
+    assert (await TokenIssuer(other).verify(token))["sub"] == "ops"

@@ -55,6 +55,7 @@ class SmartAuth:
             self.store,
             rotate_after=settings.key_rotation_seconds,
             max_token_lifetime=max(settings.token_lifetime, 3600),
+            secret=settings.secret_key,
         )
         self.tokens = TokenIssuer(self.keys)
         self.revocations = RevocationList(self.store)

@@ -146,7 +146,9 @@ def build_app(settings: Settings, repository: Repository | None = None) -> ASGIA
     session_web = WebSessionMiddleware(web, repo, settings)
     oauth = Starlette(routes=smart.machine_routes())
     routed = RateLimitMiddleware(WardbookApp(guarded_fhir, session_web, oauth), settings)
-    inner: ASGIApp = AuditMiddleware(routed, audit_writer, mode=settings.audit_mode)
+    inner: ASGIApp = AuditMiddleware(
+        routed, audit_writer, mode=settings.audit_mode, no_auth=settings.no_auth
+    )
     if settings.otlp_endpoint:
         from wardbook.ops import tracing
 

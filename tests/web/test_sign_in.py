@@ -207,3 +207,18 @@ async def test_break_the_glass_from_the_web(
     assert len(events) == 1
     assert events[0]["purposeOfEvent"][0]["text"] == "Cardiac arrest on the ward, notes needed"
     assert events[0]["agent"][0]["altId"] == "gwen"
+
+
+async def test_unauthenticated_fhir_call_is_audited_as_anonymous(
+    web: tuple[httpx.AsyncClient, Any], repository: Repository
+) -> None:
+    client, app = web
+    denied = await client.get("/fhir/Patient/p1")
+    assert denied.status_code == 401
+    await writer_of(app).flush()
+    events = await audit_events(repository, [("outcome", "4")])
+    assert len(events) == 1
+    agent = events[0]["agent"][0]
+    assert agent["altId"] == "anonymous"
+    assert agent["network"]["address"] == "198.51.100.4"
+    assert events[0]["outcomeDesc"] == "not authenticated"

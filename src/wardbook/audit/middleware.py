@@ -21,6 +21,7 @@ from wardbook.ops.logging import request_id_var
 
 FHIR_PREFIX = "/fhir"
 UNAUDITED = frozenset({"/livez", "/readyz", "/metrics", "/favicon.ico", "/robots.txt"})
+UNAUTHENTICATED = Principal(kind="user", subject="anonymous")
 _BODY_INTERACTIONS = frozenset({"read", "vread", "create", "update", "patch"})
 
 
@@ -48,9 +49,12 @@ def _location_version(headers: list[tuple[bytes, bytes]]) -> tuple[str | None, s
 class AuditMiddleware:
     """Queues an AuditRecord for each audited request (see module docstring)."""
 
-    def __init__(self, app: ASGIApp, writer: AuditWriter, *, mode: str = "buffered") -> None:
+    def __init__(
+        self, app: ASGIApp, writer: AuditWriter, *, mode: str = "buffered", no_auth: bool = True
+    ) -> None:
         self.app = app
         self.writer = writer
+        self.no_auth = no_auth
         self.mode = mode  # "sync": commit each record before answering (benchmark baseline)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -94,6 +98,12 @@ class AuditMiddleware:
                     )
                 )
 
+    def _who(self, principal: Principal) -> Principal:
+        """With authentication on, nobody bound means an unauthenticated caller."""
+        if principal.kind == "local" and not self.no_auth:
+            return UNAUTHENTICATED
+        return principal
+
     def _record(
         self,
         scope: Scope,
@@ -112,7 +122,7 @@ class AuditMiddleware:
         record = AuditRecord(
             kind="rest" if is_fhir else "web",
             recorded=started,
-            principal=principal or current_principal(),
+            principal=self._who(principal or current_principal()),
             source_ip=client_ip(scope),
             method=method,
             path=path,

@@ -52,6 +52,12 @@ def _scope_query(resource_type: str, query: tuple[tuple[str, str], ...]) -> Sear
     return parse_search(resource_type, list(query), strict=True)
 
 
+def _token_bound(principal: Principal) -> bool:
+    """Whether scopes govern this principal: it came with an access token (an app, a
+    backend client, a job acting for one). A web session has neither client nor scopes."""
+    return principal.client_id is not None or bool(principal.scopes)
+
+
 def _role_allows(principal: Principal, action: str, resource_type: str) -> bool:
     return user_may(principal, action, resource_type)
 
@@ -106,7 +112,7 @@ def authorize(
         return
     if not _role_allows(principal, action, resource_type):
         raise _denied(principal, action, resource_type, "not permitted for this role")
-    if principal.client_id is None:
+    if not _token_bound(principal):
         return  # a web session: no token, so no scopes to narrow the role
     candidates = scope_set(principal.scopes).matching(action, resource_type)
     if not candidates:
@@ -126,7 +132,7 @@ def visible(principal: Principal, resource: StoredResource) -> bool:
     """Whether a resource may appear in a result the principal reads (search, include)."""
     if principal.unrestricted:
         return True
-    if resource.body is None and principal.client_id is not None:
+    if resource.body is None and _token_bound(principal):
         return False  # a deletion marker says nothing a restricted reader may learn
     try:
         authorize(principal, "read", resource.resource_type, resource)
@@ -157,7 +163,7 @@ def restrict_search(principal: Principal, query: SearchQuery) -> SearchPlan:
     for resource_type in types:
         if not _role_allows(principal, "search", resource_type):
             raise _denied(principal, "search", resource_type, "not permitted for this role")
-        if principal.client_id is None:
+        if not _token_bound(principal):
             continue
         candidates = scope_set(principal.scopes).matching("search", resource_type)
         if not candidates:
@@ -194,7 +200,7 @@ def restrict_search(principal: Principal, query: SearchQuery) -> SearchPlan:
 
 def _restrict_system_search(principal: Principal, query: SearchQuery) -> SearchPlan:
     """``GET [base]?...`` without ``_type``: every type the principal may search."""
-    if principal.client_id is None:
+    if not _token_bound(principal):
         return SearchPlan(query, False)
     scopes = scope_set(principal.scopes)
     searchable = [s for s in scopes.resource if "s" in s.letters]

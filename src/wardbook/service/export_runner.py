@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import IO, Any
 from urllib.parse import parse_qsl
 
-from wardbook.auth.principal import acting_as
+from wardbook.auth.principal import acting_as, current_principal
 from wardbook.errors import WardbookError
 from wardbook.fhir import jsonio
 from wardbook.fhir.registry import compartment_params
@@ -32,6 +32,7 @@ from wardbook.search.extract import extract_index
 from wardbook.search.matcher import matches
 from wardbook.search.parse import parse_search
 from wardbook.search.query import SearchQuery
+from wardbook.service.authorization import visible
 from wardbook.service.export import (
     ExportRequest,
     patient_scope,
@@ -227,6 +228,7 @@ class ExportRunner:
         renewed = time.monotonic()
         renew_after = self.lease_micros / 3_000_000
         types = selector.types(request.types)
+        principal = current_principal()
         try:
             if types == []:
                 return counts
@@ -239,6 +241,8 @@ class ExportRunner:
                     continue  # committed after the export's point in time
                 if not selector.accepts(stored):
                     continue
+                if not visible(principal, stored):
+                    continue  # the one policy: scopes ∩ role ∩ patient context
                 handle = files.get(stored.resource_type)
                 if handle is None:
                     path = folder / f"{stored.resource_type}.ndjson"

@@ -192,7 +192,7 @@ class ResourceService:
         if resource_type is not None:
             check_type(resource_type)
             authorize(principal, "read" if resource_id is not None else "search", resource_type)
-        elif not principal.unrestricted and principal.client_id is not None:
+        elif not principal.unrestricted and (principal.client_id or principal.scopes):
             restrict_search(principal, SearchQuery(None))
         if resource_id is not None:
             check_id(resource_id)

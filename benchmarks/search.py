@@ -245,7 +245,8 @@ def _open(url: str) -> Repository:
 
         # Several loader processes share the file: wait for the write lock, do not fail.
         return SqliteRepository(url[len("sqlite:///") :], busy_timeout=3600)
-    return open_repository(url)
+    # ANALYZE of a 500,000-resource database takes longer than the default 30 s limit.
+    return open_repository(url, command_timeout=3600)
 
 
 async def _load_range(
@@ -492,6 +493,8 @@ async def bench(
                             service, shape, loaded.sample, args.seconds, args.max_runs
                         )
                         backend.report["results"].setdefault(shape.name, []).append(result)
+                # Each stage's figures are kept even if a later stage fails.
+                log(markdown([b.report for b in backends]))
                 if time.monotonic() >= deadline:
                     log(f"stopped loading at {loaded.resources:,} resources (time limit)")
                     break

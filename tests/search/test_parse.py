@@ -15,7 +15,18 @@ from wardbook.search.params.string import StringValue
 from wardbook.search.params.token import TokenValue
 from wardbook.search.params.uri import UriValue
 from wardbook.search.parse import parse_search
-from wardbook.search.query import DEFAULT_COUNT, MAX_COUNT, MissingValue, SearchQuery, SortKey
+from wardbook.search.query import (
+    DEFAULT_COUNT,
+    MAX_COUNT,
+    ChainCriterion,
+    CompartmentCriterion,
+    Criterion,
+    HasCriterion,
+    ListCriterion,
+    MissingValue,
+    SearchQuery,
+    SortKey,
+)
 
 
 def strict(resource_type: str | None, query: str) -> SearchQuery:
@@ -279,13 +290,18 @@ def test_malformed_result_parameters(query: str) -> None:
     rejected("Patient", query)
 
 
-def test_sort_by_a_search_parameter_is_not_supported_yet() -> None:
-    error = rejected("Patient", "_sort=birthdate")
+def test_sort_by_search_parameters() -> None:
+    q = strict("Patient", "_sort=-birthdate,family,_id")
 
-    assert error.issues[0].code == "not-supported"
-    assert lenient("Patient", "_sort=birthdate").ignored == [
-        ("_sort", "_sort by birthdate is not supported yet (supported: _lastUpdated, _id)")
+    assert [(k.param, k.descending) for k in q.sort] == [
+        ("birthdate", True),
+        ("family", False),
+        ("_id", False),
     ]
+    assert q.sort[0].definition is not None and q.sort[0].definition.type == "date"
+    assert rejected("Patient", "_sort=nope").issues[0].code == "invalid"
+    composite = rejected("Observation", "_sort=code-value-quantity")
+    assert composite.issues[0].code == "not-supported"
 
 
 def test_entity_parameters() -> None:
@@ -314,21 +330,15 @@ def test_system_level_search_knows_common_parameters_and_type() -> None:
 
 
 NOT_SUPPORTED = [
-    "subject.name=x",
-    "subject:Patient.name=x",
-    "_has:Observation:patient:code=1",
-    "_include=Observation:subject",
-    "_revinclude=Observation:subject",
     "_filter=name eq x",
     "_text=%20-%20",  # no words to search for
-    "_list=1",
+    "_list=$current-allergies",
+    "_contained=true",
+    "_containedType=contained",
     "code:in=http://hl7.org/fhir/ValueSet/observation-codes",  # LOINC: not in the package
     "code:below=x",
     "code:of-type=a|b|c",
     "family:missing=maybe",
-    "_summary=true",
-    "_summary=data",
-    "_elements=id,name",
 ]
 
 
@@ -397,3 +407,88 @@ def test_query_string_keeps_escapes() -> None:
 
     again = strict("Patient", q.to_query_string())
     assert again.criteria[0].values == (StringValue("a,b", "a,b"),)
+
+
+# -- chaining, reverse chaining, includes, result parameters ---------------------------------------
+
+
+def test_chains_parse_to_one_branch_per_target_type() -> None:
+    q = strict("Observation", "subject:Patient.organization.name=Acme")
+    (chain,) = q.criteria
+    assert isinstance(chain, ChainCriterion)
+    assert chain.param.code == "subject"
+    assert [t for t, _ in chain.branches] == ["Patient"]
+    inner = chain.branches[0][1]
+    assert isinstance(inner, ChainCriterion) and inner.param.code == "organization"
+    assert [t for t, _ in inner.branches] == ["Organization"]
+    leaf = inner.branches[0][1]
+    assert isinstance(leaf, Criterion) and leaf.code == "name"
+    # Without a qualifier every target type that has the parameter is a branch.
+    untyped = strict("Observation", "subject.name=x").criteria[0]
+    assert isinstance(untyped, ChainCriterion)
+    assert {t for t, _ in untyped.branches} == {"Patient", "Location"}
+    # The query string keeps the chain as written.
+    assert "subject:Patient.organization.name=Acme" in q.to_query_string()
+
+
+def test_bad_chains_are_400() -> None:
+    assert rejected("Observation", "status.name=x").issues[0].code == "invalid"
+    assert rejected("Observation", "subject:Medication.name=x").issues[0].code == "invalid"
+    assert rejected("Observation", "subject:Patient.nope=x").issues[0].code == "invalid"
+    assert rejected("Observation", "subject:Patient.birthdate=notadate").status == 400
+    deep = ".".join(["link:Patient"] * 8) + ".name=x"
+    assert rejected("Patient", deep).status == 400
+
+
+def test_has_parses_nested() -> None:
+    q = strict("Patient", "_has:Observation:patient:_has:Provenance:target:agent=Practitioner/1")
+    (has,) = q.criteria
+    assert isinstance(has, HasCriterion)
+    assert (has.source_type, has.param.code) == ("Observation", "patient")
+    assert isinstance(has.inner, HasCriterion) and has.inner.source_type == "Provenance"
+    for bad in (
+        "_has:Observation:patient=x",
+        "_has:Nope:patient:code=x",
+        "_has:Observation:code:code=x",
+    ):
+        assert rejected("Patient", bad).status == 400
+    # Observation.patient cannot refer to an Organization.
+    assert rejected("Organization", "_has:Observation:patient:code=1").status == 400
+
+
+def test_include_directives() -> None:
+    q = strict(
+        "Observation",
+        "_include=Observation:subject:Patient&_revinclude=Provenance:target"
+        "&_include:iterate=Patient:general-practitioner&_include=*",
+    )
+    assert [(i.reverse, i.source_type, i.param, i.target_type, i.iterate) for i in q.includes] == [
+        (False, "Observation", "subject", "Patient", False),
+        (True, "Provenance", "target", None, False),
+        (False, "Patient", "general-practitioner", None, True),
+        (False, None, None, None, False),
+    ]
+    for bad in (
+        "_include=Observation",
+        "_include=Observation:status",
+        "_include=Observation:subject:Medication",
+        "_include=Patient:organization",  # not the searched type, and not :iterate
+        "_include:deep=Observation:subject",
+    ):
+        assert rejected("Observation", bad).status == 400
+
+
+def test_summary_elements_list_and_compartment() -> None:
+    assert strict("Patient", "_summary=true").summary == "true"
+    assert strict("Patient", "_elements=name,birthDate").elements == ["name", "birthDate"]
+    assert strict("Observation", "_elements=value").elements == ["value"]
+    assert rejected("Patient", "_elements=nope").status == 400
+    assert isinstance(strict("Patient", "_list=42").criteria[0], ListCriterion)
+    q = parse_search("Observation", [], strict=True, compartment=("Patient", "p1"))
+    (term,) = q.criteria
+    assert isinstance(term, CompartmentCriterion)
+    assert term.links == (("Observation", ("subject", "performer")),)
+    with pytest.raises(BadRequest):
+        parse_search("Organization", [], strict=True, compartment=("Patient", "p1"))
+    with pytest.raises(BadRequest):
+        parse_search("Observation", [], strict=True, compartment=("Observation", "o1"))

@@ -6,6 +6,7 @@ as they are, so a page of 50 resources costs one serialization, not 50 parse+dum
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -48,6 +49,18 @@ def history_bundle(page: Page, base: str, self_link: str, next_link: str | None)
     return bundle
 
 
+Projection = Callable[[dict[str, Any]], dict[str, Any] | None]
+
+
+def _resource(stored: StoredResource, project: Projection | None) -> Any:
+    """The stored bytes as they are, or parsed and subsetted when a projection applies."""
+    body = stored.body or b"{}"
+    if project is None:
+        return orjson.Fragment(body)
+    subset = project(orjson.loads(body))
+    return orjson.Fragment(body) if subset is None else subset
+
+
 def searchset_bundle(
     page: Page,
     base: str,
@@ -55,16 +68,31 @@ def searchset_bundle(
     next_link: str | None,
     warnings: list[Issue] | None = None,
     prev_link: str | None = None,
+    *,
+    project_match: Projection | None = None,
+    project_include: Projection | None = None,
 ) -> dict[str, Any]:
-    """A ``searchset`` Bundle (R4 search.html#bundle), with an outcome entry for warnings."""
+    """A ``searchset`` Bundle (R4 search.html#bundle), with an outcome entry for warnings.
+
+    Matches are ``search.mode=match``, what ``_include``/``_revinclude`` added ``include``
+    (search.html#include); the projections implement ``_summary``/``_elements``.
+    """
     entries: list[dict[str, Any]] = [
         {
             "fullUrl": f"{base}/{stored.resource_type}/{stored.id}",
-            "resource": orjson.Fragment(stored.body or b"{}"),
+            "resource": _resource(stored, project_match),
             "search": {"mode": "match"},
         }
         for stored in page.entries
     ]
+    entries.extend(
+        {
+            "fullUrl": f"{base}/{stored.resource_type}/{stored.id}",
+            "resource": _resource(stored, project_include),
+            "search": {"mode": "include"},
+        }
+        for stored in page.included
+    )
     if warnings:
         entries.append({"resource": operation_outcome(warnings), "search": {"mode": "outcome"}})
     bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset"}

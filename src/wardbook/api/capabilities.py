@@ -41,9 +41,25 @@ _SYSTEM_CODES = ("history-system", "search-system", "transaction", "batch")
 
 RESULT_PARAMETERS = (
     ("_count", "number", "Page size, at most 1000 (0 returns only the total)"),
-    ("_sort", "string", "_id or _lastUpdated, descending with a leading -"),
-    ("_total", "token", "none | estimate | accurate"),
-    ("_summary", "token", "count | false"),
+    (
+        "_sort",
+        "string",
+        "Any string, token, date, number, quantity, reference or uri parameter, _id or"
+        " _lastUpdated; several keys, descending with a leading -; missing values last",
+    ),
+    ("_total", "token", "none | estimate (answered accurately) | accurate"),
+    ("_summary", "token", "true | text | data | count | false (subsets are tagged SUBSETTED)"),
+    ("_elements", "string", "Top-level elements to return (plus mandatory ones)"),
+    ("_include", "special", "Source:param[:Target] or *, with :iterate"),
+    ("_revinclude", "special", "Source:param[:Target] or *, with :iterate"),
+    ("_has", "special", "_has:Type:param:criterion, nestable"),
+    ("_list", "reference", "Members of List/{id}"),
+    ("_contained", "token", "false only"),
+)
+SEARCH_DOCUMENTATION = (
+    "Reference parameters may be chained (subject:Patient.name=x, several levels, with or"
+    " without a type qualifier) and reverse-chained (_has). Compartment search:"
+    " GET [base]/{Compartment}/{id}/{type} and /{Compartment}/{id}/*."
 )
 
 
@@ -116,6 +132,35 @@ def _search_params(resource_type: str) -> list[dict[str, Any]]:
     return out
 
 
+def _reference_params(resource_type: str) -> dict[str, SearchParamDef]:
+    return {c: p for c, p in searchable(resource_type).items() if p.type == "reference"}
+
+
+def search_includes(resource_type: str) -> list[str]:
+    """``_include`` values for a type (R4 search.html#include): ``*`` and each reference."""
+    return ["*", *(f"{resource_type}:{code}" for code in sorted(_reference_params(resource_type)))]
+
+
+@lru_cache(maxsize=1)
+def _revinclude_index() -> dict[str, list[str]]:
+    """Target type -> ``Source:param`` for every reference parameter that names it.
+
+    Parameters typed Reference(Any) are left out of the list (it would repeat them under
+    all 146 types); they are still followed, and ``*`` covers them.
+    """
+    index: dict[str, list[str]] = {}
+    for source in sorted(resource_types()):
+        for code, param in sorted(_reference_params(source).items()):
+            for target in param.targets:
+                index.setdefault(target, []).append(f"{source}:{code}")
+    return index
+
+
+def search_revincludes(resource_type: str) -> list[str]:
+    """``_revinclude`` values for a type (R4 search.html#revinclude)."""
+    return ["*", *_revinclude_index().get(resource_type, [])]
+
+
 def _resource_entry(resource_type: str, type_codes: set[str], instance_codes: set[str]) -> Any:
     codes = type_codes | instance_codes
     interactions = [{"code": code} for code in _TYPE_CODES if code in codes]
@@ -129,6 +174,8 @@ def _resource_entry(resource_type: str, type_codes: set[str], instance_codes: se
         "conditionalRead": "full-support",  # If-None-Match and If-Modified-Since
         "conditionalUpdate": "conditional-update" in codes,
         "conditionalDelete": "multiple" if "conditional-delete" in codes else "not-supported",
+        "searchInclude": search_includes(resource_type),
+        "searchRevInclude": search_revincludes(resource_type),
         "searchParam": _search_params(resource_type),
     }
     operations = sorted(
@@ -167,7 +214,8 @@ def capability_statement(
     ]
     rest: dict[str, Any] = {
         "mode": "server",
-        "documentation": "Wardbook FHIR R4 API. JSON only (application/fhir+json).",
+        "documentation": "Wardbook FHIR R4 API. JSON only (application/fhir+json). "
+        + SEARCH_DOCUMENTATION,
         "security": capability_security(base),
         "resource": resources,
         "interaction": [{"code": code} for code in _SYSTEM_CODES if code in system_codes],

@@ -123,6 +123,14 @@ INTERACTIONS: tuple[Interaction, ...] = (
     Interaction("PUT", "/{type}/{id}", "instance", "update", instance.update),
     Interaction("DELETE", "/{type}/{id}", "instance", "delete", instance.delete),
     Interaction("PATCH", "/{type}/{id}", "instance", "patch", instance.patch),
+    # After every literal third segment (_history, $validate): the compartment type is free.
+    Interaction(
+        "GET",
+        "/{type}/{id}/{member}",
+        "compartment",
+        "search-compartment",
+        type_level.compartment_search,
+    ),
 )
 
 

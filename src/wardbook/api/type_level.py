@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from functools import partial
+from urllib.parse import quote
+
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -19,7 +22,8 @@ from wardbook.api.instance import if_match_version, patch_function, write_respon
 from wardbook.errors import BadRequest, Issue, UnsupportedMediaType
 from wardbook.fhir import jsonio
 from wardbook.search.parse import parse_search
-from wardbook.service.resources import check_type, reject_nul
+from wardbook.search.projection import project
+from wardbook.service.resources import check_id, check_type, reject_nul
 
 
 async def create(ctx: FhirContext, request: Request) -> Response:
@@ -106,23 +110,63 @@ async def _run_search(
     resource_type: str | None,
     params: list[tuple[str, str]],
     media: str,
+    compartment: tuple[str, str] | None = None,
 ) -> Response:
     strict = prefer_handling(request) == "strict"
     reject_nul(params)
-    query = parse_search(resource_type, params, strict=strict)
+    query = parse_search(resource_type, params, strict=strict, compartment=compartment)
     page = await ctx.service.search(query)
     base = base_url(request, ctx.settings.base_url)
-    path = f"{base}/{resource_type}" if resource_type else base
+    path = base
+    if compartment is not None:
+        path = f"{base}/{compartment[0]}/{quote(compartment[1], safe='')}/{resource_type or '*'}"
+    elif resource_type:
+        path = f"{base}/{resource_type}"
     self_link = f"{path}?{query.to_query_string(cursor=query.cursor)}"
     next_link = (
         f"{path}?{query.to_query_string(cursor=page.next_cursor)}" if page.next_cursor else None
+    )
+    prev_link = (
+        f"{path}?{query.to_query_string(cursor=page.prev_cursor)}" if page.prev_cursor else None
     )
     warnings = [
         Issue("warning", "not-supported", f"Search parameter '{name}' was ignored: {reason}")
         for name, reason in query.ignored
     ]
-    bundle = searchset_bundle(page, base, self_link, next_link, warnings)
+    project_match = project_include = None
+    if query.elements is not None or query.summary in ("true", "text", "data"):
+        summary, elements = query.summary, query.elements
+        project_match = partial(project, summary=summary, elements=elements)
+        # _elements names the matched type's elements; includes get only the summary.
+        project_include = partial(project, summary=summary, elements=None)
+    bundle = searchset_bundle(
+        page,
+        base,
+        self_link,
+        next_link,
+        warnings,
+        prev_link,
+        project_match=project_match,
+        project_include=project_include,
+    )
     return fhir_response(jsonio.dumps(bundle), 200, None, media)
+
+
+async def compartment_search(ctx: FhirContext, request: Request) -> Response:
+    """GET [base]/{compartment}/{id}/{type} and .../* (R4 search.html#compartments)."""
+    media = negotiate(request)
+    compartment = request.path_params["type"]
+    owner_id = request.path_params["id"]
+    member = request.path_params["member"]
+    check_type(compartment)
+    check_id(owner_id)
+    resource_type = None if member == "*" else member
+    if resource_type is not None:
+        check_type(resource_type)
+    params = [(k, v) for k, v in request.query_params.multi_items() if k != "_format"]
+    return await _run_search(
+        ctx, request, resource_type, params, media, compartment=(compartment, owner_id)
+    )
 
 
 async def system_search(ctx: FhirContext, request: Request) -> Response:

@@ -35,10 +35,16 @@ from wardbook.search.query import (
     DEFAULT_COUNT,
     ENTITY_PARAMS,
     MAX_COUNT,
+    ChainCriterion,
+    CompartmentCriterion,
     Criterion,
+    HasCriterion,
+    IncludeSpec,
+    ListCriterion,
     MissingValue,
     SearchQuery,
     SortKey,
+    Term,
     TotalMode,
     Value,
 )
@@ -70,23 +76,19 @@ SUPPORTED_MODIFIERS: Mapping[str, frozenset[str]] = {
     "reference": frozenset(("missing", "identifier")),
     "composite": frozenset(("missing",)),
 }
-SORTABLE = frozenset(("_lastUpdated", "_id"))
+ENTITY_SORTS = frozenset(("_lastUpdated", "_id"))
+# R4 search.html#sort: any parameter whose values have an order; composite and special
+# parameters do not.
+SORTABLE_TYPES = frozenset(("string", "token", "date", "number", "quantity", "reference", "uri"))
 SUMMARY_MODES = frozenset(("true", "text", "data", "count", "false"))
-# What the search layer itself honours: count (only the total) and false (the default).
-# ``true``/``text``/``data`` and ``_elements`` shape the returned resources, which the API
-# does not do yet: they are refused under strict handling rather than silently ignored.
-SUMMARY_APPLIED = frozenset(("count", "false"))
-ELEMENTS_APPLIED = False
+CONTAINED_MODES = frozenset(("false",))
+# Chains longer than this are refused: each link is one more nested subquery.
+MAX_CHAIN_DEPTH = 6
 TOTAL_MODES = frozenset(("none", "estimate", "accurate"))
 # HTTP-level parameters (R4 http.html#parameters) the API layer handles.
 TRANSPORT_PARAMS = frozenset(("_format", "_pretty"))
 NOT_YET = frozenset(
     (
-        "_include",
-        "_revinclude",
-        "_contained",
-        "_containedType",
-        "_list",
         "_query",
         "_filter",
     )
@@ -201,6 +203,70 @@ def _check_modifier(param: SearchParamDef, modifier: str | None) -> None:
     raise _invalid(f"unknown modifier :{modifier} on parameter {param.code}")
 
 
+def _has_term(name: str, text: str, resource_type: str | None, depth: int) -> HasCriterion:
+    """``_has:Type:param:rest`` (R4 search.html#has); ``rest`` may itself be a ``_has``."""
+    parts = name.split(":", 3)
+    if len(parts) < 4 or not all(parts[1:]):
+        raise _invalid(f"{name}: _has takes the form _has:Type:reference-parameter:parameter")
+    _, source_type, code, rest = parts
+    if not registry.is_resource_type(source_type):
+        raise _invalid(f"{name}: unknown resource type {source_type}")
+    param = registry.search_parameters(source_type).get(code)
+    if param is None or param.type != "reference":
+        raise _invalid(f"{name}: {code} is not a reference parameter of {source_type}")
+    if resource_type is not None and param.targets and resource_type not in param.targets:
+        raise _invalid(f"{name}: {source_type}.{code} cannot refer to a {resource_type}")
+    inner = _term(_params_for(source_type), rest, text, source_type, depth + 1)
+    return HasCriterion(name, source_type, param, inner, inner.raw)
+
+
+def _chain_term(
+    params: Mapping[str, SearchParamDef], name: str, text: str, depth: int
+) -> ChainCriterion:
+    """``ref[:Type].rest`` (R4 search.html#chaining), one branch per possible target type."""
+    head, rest = name.split(".", 1)
+    code, _, qualifier = head.partition(":")
+    param = params.get(code)
+    if param is None or param.type != "reference":
+        raise _invalid(f"{name}: {code} is not a reference parameter, so it cannot be chained")
+    if qualifier:
+        if not registry.is_resource_type(qualifier):
+            raise _invalid(f"{name}: unknown resource type {qualifier}")
+        if param.targets and qualifier not in param.targets:
+            raise _invalid(f"{name}: {qualifier} is not a target type of {code}")
+        candidates: Sequence[str] = (qualifier,)
+    elif param.targets:
+        candidates = param.targets
+    else:
+        raise _invalid(f"{name}: {code} may refer to any type; qualify it as {code}:Type")
+    rest_code = rest.split(".", 1)[0].split(":", 1)[0]
+    branches: list[tuple[str, Term]] = []
+    for target in candidates:
+        target_params = _params_for(target)
+        if rest_code == "_has" or rest_code in target_params:
+            branches.append((target, _term(target_params, rest, text, target, depth + 1)))
+    if not branches:
+        raise _invalid(f"{name}: no target type of {code} has a search parameter {rest_code}")
+    return ChainCriterion(name, param, tuple(branches), branches[0][1].raw)
+
+
+def _term(
+    params: Mapping[str, SearchParamDef],
+    name: str,
+    text: str,
+    resource_type: str | None,
+    depth: int = 0,
+) -> Term:
+    """One AND term: a plain criterion, a chain or a reverse chain."""
+    if depth > MAX_CHAIN_DEPTH:
+        raise _not_supported(f"chains deeper than {MAX_CHAIN_DEPTH} links are not supported")
+    if name.startswith("_has:") or name == "_has":
+        return _has_term(name, text, resource_type, depth)
+    if "." in name:
+        return _chain_term(params, name, text, depth)
+    return _criterion(params, name, text, resource_type)
+
+
 def _criterion(
     params: Mapping[str, SearchParamDef], name: str, text: str, resource_type: str | None
 ) -> Criterion:
@@ -208,13 +274,6 @@ def _criterion(
     if colon and not modifier_text:
         raise _invalid(f"empty modifier in {name!r}")
     modifier = modifier_text or None
-    if base.startswith("_has"):
-        raise _not_supported("_has (reverse chaining) is not supported yet")
-    if "." in base or (modifier and "." in modifier):
-        head = base.split(".", 1)[0]
-        if head in params and params[head].type == "reference":
-            raise _not_supported(f"chained parameter {name} is not supported yet")
-        raise _invalid(f"unknown search parameter {name}")
     param = params.get(base)
     if param is None:
         where = resource_type or "a system-level search"
@@ -234,25 +293,86 @@ def _criterion(
     return Criterion(param, modifier, tuple(values), raw, component_types)
 
 
+def _parse_include(name: str, text: str, resource_type: str | None) -> IncludeSpec:
+    """``_include[:iterate]=Source:param[:Target]`` or ``*`` (R4 search.html#include)."""
+    base, _, modifier = name.partition(":")
+    reverse = base == "_revinclude"
+    if modifier not in ("", "iterate", "recurse"):
+        raise _invalid(f"{name}: the only modifier of {base} is :iterate")
+    iterate = modifier != ""
+    if text == "*":
+        return IncludeSpec(reverse, None, None, None, iterate, text)
+    parts = text.split(":")
+    if len(parts) not in (2, 3) or not all(parts):
+        raise _invalid(f"{base}={text}: expected SourceType:parameter[:TargetType] or *")
+    source_type, code = parts[0], parts[1]
+    target = parts[2] if len(parts) == 3 else None
+    if not registry.is_resource_type(source_type):
+        raise _invalid(f"{base}={text}: unknown resource type {source_type}")
+    if target is not None and not registry.is_resource_type(target):
+        raise _invalid(f"{base}={text}: unknown resource type {target}")
+    if code == "*":
+        return IncludeSpec(reverse, source_type, None, target, iterate, text)
+    param = registry.search_parameters(source_type).get(code)
+    if param is None or param.type != "reference":
+        raise _invalid(f"{base}={text}: {code} is not a reference parameter of {source_type}")
+    if target is not None and param.targets and target not in param.targets:
+        raise _invalid(f"{base}={text}: {target} is not a target type of {code}")
+    if not reverse and not iterate and resource_type not in (None, source_type):
+        raise _invalid(
+            f"_include={text}: the source type must be the searched type {resource_type}"
+            " (use _include:iterate to follow included resources)"
+        )
+    return IncludeSpec(reverse, source_type, code, target, iterate, text)
+
+
+def _parse_list(text: str) -> ListCriterion:
+    raw = tuple(part for part in text.split(",") if part)
+    for part in raw:
+        if part.startswith("$"):
+            raise _not_supported(f"_list={part}: functional lists are not supported")
+        if "/" in part:
+            raise _invalid(f"_list takes List ids, not {part!r}")
+    return ListCriterion(raw, raw)
+
+
 def _parse_count(text: str) -> int:
     if not (text.isascii() and text.isdigit()):
         raise _invalid(f"_count must be a non-negative integer, not {text!r}")
     return min(int(text), MAX_COUNT)
 
 
-def _parse_sort(text: str) -> list[SortKey]:
+def _parse_sort(text: str, known: Mapping[str, SearchParamDef]) -> list[SortKey]:
+    """R4 search.html#sort: comma-separated parameter codes, ``-`` for descending."""
     keys: list[SortKey] = []
     for part in text.split(","):
         if not part:
             continue
         descending = part.startswith("-")
         name = part[1:] if descending else part
-        if name not in SORTABLE:
-            raise _not_supported(
-                f"_sort by {name} is not supported yet (supported: _lastUpdated, _id)"
-            )
-        keys.append(SortKey(name, descending))
+        if name in ENTITY_SORTS:
+            keys.append(SortKey(name, descending))
+            continue
+        param = known.get(name)
+        if param is None:
+            raise _invalid(f"_sort: unknown search parameter {name}")
+        if param.type not in SORTABLE_TYPES:
+            raise _not_supported(f"_sort by the {param.type} parameter {name} is not supported")
+        keys.append(SortKey(name, descending, param))
     return keys
+
+
+def _parse_elements(text: str, resource_type: str | None) -> list[str]:
+    """R4 search.html#elements: top-level element names of the searched type."""
+    names = [e.strip() for e in text.split(",") if e.strip()]
+    if resource_type is None:
+        return names
+    properties = registry.json_properties(resource_type)
+    known = {*properties, *(el.name for el in properties.values()), "resourceType"}
+    for n in names:
+        if n not in known:
+            raise _invalid(f"_elements: {resource_type} has no element {n}")
+    return names
 
 
 def _parse_types(text: str) -> list[str]:
@@ -263,15 +383,42 @@ def _parse_types(text: str) -> list[str]:
     return types
 
 
+def compartment_term(
+    compartment: str, owner_id: str, resource_type: str | None
+) -> CompartmentCriterion:
+    """The membership term of ``GET [base]/{compartment}/{owner_id}/{resource_type|*}``.
+
+    R4 search.html#compartments with the core CompartmentDefinitions: a type outside the
+    compartment is a 400; the owner itself belongs to its own compartment.
+    """
+    if compartment not in registry.compartments():
+        raise BadRequest(f"{compartment} is not a compartment (R4 compartmentdefinition.html)")
+    members = registry.compartment_resource_types(compartment)
+    if resource_type is not None and resource_type not in members | {compartment}:
+        raise BadRequest(f"{resource_type} resources are not in the {compartment} compartment")
+    links: list[tuple[str, tuple[str, ...]]] = []
+    for member in sorted(members | {compartment}):
+        if resource_type is not None and member != resource_type:
+            continue
+        codes = registry.compartment_params(compartment, member)
+        if member == compartment and "{def}" not in codes:
+            codes = (*codes, "{def}")
+        links.append((member, codes))
+    return CompartmentCriterion(compartment, owner_id, tuple(links))
+
+
 def parse_search(
     resource_type: str | None,
     params: Sequence[tuple[str, str]],
     *,
     strict: bool,
     now: int | None = None,
+    compartment: tuple[str, str] | None = None,
 ) -> SearchQuery:
     """Parse ``[(name, value)]`` query parameters of a type- or system-level search.
 
+    ``compartment`` (type, id) restricts the search to that compartment; with no
+    ``resource_type`` it searches every member type (``[base]/Patient/123/*``).
     Raises BadRequest: always for an unknown ``resource_type``; under ``strict`` for any
     parameter that cannot be honoured (all problems are reported at once).
     """
@@ -279,6 +426,8 @@ def parse_search(
         raise BadRequest(f"unknown resource type {resource_type}")
     known = CUSTOM.with_core(resource_type, _params_for(resource_type))
     query = SearchQuery(resource_type, now=now if now is not None else time.time_ns() // 1000)
+    if compartment is not None:
+        query.criteria.append(compartment_term(compartment[0], compartment[1], resource_type))
     problems: list[tuple[str, _Problem]] = []
     for name, text in params:
         if name in TRANSPORT_PARAMS:
@@ -294,7 +443,7 @@ def parse_search(
             elif name == "_cursor":
                 query.cursor = text
             elif name == "_sort":
-                query.sort = _parse_sort(text)
+                query.sort = _parse_sort(text, known)
             elif name == "_total":
                 if text not in TOTAL_MODES:
                     raise _invalid(f"_total must be none, estimate or accurate, not {text!r}")
@@ -302,13 +451,21 @@ def parse_search(
             elif name == "_summary":
                 if text not in SUMMARY_MODES:
                     raise _invalid(f"_summary must be one of {sorted(SUMMARY_MODES)}")
-                if text not in SUMMARY_APPLIED:
-                    raise _not_supported(f"_summary={text} is not supported yet")
                 query.summary = text
             elif name == "_elements":
-                if not ELEMENTS_APPLIED:
-                    raise _not_supported("_elements is not supported yet")
-                query.elements = [e.strip() for e in text.split(",") if e.strip()]
+                query.elements = _parse_elements(text, resource_type)
+            elif name.split(":", 1)[0] in ("_include", "_revinclude"):
+                query.includes.append(_parse_include(name, text, resource_type))
+            elif name == "_list":
+                query.criteria.append(_parse_list(text))
+            elif name == "_contained":
+                if text not in CONTAINED_MODES:
+                    raise _not_supported(f"_contained={text} is not supported")
+                query.contained = text
+            elif name == "_containedType":
+                if text != "container":
+                    raise _not_supported(f"_containedType={text} is not supported")
+                query.contained_type = text
             elif name == "_type":
                 if resource_type is not None:
                     raise _invalid("_type applies to system-level searches only")
@@ -316,8 +473,8 @@ def parse_search(
             elif name.split(":", 1)[0] in NOT_YET:
                 raise _not_supported(f"{name.split(':', 1)[0]} is not supported yet")
             else:
-                criterion = _criterion(known, name, text, resource_type)
-                if criterion.values:
+                criterion = _term(known, name, text, resource_type)
+                if criterion.raw:
                     query.criteria.append(criterion)
                 else:
                     query.ignored.append((name, "empty value"))

@@ -90,11 +90,112 @@ class Criterion:
 
 
 @dataclass(frozen=True, slots=True)
+class ChainCriterion:
+    """A chained parameter, R4 search.html#chaining: ``subject:Patient.name=peter``.
+
+    ``param`` is the reference parameter on the searched type; ``branches`` pairs each
+    candidate target type (the ``:Type`` qualifier, or every target type that defines the
+    chained parameter) with the rest of the chain parsed for that type (itself a plain,
+    chained or ``_has`` term). A resource matches when one of its ``param`` references
+    points to a current resource of a branch's type that satisfies that branch's term.
+    """
+
+    name: str
+    param: SearchParamDef
+    branches: tuple[tuple[str, Term], ...]
+    raw: tuple[str, ...]
+
+    def key(self) -> str:
+        return self.name
+
+
+@dataclass(frozen=True, slots=True)
+class HasCriterion:
+    """Reverse chaining, R4 search.html#has: ``_has:Observation:patient:code=1234-5``.
+
+    Matches a resource when some current ``source_type`` resource whose ``param`` refers to
+    it satisfies ``inner`` (a plain, chained or nested ``_has`` term on ``source_type``).
+    """
+
+    name: str
+    source_type: str
+    param: SearchParamDef
+    inner: Term
+    raw: tuple[str, ...]
+
+    def key(self) -> str:
+        return self.name
+
+
+@dataclass(frozen=True, slots=True)
+class CompartmentCriterion:
+    """Membership of a compartment, R4 search.html#compartments (compartmentdefinition.html).
+
+    ``GET [base]/Patient/123/Observation``: an Observation is in Patient 123's compartment
+    when one of the linking parameters of the CompartmentDefinition (``subject``,
+    ``performer``) refers to Patient/123; ``links`` maps each member type to those
+    parameters (``{def}`` means the compartment's own resource).
+    """
+
+    compartment: str
+    owner_id: str
+    links: tuple[tuple[str, tuple[str, ...]], ...]
+
+    def key(self) -> str:
+        return ""
+
+    @property
+    def raw(self) -> tuple[str, ...]:
+        return ()
+
+
+@dataclass(frozen=True, slots=True)
+class ListCriterion:
+    """``_list=42``, R4 search.html#list: resources referenced by ``List/42``'s entries."""
+
+    list_ids: tuple[str, ...]
+    raw: tuple[str, ...]
+
+    def key(self) -> str:
+        return "_list"
+
+
+Term = Criterion | ChainCriterion | HasCriterion | CompartmentCriterion | ListCriterion
+
+
+@dataclass(frozen=True, slots=True)
+class IncludeSpec:
+    """One ``_include`` / ``_revinclude`` (R4 search.html#include, #revinclude).
+
+    ``source_type:param[:target_type]``; ``source_type`` None means ``*`` (every reference
+    parameter of every type), ``param`` None means ``Type:*``. ``iterate`` (``:iterate``,
+    or the older ``:recurse``) applies the directive to included resources as well.
+    """
+
+    reverse: bool
+    source_type: str | None
+    param: str | None
+    target_type: str | None
+    iterate: bool
+    text: str
+
+    def key(self) -> str:
+        name = "_revinclude" if self.reverse else "_include"
+        return f"{name}:iterate" if self.iterate else name
+
+
+@dataclass(frozen=True, slots=True)
 class SortKey:
-    """One ``_sort`` key (R4 search.html#sort); ``param`` is ``_lastUpdated`` or ``_id``."""
+    """One ``_sort`` key (R4 search.html#sort); ``param`` is the parameter's code.
+
+    ``definition`` is None for ``_id`` and ``_lastUpdated`` (entity columns) and the
+    SearchParameter otherwise (its lowest value sorts ascending, its highest descending;
+    resources without a value come last in both directions).
+    """
 
     param: str
     descending: bool = False
+    definition: SearchParamDef | None = None
 
     def text(self) -> str:
         return f"-{self.param}" if self.descending else self.param
@@ -115,7 +216,7 @@ class SearchQuery:
     """
 
     resource_type: str | None
-    criteria: list[Criterion] = field(default_factory=list)
+    criteria: list[Term] = field(default_factory=list)
     count: int = DEFAULT_COUNT
     cursor: str | None = None
     sort: list[SortKey] = field(default_factory=list)
@@ -128,10 +229,14 @@ class SearchQuery:
     # Set by authorization, never by the client: only resources in this compartment
     # (e.g. ("Patient", "123") for a patient-scoped SMART token) can match.
     compartment: tuple[str, str] | None = None
+    includes: list[IncludeSpec] = field(default_factory=list)
+    contained: str | None = None
+    contained_type: str | None = None
 
     def to_query_string(self, cursor: str | None = None) -> str:
         """A canonical query string (sorted criteria) for self and next links."""
-        pairs = sorted((c.key(), ",".join(c.raw)) for c in self.criteria)
+        pairs = sorted((c.key(), ",".join(c.raw)) for c in self.criteria if c.key())
+        pairs.extend((i.key(), i.text) for i in self.includes)
         if self.types:
             pairs.append(("_type", ",".join(self.types)))
         if self.sort:
@@ -143,6 +248,10 @@ class SearchQuery:
             pairs.append(("_summary", self.summary))
         if self.elements is not None:
             pairs.append(("_elements", ",".join(self.elements)))
+        if self.contained is not None:
+            pairs.append(("_contained", self.contained))
+        if self.contained_type is not None:
+            pairs.append(("_containedType", self.contained_type))
         if cursor is not None:
             pairs.append(("_cursor", cursor))
         return "&".join(f"{_encode(k)}={_encode(v)}" for k, v in pairs)

@@ -11,12 +11,12 @@ import asyncio
 import random
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl
 
-from wardbook.auth.principal import current_principal
+from wardbook.auth.principal import Principal, current_principal
 from wardbook.errors import (
     BadRequest,
     Gone,
@@ -133,11 +133,22 @@ def reject_nul(params: list[tuple[str, str]]) -> None:
             )
 
 
-class ResourceService:
-    """The FHIR resource use cases, independent of HTTP."""
+SearchPageFilter = Callable[[Principal, Page], Awaitable[Page]]
 
-    def __init__(self, repository: Repository) -> None:
+
+class ResourceService:
+    """The FHIR resource use cases, independent of HTTP.
+
+    ``search_filters`` run, in order, on every search page before anyone sees it: the one
+    place where access control removes what the caller may not see, from the matches and
+    from what ``_include``/``_revinclude`` added alike (see docs/architecture.md).
+    """
+
+    def __init__(
+        self, repository: Repository, search_filters: Sequence[SearchPageFilter] = ()
+    ) -> None:
         self.repository = repository
+        self.search_filters = list(search_filters)
 
     # -- reads -----------------------------------------------------------------------------
 
@@ -237,19 +248,24 @@ class ResourceService:
         """R4 search.html, constrained to what the principal may see.
 
         The query is narrowed first (a patient-scoped token searches only its patient's
-        compartment, in SQL, so totals and paging stay exact); then every resource of the
-        assembled page -- matches and includes -- passes :func:`visible` when the plan
-        asks for it (this is the one place a search page is put together).
+        compartment, in SQL, so totals and paging stay exact); then the assembled page --
+        matches and ``_include``/``_revinclude`` resources alike -- passes the
+        ``search_filters`` hooks and the permission filter. This is the one place a search
+        page is put together (type, system and compartment search all come here).
         """
         principal = current_principal()
         query = await resolve_value_sets(query, self.repository)
         plan = restrict_search(principal, query)
         page = await self.repository.search(plan.query)
+        for search_filter in self.search_filters:
+            page = await search_filter(principal, page)
         if principal.unrestricted:
             return page
         entries = filter_entries(principal, page.entries) if plan.post_filter else page.entries
         entries = await in_care(principal, entries, self)
-        return page if entries is page.entries else replace(page, entries=entries)
+        # Included resources are outside the narrowed query: always filter them.
+        included = await in_care(principal, filter_entries(principal, page.included), self)
+        return replace(page, entries=entries, included=included)
 
     # -- writes ----------------------------------------------------------------------------
 

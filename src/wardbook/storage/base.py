@@ -24,7 +24,7 @@ import enum
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -86,12 +86,16 @@ class StoredResource:
 
 @dataclass(frozen=True, slots=True)
 class Page:
-    """A page of versions (search or history) with an opaque cursor for the next one."""
+    """A page of versions (search or history) with opaque cursors for the next/previous one.
+
+    ``included``: what ``_include``/``_revinclude`` added to a search page (never a match).
+    """
 
     entries: list[StoredResource]
     total: int | None
     next_cursor: str | None = None
     prev_cursor: str | None = None
+    included: list[StoredResource] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)

@@ -37,8 +37,18 @@ from wardbook.search.params.reference import ReferenceValue
 from wardbook.search.params.string import StringValue
 from wardbook.search.params.token import TokenValue
 from wardbook.search.params.uri import UriValue
-from wardbook.search.query import Criterion, SearchQuery, SortKey
-from wardbook.storage.base import Dialect, Page, SqlRunner
+from wardbook.search.query import (
+    ChainCriterion,
+    CompartmentCriterion,
+    Criterion,
+    HasCriterion,
+    IncludeSpec,
+    ListCriterion,
+    SearchQuery,
+    SortKey,
+    Term,
+)
+from wardbook.storage.base import Dialect, Page, SqlRunner, StoredResource
 from wardbook.storage.compartment_scope_sql import compartment_sql
 from wardbook.storage.search_concepts import concept_sql
 from wardbook.storage.search_fulltext import fulltext_sql
@@ -319,6 +329,117 @@ def criterion_sql(criterion: Criterion, resource_type: str | None, now: int) -> 
     return _in(_subquery(table, resource_type, code, where), negate)
 
 
+def _matching_ids(resource_type: str, term: Term, now: int, column: str) -> Sql:
+    """SELECT ``column`` of the current ``resource_type`` resources satisfying ``term``.
+
+    The subquery re-binds the alias ``e`` to the inner resource, so ``term`` compiles
+    exactly as it would at the top level (SQL scoping picks the innermost ``e``).
+    """
+    parts = [Sql("e.res_type = ?", [resource_type]), Sql("NOT e.deleted")]
+    inner = term_sql(term, resource_type, now)
+    if inner is not None:
+        parts.append(inner)
+    where = _and(parts)
+    return Sql(f"SELECT {column} FROM resource_entity e WHERE {where.text}", where.params)
+
+
+def chain_sql(term: ChainCriterion, resource_type: str | None, now: int) -> Sql:
+    """R4 search.html#chaining: a reference whose target satisfies the rest of the chain.
+
+    ``e.pid IN (SELECT i.pid FROM idx_reference i WHERE ... AND i.target_type = T AND
+    i.target_id IN (SELECT e.res_id FROM resource_entity e WHERE <rest on T>))``: one
+    nested subquery per link, answered from idx_reference_target; never a query per row.
+    """
+    branches: list[Sql] = []
+    for target_type, inner in term.branches:
+        ids = _matching_ids(target_type, inner, now, "e.res_id")
+        branches.append(
+            Sql(
+                f"(i.target_type = ? AND i.target_id IN ({ids.text}))",
+                [target_type, *ids.params],
+            )
+        )
+    return _in(_subquery("idx_reference", resource_type, term.param.code, _or(branches)))
+
+
+def has_sql(term: HasCriterion, resource_type: str | None, now: int) -> Sql:
+    """R4 search.html#has: some ``source_type`` resource referring here satisfies ``inner``."""
+    sources = _matching_ids(term.source_type, term.inner, now, "e.pid")
+    base = (
+        f"FROM idx_reference i WHERE i.res_type = ? AND i.param = ? AND i.pid IN ({sources.text})"
+    )
+    params = [term.source_type, term.param.code, *sources.params]
+    if resource_type is not None:
+        return Sql(
+            f"e.res_id IN (SELECT i.target_id {base} AND i.target_type = ?)",
+            [*params, resource_type],
+        )
+    return Sql(
+        f"EXISTS (SELECT 1 {base} AND i.target_type = e.res_type AND i.target_id = e.res_id)",
+        params,
+    )
+
+
+def compartment_term_sql(term: CompartmentCriterion, resource_type: str | None) -> Sql:
+    """R4 search.html#compartments: a linking parameter refers to the compartment owner.
+
+    One lookup on idx_reference_any_source (target type, id), filtered by the member
+    types' linking parameters; ``{def}`` (the owner itself) matches on the entity.
+    """
+    links = [(t, p) for t, p in term.links if resource_type is None or t == resource_type]
+    alternatives: list[Sql] = []
+    for member_type, params in links:
+        codes = [p for p in params if p != "{def}"]
+        if codes:
+            alternatives.append(
+                Sql(
+                    f"(i.res_type = ? AND i.param IN ({', '.join('?' * len(codes))}))",
+                    [member_type, *codes],
+                )
+            )
+    parts: list[Sql] = []
+    if alternatives:
+        where = _or(alternatives)
+        parts.append(
+            Sql(
+                "e.pid IN (SELECT i.pid FROM idx_reference i WHERE i.target_type = ?"
+                f" AND i.target_id = ? AND {where.text})",
+                [term.compartment, term.owner_id, *where.params],
+            )
+        )
+    if any("{def}" in params for _, params in links):
+        parts.append(Sql("(e.res_type = ? AND e.res_id = ?)", [term.compartment, term.owner_id]))
+    if not parts:
+        return Sql("1 = 0")
+    return _or(parts)
+
+
+def list_sql(term: ListCriterion) -> Sql:
+    """R4 search.html#list: resources an ``entry.item`` of one of the Lists refers to."""
+    ids = list(dict.fromkeys(term.list_ids))
+    placeholders = ", ".join("?" * len(ids))
+    return Sql(
+        "EXISTS (SELECT 1 FROM idx_reference i JOIN resource_entity l ON l.pid = i.pid"
+        " WHERE i.res_type = 'List' AND i.param = 'item' AND l.res_type = 'List'"
+        f" AND l.res_id IN ({placeholders}) AND NOT l.deleted"
+        " AND i.target_type = e.res_type AND i.target_id = e.res_id)",
+        ids,
+    )
+
+
+def term_sql(term: Term, resource_type: str | None, now: int) -> Sql | None:
+    """The predicate on ``e`` for any AND term (None when it holds for every resource)."""
+    if isinstance(term, Criterion):
+        return criterion_sql(term, resource_type, now)
+    if isinstance(term, ChainCriterion):
+        return chain_sql(term, resource_type, now)
+    if isinstance(term, HasCriterion):
+        return has_sql(term, resource_type, now)
+    if isinstance(term, CompartmentCriterion):
+        return compartment_term_sql(term, resource_type)
+    return list_sql(term)
+
+
 def where_sql(query: SearchQuery) -> Sql:
     """The WHERE clause on ``resource_entity e`` selecting every match (no paging)."""
     parts = [Sql("NOT e.deleted")]
@@ -328,7 +449,7 @@ def where_sql(query: SearchQuery) -> Sql:
         types = list(dict.fromkeys(query.types))
         parts.append(Sql(f"e.res_type IN ({', '.join('?' * len(types))})", types))
     for criterion in query.criteria:
-        sql = criterion_sql(criterion, query.resource_type, query.now)
+        sql = term_sql(criterion, query.resource_type, query.now)
         if sql is not None:
             parts.append(sql)
     if query.compartment is not None:
@@ -338,30 +459,88 @@ def where_sql(query: SearchQuery) -> Sql:
 
 # --- sort and keyset cursor ---------------------------------------------------------------------
 
+# R4 search.html#sort: a multi-valued parameter sorts by its lowest value ascending and its
+# highest descending. The same choices are made by wardbook.search.matcher.sort_value.
+_SORT_VALUE = {
+    "string": ("idx_string", "i.value_norm", "i.value_norm"),
+    "token": ("idx_token", "i.code", "i.code"),
+    "date": ("idx_date", "i.low", "i.high"),
+    "number": ("idx_number", "i.value", "i.value"),
+    "quantity": (
+        "idx_quantity",
+        "COALESCE(i.canonical_value, i.value)",
+        "COALESCE(i.canonical_value, i.value)",
+    ),
+    "uri": ("idx_uri", "i.uri", "i.uri"),
+    "reference": (
+        "idx_reference",
+        "COALESCE(i.target_type || '/' || i.target_id, i.url)",
+        "COALESCE(i.target_type || '/' || i.target_id, i.url)",
+    ),
+}
 
-def _sort_keys(query: SearchQuery) -> list[SortKey]:
-    return [k for k in query.sort if k.param in _SORT_COLUMNS]
+
+def sort_column(key: SortKey) -> Sql:
+    """The value ``e`` sorts by for one key: an entity column or a correlated MIN/MAX."""
+    if key.definition is None:
+        return Sql(_SORT_COLUMNS[key.param])
+    table, low, high = _SORT_VALUE[key.definition.type]
+    aggregate = f"MAX({high})" if key.descending else f"MIN({low})"
+    return Sql(
+        f"(SELECT {aggregate} FROM {table} i WHERE i.pid = e.pid AND i.param = ?)",
+        [key.param],
+    )
 
 
 def _signature(keys: Sequence[SortKey]) -> str:
     return ",".join(k.text() for k in keys)
 
 
-def order_sql(keys: Sequence[SortKey]) -> str:
-    """ORDER BY the sort keys, then pid: a total order, so pages never overlap or skip."""
-    terms = [f"{_SORT_COLUMNS[k.param]} {'DESC' if k.descending else 'ASC'}" for k in keys]
-    terms.append("e.pid ASC")
+@dataclass(frozen=True, slots=True)
+class _Column:
+    """One ORDER BY column: expression, whether it can be NULL, and its direction."""
+
+    expr: str
+    nullable: bool
+    descending: bool
+
+
+def _columns(keys: Sequence[SortKey], wrapped: bool) -> list[_Column]:
+    out = []
+    for n, key in enumerate(keys):
+        if wrapped:
+            out.append(_Column(f"q.s{n}", key.definition is not None, key.descending))
+        else:
+            out.append(_Column(_SORT_COLUMNS[key.param], False, key.descending))
+    out.append(_Column("q.pid" if wrapped else "e.pid", False, False))
+    return out
+
+
+def order_sql(columns: Sequence[_Column], backwards: bool = False) -> str:
+    """ORDER BY the sort keys then pid (a total order); missing values last.
+
+    ``backwards`` is the exact reverse order, used to fetch a previous page.
+    """
+    terms = []
+    for c in columns:
+        descending = c.descending != backwards
+        if c.nullable:
+            terms.append(f"({c.expr} IS NULL) {'DESC' if backwards else 'ASC'}")
+        terms.append(f"{c.expr} {'DESC' if descending else 'ASC'}")
     return ", ".join(terms)
 
 
-def encode_cursor(keys: Sequence[SortKey], values: Sequence[Any]) -> str:
-    """Opaque cursor: base64url JSON of the sort signature and the last row's key."""
-    raw = json.dumps({"s": _signature(keys), "k": list(values)}, separators=(",", ":"))
+def encode_cursor(keys: Sequence[SortKey], values: Sequence[Any], backwards: bool = False) -> str:
+    """Opaque cursor: base64url JSON of the sort signature, a row's key and a direction."""
+    data: dict[str, Any] = {"s": _signature(keys), "k": list(values)}
+    if backwards:
+        data["d"] = "p"
+    raw = json.dumps(data, separators=(",", ":"))
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str, keys: Sequence[SortKey]) -> list[Any]:
-    """The last row's key values; BadRequest for a cursor not made for this sort."""
+def decode_cursor(cursor: str, keys: Sequence[SortKey]) -> tuple[list[Any], bool]:
+    """A row's key values and whether to page backwards from it; BadRequest if invalid."""
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         data = json.loads(base64.urlsafe_b64decode(padded.encode()))
@@ -369,6 +548,7 @@ def decode_cursor(cursor: str, keys: Sequence[SortKey]) -> list[Any]:
         valid = (
             isinstance(data, dict)
             and data.get("s") == _signature(keys)
+            and data.get("d", "n") in ("n", "p")
             and isinstance(values, list)
             and len(values) == len(keys) + 1
             and isinstance(values[-1], int)
@@ -378,20 +558,42 @@ def decode_cursor(cursor: str, keys: Sequence[SortKey]) -> list[Any]:
     if not valid:
         raise BadRequest("invalid _cursor: request the first page again")
     for key, value in zip(keys, values, strict=False):
-        expected = int if key.param == "_lastUpdated" else str
-        if not isinstance(value, expected):
+        if key.definition is None:
+            ok = isinstance(value, int if key.param == "_lastUpdated" else str)
+        else:
+            ok = value is None or isinstance(value, str | int | float)
+        if not ok or isinstance(value, bool):
             raise BadRequest("invalid _cursor: request the first page again")
-    return cast(list[Any], values)
+    return cast(list[Any], values), data.get("d") == "p"
 
 
-def keyset_sql(keys: Sequence[SortKey], values: Sequence[Any]) -> Sql:
+def _after_one(c: _Column, value: Any, backwards: bool) -> Sql | None:
+    """Rows strictly after ``value`` in column ``c`` (None: no row can be)."""
+    descending = c.descending != backwards
+    nulls_last = not backwards
+    if value is None:
+        return None if nulls_last else Sql(f"{c.expr} IS NOT NULL")
+    comparison = f"{c.expr} {'<' if descending else '>'} ?"
+    if c.nullable and nulls_last:
+        return Sql(f"({comparison} OR {c.expr} IS NULL)", [value])
+    return Sql(comparison, [value])
+
+
+def _equal(c: _Column, value: Any) -> Sql:
+    return Sql(f"{c.expr} IS NULL") if value is None else Sql(f"{c.expr} = ?", [value])
+
+
+def keyset_sql(columns: Sequence[_Column], values: Sequence[Any], backwards: bool) -> Sql:
     """Rows strictly after ``values`` in :func:`order_sql` order (lexicographic expansion)."""
-    columns = [(_SORT_COLUMNS[k.param], k.descending) for k in keys] + [("e.pid", False)]
     alternatives: list[Sql] = []
-    for i, (column, descending) in enumerate(columns):
-        equal = [Sql(f"{c} = ?", [values[j]]) for j, (c, _) in enumerate(columns[:i])]
-        after = Sql(f"{column} {'<' if descending else '>'} ?", [values[i]])
+    for i, column in enumerate(columns):
+        after = _after_one(column, values[i], backwards)
+        if after is None:
+            continue
+        equal = [_equal(c, values[j]) for j, c in enumerate(columns[:i])]
         alternatives.append(_and([*equal, after]))
+    if not alternatives:
+        return Sql("1 = 0")
     if len(alternatives) == 1:
         return alternatives[0]
     return Sql(
@@ -403,18 +605,44 @@ def keyset_sql(keys: Sequence[SortKey], values: Sequence[Any]) -> Sql:
 # --- running ------------------------------------------------------------------------------------
 
 
-def ids_sql(query: SearchQuery, limit: int) -> tuple[Sql, list[SortKey]]:
-    """SELECT pid, last_updated, res_id, res_type of the next ``limit`` matches in order."""
-    keys = _sort_keys(query)
+def ids_sql(
+    query: SearchQuery, limit: int, backwards: bool = False, start: Sequence[Any] | None = None
+) -> Sql:
+    """SELECT pid, last_updated, res_id, res_type, sort values of the next ``limit`` matches.
+
+    ``start``: the key of the row to continue after (or before, ``backwards``). Sorting by
+    index values wraps the match in a derived table ``q`` whose columns ``s0, s1...`` are
+    the per-resource sort values, so ORDER BY and the keyset can name them.
+    """
+    keys = query.sort
     where = where_sql(query)
-    if query.cursor is not None:
-        keyset = keyset_sql(keys, decode_cursor(query.cursor, keys))
-        where = _and([where, keyset])
-    text = (
-        "SELECT e.pid, e.last_updated, e.res_id, e.res_type FROM resource_entity e"
-        f" WHERE {where.text} ORDER BY {order_sql(keys)} LIMIT ?"
+    wrapped = any(k.definition is not None for k in keys)
+    columns = _columns(keys, wrapped)
+    if not wrapped:
+        extra = "".join(f", {_SORT_COLUMNS[k.param]}" for k in keys)
+        if start is not None:
+            where = _and([where, keyset_sql(columns, start, backwards)])
+        text = (
+            f"SELECT e.pid, e.last_updated, e.res_id, e.res_type{extra} FROM resource_entity e"
+            f" WHERE {where.text} ORDER BY {order_sql(columns, backwards)} LIMIT ?"
+        )
+        return Sql(text, [*where.params, limit])
+    selects = [sort_column(k) for k in keys]
+    inner_cols = "".join(f", {c.text} AS s{n}" for n, c in enumerate(selects))
+    params: list[Any] = [x for c in selects for x in c.params]
+    inner = (
+        f"SELECT e.pid, e.last_updated, e.res_id, e.res_type{inner_cols}"
+        f" FROM resource_entity e WHERE {where.text}"
     )
-    return Sql(text, [*where.params, limit]), keys
+    params.extend(where.params)
+    outer_cols = "".join(f", q.s{n}" for n in range(len(keys)))
+    text = f"SELECT q.pid, q.last_updated, q.res_id, q.res_type{outer_cols} FROM ({inner}) q"
+    if start is not None:
+        keyset = keyset_sql(columns, start, backwards)
+        text += f" WHERE {keyset.text}"
+        params.extend(keyset.params)
+    text += f" ORDER BY {order_sql(columns, backwards)} LIMIT ?"
+    return Sql(text, [*params, limit])
 
 
 def count_sql(query: SearchQuery) -> Sql:
@@ -435,12 +663,117 @@ def bodies_sql(dialect: Dialect, pids: Sequence[int]) -> Sql:
 
 
 def _cursor_values(row: Sequence[Any], keys: Sequence[SortKey]) -> list[Any]:
-    by_param = {"_lastUpdated": row[1], "_id": row[2]}
-    return [by_param[k.param] for k in keys] + [row[0]]
+    return [row[4 + n] for n in range(len(keys))] + [int(row[0])]
+
+
+# --- _include / _revinclude ----------------------------------------------------------------------
+
+_CHUNK = 500  # ids per IN list: far below both backends' limits on bound parameters
+
+Found = tuple[int, str, str]  # pid, resource type, id
+
+
+def _chunks(items: Sequence[Any]) -> list[Sequence[Any]]:
+    return [items[i : i + _CHUNK] for i in range(0, len(items), _CHUNK)]
+
+
+def include_sql(spec: IncludeSpec, pids: Sequence[int]) -> Sql:
+    """Targets of the ``spec`` references of ``pids`` (R4 search.html#include)."""
+    text = (
+        "SELECT DISTINCT t.pid, t.res_type, t.res_id FROM idx_reference i"
+        " JOIN resource_entity t ON t.res_type = i.target_type AND t.res_id = i.target_id"
+        f" WHERE i.pid IN ({', '.join('?' * len(pids))}) AND NOT t.deleted"
+    )
+    params: list[Any] = list(pids)
+    for column, value in (
+        ("i.res_type", spec.source_type),
+        ("i.param", spec.param),
+        ("i.target_type", spec.target_type),
+    ):
+        if value is not None:
+            text += f" AND {column} = ?"
+            params.append(value)
+    return Sql(text, params)
+
+
+def revinclude_sql(spec: IncludeSpec, target_type: str, ids: Sequence[str]) -> Sql:
+    """Resources whose ``spec`` references point at ``target_type`` ``ids`` (#revinclude)."""
+    text = (
+        "SELECT DISTINCT s.pid, s.res_type, s.res_id FROM idx_reference i"
+        " JOIN resource_entity s ON s.pid = i.pid"
+        f" WHERE i.target_type = ? AND i.target_id IN ({', '.join('?' * len(ids))})"
+        " AND NOT s.deleted"
+    )
+    params: list[Any] = [target_type, *ids]
+    for column, value in (("i.res_type", spec.source_type), ("i.param", spec.param)):
+        if value is not None:
+            text += f" AND {column} = ?"
+            params.append(value)
+    return Sql(text, params)
+
+
+async def _follow(runner: SqlRunner, spec: IncludeSpec, frontier: Sequence[Found]) -> set[Found]:
+    found: set[Found] = set()
+    statements: list[Sql] = []
+    if spec.reverse:
+        by_type: dict[str, list[str]] = {}
+        for _, rtype, rid in frontier:
+            if spec.target_type is None or rtype == spec.target_type:
+                by_type.setdefault(rtype, []).append(rid)
+        for rtype, ids in sorted(by_type.items()):
+            statements.extend(revinclude_sql(spec, rtype, chunk) for chunk in _chunks(ids))
+    else:
+        pids = [pid for pid, rtype, _ in frontier if spec.source_type in (None, rtype)]
+        statements.extend(include_sql(spec, chunk) for chunk in _chunks(pids))
+    for sql in statements:
+        for row in await runner.fetch_all(sql.text, sql.params):
+            found.add((int(row[0]), str(row[1]), str(row[2])))
+    return found
+
+
+async def included_pids(
+    runner: SqlRunner, includes: Sequence[IncludeSpec], matched: Sequence[Found]
+) -> list[int]:
+    """Pids ``includes`` add to a page of ``matched`` resources, in pid order.
+
+    R4 search.html#include: every directive applies to the page's matches; ``:iterate``
+    ones are repeated on what they included until nothing new appears (no depth cap:
+    each round only follows resources not seen before, so it ends). One statement per
+    directive and round (per 500 ids), never one per resource.
+    """
+    seen = {pid for pid, _, _ in matched}
+    out: set[int] = set()
+    frontier: list[Found] = list(matched)
+    first = True
+    while frontier:
+        found: set[Found] = set()
+        for spec in includes:
+            if first or spec.iterate:
+                found |= await _follow(runner, spec, frontier)
+        new = sorted(f for f in found if f[0] not in seen)
+        seen.update(f[0] for f in new)
+        out.update(f[0] for f in new)
+        frontier = new if any(spec.iterate for spec in includes) else []
+        first = False
+    return sorted(out)
+
+
+async def fetch_bodies(runner: SqlRunner, pids: Sequence[int]) -> list[StoredResource]:
+    """The current bodies of ``pids`` in that order (deleted ones left out)."""
+    found: dict[int, StoredResource] = {}
+    for chunk in _chunks(pids):
+        sql = bodies_sql(runner.dialect, chunk)
+        for r in await runner.fetch_all(sql.text, sql.params):
+            found[int(r[-1])] = stored_from_row(r)
+    return [found[pid] for pid in pids if pid in found]
 
 
 async def run_search(runner: SqlRunner, query: SearchQuery) -> Page:
-    """The page of current resources matching ``query``, with total and next cursor."""
+    """The page of current resources matching ``query``: matches, includes, total, cursors.
+
+    Everything a search page shows is assembled here, in one read snapshot; the service
+    layer (``ResourceService.search``) then applies its filters to matches and includes.
+    """
     total: int | None = None
     want_total = query.total != "none"
     if query.only_total:
@@ -448,31 +781,50 @@ async def run_search(runner: SqlRunner, query: SearchQuery) -> Page:
             sql = count_sql(query)
             total = int((await runner.fetch_all(sql.text, sql.params))[0][0])
         return Page(entries=[], total=total)
-    sql, keys = ids_sql(query, query.count + 1)
+    keys = query.sort
+    start, backwards = (None, False)
+    if query.cursor is not None:
+        start, backwards = decode_cursor(query.cursor, keys)
+    sql = ids_sql(query, query.count + 1, backwards, start)
     rows = await runner.fetch_all(sql.text, sql.params)
     more = len(rows) > query.count
     rows = rows[: query.count]
-    next_cursor = encode_cursor(keys, _cursor_values(rows[-1], keys)) if more and rows else None
+    next_cursor = prev_cursor = None
+    if backwards:
+        rows.reverse()
+        if rows:
+            next_cursor = encode_cursor(keys, _cursor_values(rows[-1], keys))
+            if more:
+                prev_cursor = encode_cursor(keys, _cursor_values(rows[0], keys), True)
+    elif rows:
+        if more:
+            next_cursor = encode_cursor(keys, _cursor_values(rows[-1], keys))
+        if start is not None:
+            prev_cursor = encode_cursor(keys, _cursor_values(rows[0], keys), True)
     if want_total:
         if query.cursor is None and not more:
             total = len(rows)
         else:
             count = count_sql(query)
             total = int((await runner.fetch_all(count.text, count.params))[0][0])
-    entries = []
-    if rows:
-        pids = [int(r[0]) for r in rows]
-        bodies = bodies_sql(runner.dialect, pids)
-        found = {
-            int(r[-1]): stored_from_row(r)
-            for r in await runner.fetch_all(bodies.text, bodies.params)
-        }
-        entries = [found[pid] for pid in pids if pid in found]
-    return Page(entries=entries, total=total, next_cursor=next_cursor)
+    pids = [int(r[0]) for r in rows]
+    entries = await fetch_bodies(runner, pids) if pids else []
+    included: list[StoredResource] = []
+    if query.includes and rows:
+        matched = [(int(r[0]), str(r[3]), str(r[2])) for r in rows]
+        extra = await included_pids(runner, query.includes, matched)
+        included = await fetch_bodies(runner, extra)
+    return Page(
+        entries=entries,
+        total=total,
+        next_cursor=next_cursor,
+        prev_cursor=prev_cursor,
+        included=included,
+    )
 
 
 async def search_ids(runner: SqlRunner, query: SearchQuery, limit: int) -> list[tuple[str, str]]:
     """(resource type, id) of the first ``limit`` matches: for conditional operations."""
-    sql, _ = ids_sql(query, limit)
+    sql = ids_sql(query, limit)
     rows = await runner.fetch_all(sql.text, sql.params)
     return [(str(r[3]), str(r[2])) for r in rows]

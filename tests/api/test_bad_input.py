@@ -210,11 +210,17 @@ async def test_unknown_version_of_an_unknown_resource_is_404(client: httpx.Async
 
 @pytest.mark.parametrize(
     "path",
-    ["/Patient/1/foo", "/Patient/1/_history/1/extra", "/Patient/1/_history/1/2/3", "/a/b/c/d/e"],
+    ["/Patient/1/_history/1/extra", "/Patient/1/_history/1/2/3", "/a/b/c/d/e"],
 )
 async def test_unknown_path_under_fhir_is_404(client: httpx.AsyncClient, path: str) -> None:
     response = await client.get(path)
     assert_outcome(response, 404, f"No FHIR endpoint at /fhir{path}")
+
+
+async def test_compartment_search_of_an_unknown_type_is_404(client: httpx.AsyncClient) -> None:
+    # /{type}/{id}/{member} is compartment search (R4 search.html#compartments).
+    response = await client.get("/Patient/1/foo")
+    assert_outcome(response, 404, "Unknown resource type 'foo'")
 
 
 # --- 405: the URL exists, the method does not -----------------------------------------------

@@ -216,7 +216,9 @@ def _has_term(name: str, text: str, resource_type: str | None, depth: int) -> Ha
         raise _invalid(f"{name}: {code} is not a reference parameter of {source_type}")
     if resource_type is not None and param.targets and resource_type not in param.targets:
         raise _invalid(f"{name}: {source_type}.{code} cannot refer to a {resource_type}")
-    inner = _term(_params_for(source_type), rest, text, source_type, depth + 1)
+    inner = _term(
+        CUSTOM.with_core(source_type, _params_for(source_type)), rest, text, source_type, depth + 1
+    )
     return HasCriterion(name, source_type, param, inner, inner.raw)
 
 
@@ -242,7 +244,7 @@ def _chain_term(
     rest_code = rest.split(".", 1)[0].split(":", 1)[0]
     branches: list[tuple[str, Term]] = []
     for target in candidates:
-        target_params = _params_for(target)
+        target_params = CUSTOM.with_core(target, _params_for(target))
         if rest_code == "_has" or rest_code in target_params:
             branches.append((target, _term(target_params, rest, text, target, depth + 1)))
     if not branches:

@@ -17,15 +17,29 @@ from wardbook.errors import BadRequest
 from wardbook.fhir import jsonio, terminology
 from wardbook.search.params.concepts import MAX_CONCEPTS, ConceptSetValue
 from wardbook.search.parse import parse_search
-from wardbook.search.query import Criterion, SearchQuery
+from wardbook.search.query import (
+    ChainCriterion,
+    Criterion,
+    HasCriterion,
+    SearchQuery,
+    Term,
+    Value,
+)
 from wardbook.storage.base import Repository
 
 # Nested ValueSets fetched for one value at most (a guard against include cycles and abuse).
 _MAX_NESTED = 50
 
 
-def _unresolved(criterion: Criterion) -> bool:
-    return any(isinstance(v, ConceptSetValue) and v.concepts is None for v in criterion.values)
+def _unresolved(term: Term) -> bool:
+    """Whether ``term`` (or a chain / ``_has`` it wraps) still names a stored ValueSet."""
+    if isinstance(term, ChainCriterion):
+        return any(_unresolved(inner) for _, inner in term.branches)
+    if isinstance(term, HasCriterion):
+        return _unresolved(term.inner)
+    if not isinstance(term, Criterion):
+        return False
+    return any(isinstance(v, ConceptSetValue) and v.concepts is None for v in term.values)
 
 
 async def _stored_value_set(repository: Repository, url: str) -> dict[str, Any] | None:
@@ -74,17 +88,26 @@ async def resolve_value_sets(query: SearchQuery, repository: Repository) -> Sear
     if not any(_unresolved(c) for c in query.criteria):
         return query
     expanded: dict[str, frozenset[tuple[str, str]]] = {}
-    criteria: list[Criterion] = []
-    for criterion in query.criteria:
-        if not _unresolved(criterion):
-            criteria.append(criterion)
-            continue
-        values = []
-        for value in criterion.values:
-            if isinstance(value, ConceptSetValue) and value.concepts is None:
-                if value.text not in expanded:
-                    expanded[value.text] = await _expand(repository, value.text)
-                value = value.resolved(expanded[value.text])
-            values.append(value)
-        criteria.append(replace(criterion, values=tuple(values)))
+    criteria = [await _resolve(term, repository, expanded) for term in query.criteria]
     return replace(query, criteria=criteria)
+
+
+async def _resolve(
+    term: Term, repository: Repository, expanded: dict[str, frozenset[tuple[str, str]]]
+) -> Term:
+    if not _unresolved(term):
+        return term
+    if isinstance(term, ChainCriterion):
+        branches = [(t, await _resolve(inner, repository, expanded)) for t, inner in term.branches]
+        return replace(term, branches=tuple(branches))
+    if isinstance(term, HasCriterion):
+        return replace(term, inner=await _resolve(term.inner, repository, expanded))
+    assert isinstance(term, Criterion)
+    values: list[Value] = []
+    for value in term.values:
+        if isinstance(value, ConceptSetValue) and value.concepts is None:
+            if value.text not in expanded:
+                expanded[value.text] = await _expand(repository, value.text)
+            value = value.resolved(expanded[value.text])
+        values.append(value)
+    return replace(term, values=tuple(values))

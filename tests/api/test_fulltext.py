@@ -113,7 +113,7 @@ async def test_system_level_content_search_and_bad_values(client: httpx.AsyncCli
 
 async def test_the_word_search_uses_the_full_text_index(repository: Repository) -> None:
     query = parse_search("Patient", [("_content", "asthma")], strict=True)
-    sql, _ = ids_sql(query, 10)
+    sql = ids_sql(query, 10)
     async with repository.transaction() as tx:
         if repository.dialect is Dialect.SQLITE:
             rows = await tx.runner.fetch_all(f"EXPLAIN QUERY PLAN {sql.text}", sql.params)

@@ -35,7 +35,7 @@ from wardbook.search.extract import extract_index
 from wardbook.search.index import IndexRows
 from wardbook.search.matcher import matches
 from wardbook.search.parse import parse_search
-from wardbook.search.query import Criterion, SearchQuery
+from wardbook.search.query import Criterion, SearchQuery, Term
 from wardbook.storage.base import StoredResource
 
 ACTIONS = ("create", "read", "update", "delete", "search")
@@ -213,7 +213,7 @@ def _restrict_system_search(principal: Principal, query: SearchQuery) -> SearchP
     return SearchPlan(query, True)
 
 
-def _merged_criteria(resource_type: str, scopes: Sequence[ResourceScope]) -> list[Criterion] | None:
+def _merged_criteria(resource_type: str, scopes: Sequence[ResourceScope]) -> list[Term] | None:
     """The scope queries as search criteria: [] when a scope has none; None when they
     cannot be expressed as one AND of criteria (then the page is filtered instead)."""
     if any(not s.query for s in scopes):
@@ -227,10 +227,13 @@ def _merged_criteria(resource_type: str, scopes: Sequence[ResourceScope]) -> lis
     keys = {tuple(c.key() for c in p.criteria) for p in parsed}
     if len(keys) != 1 or len(next(iter(keys))) != 1:
         return None
-    first = parsed[0].criteria[0]
-    values = tuple(v for p in parsed for v in p.criteria[0].values)
-    raw = tuple(r for p in parsed for r in p.criteria[0].raw)
-    return [replace(first, values=values, raw=raw)]
+    firsts = [p.criteria[0] for p in parsed]
+    plain = [c for c in firsts if isinstance(c, Criterion)]
+    if len(plain) != len(firsts):
+        return None  # chains and _has cannot be ORed into one term: filter the page
+    values = tuple(v for c in plain for v in c.values)
+    raw = tuple(r for c in plain for r in c.raw)
+    return [replace(plain[0], values=values, raw=raw)]
 
 
 def patients_of(resource: dict[str, Any]) -> list[str]:

@@ -32,6 +32,7 @@ from wardbook.ops.health import livez, readyz
 from wardbook.ops.logging import RequestIdMiddleware
 from wardbook.ops.metrics_endpoint import (
     backup_refresher,
+    jobs_refresher,
     metrics_endpoint,
     pool_refresher,
     refresh_forever,
@@ -85,6 +86,7 @@ def build_app(settings: Settings, repository: Repository | None = None) -> ASGIA
     metrics.add_refresher(pool_refresher(repo))
     metrics.add_refresher(backup_refresher(repo))
     metrics.add_refresher(replica_refresher(repo))
+    metrics.add_refresher(jobs_refresher(repo))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -105,3 +105,34 @@ def test_type_label_only_accepts_r4_types() -> None:
     assert metrics.type_label("Observation") == "Observation"
     assert metrics.type_label("observation") == "-"
     assert metrics.type_label(None) == "-"
+
+
+async def test_export_jobs_are_counted_by_state(client: httpx.AsyncClient) -> None:
+    kick = await client.get("/$export", headers={"Prefer": "respond-async"})
+    assert kick.status_code == 202, kick.text
+    text = await scrape(client)
+    states = ("accepted", "in-progress", "completed", "failed", "cancelled")
+    total = sum(sample(text, "wardbook_export_jobs", state=s) for s in states)
+    assert total >= 1
+    assert "wardbook_jobs_queued " in text
+
+
+async def test_sign_ins_and_break_the_glass_are_counted(client: httpx.AsyncClient) -> None:
+    import time
+
+    from wardbook.audit.records import AuditRecord
+    from wardbook.audit.writer import count_security_event
+    from wardbook.auth.principal import LOCAL_DEVELOPER
+
+    before = await scrape(client)
+    for kind in ("login", "login-failed", "login-failed", "mfa-failed", "break-glass", "rest"):
+        count_security_event(AuditRecord(kind, time.time_ns() // 1000, LOCAL_DEVELOPER, None))  # type: ignore[arg-type]
+    after = await scrape(client)
+
+    def delta(name: str, **labels: str) -> float:
+        return sample(after, name, **labels) - sample(before, name, **labels)
+
+    assert delta("wardbook_logins_total", outcome="success") == 1
+    assert delta("wardbook_logins_total", outcome="failure") == 2
+    assert delta("wardbook_logins_total", outcome="mfa_failure") == 1
+    assert delta("wardbook_break_glass_total") == 1

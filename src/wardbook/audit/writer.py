@@ -29,6 +29,7 @@ from wardbook.audit.index import audit_index
 from wardbook.audit.records import AuditRecord
 from wardbook.fhir import jsonio
 from wardbook.fhir.meta import stamp
+from wardbook.ops import metrics
 from wardbook.search.extract import extract_index
 from wardbook.storage.base import NewVersion, Repository, WriteTx
 
@@ -102,6 +103,7 @@ class AuditWriter:
 
     async def submit(self, record: AuditRecord) -> None:
         """Queue a record; waits only when the bounded buffer is full."""
+        count_security_event(record)
         while len(self._buffer) >= self.max_queue:
             if not self.running:
                 # Nobody will flush (an app used without its lifespan, e.g. in tests):
@@ -118,6 +120,7 @@ class AuditWriter:
 
     async def write_now(self, record: AuditRecord) -> None:
         """Queue a record and return once it (and everything before it) is committed."""
+        count_security_event(record)
         self._buffer.append(record)
         await self.flush()
 
@@ -285,3 +288,15 @@ async def _chain_head(tx: WriteTx) -> tuple[int, str]:
     if not rows:
         return 0, GENESIS
     return int(rows[0][0]), str(rows[0][1])
+
+
+_LOGIN_OUTCOMES = {"login": "success", "login-failed": "failure", "mfa-failed": "mfa_failure"}
+
+
+def count_security_event(record: AuditRecord) -> None:
+    """Sign-ins and break-the-glass also feed the metrics the alerts watch."""
+    outcome = _LOGIN_OUTCOMES.get(record.kind)
+    if outcome is not None:
+        metrics.LOGINS.labels(outcome).inc()
+    elif record.kind == "break-glass":
+        metrics.BREAK_GLASS.inc()

@@ -44,6 +44,23 @@ def replica_refresher(repository: Repository) -> metrics.Refresher:
     return refresh
 
 
+def jobs_refresher(repository: Repository) -> metrics.Refresher:
+    """Export jobs by state and background jobs waiting or running, from their tables."""
+
+    async def refresh() -> None:
+        rows = await repository.query("SELECT status, count(*) FROM export_job GROUP BY status")
+        counts = {str(state): int(n) for state, n in rows}
+        for state in ("accepted", "in-progress", "completed", "failed", "cancelled"):
+            metrics.EXPORT_JOBS.labels(state).set(counts.get(state, 0))
+        reindex = await repository.query(
+            "SELECT count(*) FROM reindex_job WHERE status IN ('queued', 'running')"
+        )
+        waiting = counts.get("accepted", 0) + counts.get("in-progress", 0) + int(reindex[0][0])
+        metrics.JOBS_QUEUED.set(waiting)
+
+    return refresh
+
+
 async def metrics_endpoint(request: Request) -> Response:
     """Prometheus text format; gauges that come from the database are refreshed first."""
     try:

@@ -24,8 +24,8 @@ from wardbook.storage.replicated import ReplicatedRepository
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
-ALICE = Principal(kind="user", subject="alice", session_id="session-alice")
-BOB = Principal(kind="user", subject="bob", session_id="session-bob")
+ALICE = Principal(kind="local", subject="alice", session_id="session-alice")
+BOB = Principal(kind="local", subject="bob", session_id="session-bob")
 
 
 @pytest.fixture(scope="module")

@@ -278,7 +278,9 @@ def _operation(
 
 def _path_item(template: str) -> JsonObject:
     """A path's shared parameters: its ids, and ``_format`` (every FHIR route negotiates)."""
-    names = [name for name in ("id", "vid", "job", "file") if "{" + name + "}" in template]
+    names = [
+        name for name in ("id", "vid", "job", "file", "member") if "{" + name + "}" in template
+    ]
     return {"parameters": [_ref("parameters", name) for name in (*names, "_format")]}
 
 
@@ -369,6 +371,13 @@ def _parameters() -> JsonObject:
             "required": True,
             "description": "Version id (meta.versionId)",
             "schema": {"type": "string", "pattern": "^[0-9]+$"},
+        },
+        "member": {
+            "name": "member",
+            "in": "path",
+            "required": True,
+            "description": "Compartment search: a resource type in the compartment, or *",
+            "schema": {"type": "string", "pattern": "^([A-Z][A-Za-z]+|\\*)$"},
         },
         "file": {
             "name": "file",

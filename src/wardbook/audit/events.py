@@ -106,6 +106,7 @@ def _agents(record: AuditRecord) -> list[dict[str, Any]]:
             {
                 "type": {"coding": [_coding(AGENT_TYPE, "dataprocessor", "data processor")]},
                 "who": {"identifier": {"system": "urn:wardbook:client", "value": client}},
+                "altId": client,
                 "requestor": not agents,
                 **({} if agents else network),
             }

@@ -24,12 +24,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import random
-import signal
-import socket
 import subprocess
-import sys
 import tempfile
 import time
 from collections import defaultdict
@@ -39,15 +35,10 @@ from typing import Any
 
 import httpx
 
+from wardbook.ops.server_process import WARDBOOK, ServerProcess
+
 ROOT = Path(__file__).resolve().parents[2]
-WARDBOOK = str(Path(sys.executable).parent / "wardbook")
 FHIR_JSON = "application/fhir+json"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
@@ -87,58 +78,6 @@ class Results:
         out["errors_total"] = self.error_count()
         out["acknowledged_writes"] = len(self.acknowledged)
         return out
-
-
-class ServerProcess:
-    """`wardbook serve` on loopback, restartable after a kill -9."""
-
-    def __init__(self, database: str, workers: int) -> None:
-        self.database = database
-        self.workers = workers
-        self.port = free_port()
-        self.process: subprocess.Popen[bytes] | None = None
-        self.log = Path(tempfile.mkstemp(prefix="wardbook-load-", suffix=".log")[1])
-
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        env = {**os.environ, "WARDBOOK_LOG_LEVEL": "warning"}
-        with self.log.open("ab") as log:
-            self.process = subprocess.Popen(
-                [WARDBOOK, "serve", "--database", self.database, "--port", str(self.port),
-                 "--no-auth", "--workers", str(self.workers)],
-                env=env, stdout=log, stderr=subprocess.STDOUT,
-            )  # fmt: skip
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"server exited: {self.log.read_text()[-2000:]}")
-            try:
-                httpx.get(f"{self.base}/livez", timeout=1)
-                return
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        raise RuntimeError("server did not start in 60 s")
-
-    def kill9(self) -> None:
-        if self.process is not None:
-            self.process.kill()
-            self.process.wait()
-            # granian's worker processes die with their parent's pipe; make sure of it
-            subprocess.run(["pkill", "-9", "-f", "--", f"--port {self.port} "], check=False)
-            self.process = None
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.send_signal(signal.SIGINT)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-            self.process = None
 
 
 def vitals_bundle(patient: str, rng: random.Random) -> dict[str, Any]:
@@ -287,7 +226,7 @@ async def run_shift(
         tasks.append(asyncio.create_task(exporter(client, results, until)))
         if kill_at is not None:
             await asyncio.sleep(kill_at)
-            await asyncio.to_thread(server.kill9)
+            await asyncio.to_thread(server.kill)
             await asyncio.to_thread(server.start)
         await asyncio.gather(*tasks)
         elapsed = time.monotonic() - started
@@ -322,7 +261,8 @@ def main(argv: list[str] | None = None) -> int:
     folder = tempfile.mkdtemp(prefix="wardbook-shift-")
     database = args.database or f"sqlite:///{folder}/shift.db"
     prepare(database, args.patients)
-    server = ServerProcess(database, args.workers)
+    server = ServerProcess(database, workers=args.workers)
+    server.log = Path(tempfile.mkstemp(prefix="wardbook-load-", suffix=".log")[1])
     server.start()
     try:
         results, elapsed = asyncio.run(

@@ -17,7 +17,6 @@ import os
 import subprocess
 import sys
 import tarfile
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -65,35 +64,14 @@ class OldServer(Server):
 
     src: Path
 
-    def start(self) -> None:
-        log = self.log = Path(os.environ.get("TMPDIR", "/tmp")) / f"old-{self.port}.log"
-        with log.open("ab") as handle:
-            self.process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "wardbook.cli",
-                    "serve",
-                    "--database",
-                    self.database,
-                    "--port",
-                    str(self.port),
-                    "--no-auth",
-                ],
-                env=old_env(self.src),
-                stdout=handle,
-                stderr=subprocess.STDOUT,
-            )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"previous release exited: {log.read_text()[-2000:]}")
-            try:
-                if httpx.get(f"{self.base}/livez", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        raise RuntimeError("previous release did not become live")
+    def command(self) -> list[str]:
+        return [
+            *(sys.executable, "-m", "wardbook.cli", "serve", "--database", self.database),
+            *("--port", str(self.port), "--no-auth"),
+        ]
+
+    def environment(self) -> dict[str, str]:
+        return old_env(self.src)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])

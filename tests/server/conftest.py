@@ -2,90 +2,22 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
 import subprocess
-import sys
-import tempfile
-import time
-import urllib.request
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-WARDBOOK = str(Path(sys.executable).parent / "wardbook")
+from wardbook.ops.server_process import WARDBOOK, ServerProcess, free_port
+
+__all__ = ["WARDBOOK", "Server", "free_port", "migrate"]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+class Server(ServerProcess):
+    """A running server: its database URL, base URL and process (wardbook.ops.server_process).
 
-
-@dataclass
-class Server:
-    """A running server: its database URL, base URL and process."""
-
-    database: str
-    port: int
-    process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def fhir(self) -> str:
-        return f"{self.base}/fhir"
-
-    log: Path | None = None
-    workers: int = 1
-    no_auth: bool = True
-
-    def start(self) -> None:
-        env = {**os.environ, "WARDBOOK_LOG_LEVEL": "warning"}
-        self.log = Path(tempfile.mkstemp(prefix="wardbook-server-", suffix=".log")[1])
-        with self.log.open("ab") as log:
-            self.process = subprocess.Popen(
-                [
-                    *(WARDBOOK, "serve", "--database", self.database),
-                    *("--port", str(self.port), "--workers", str(self.workers)),
-                    *(["--no-auth"] if self.no_auth else []),
-                ],
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"server exited: {self.log.read_text()[-2000:]}")
-            try:
-                with urllib.request.urlopen(f"{self.base}/livez", timeout=1):
-                    return
-            except OSError:
-                time.sleep(0.1)
-        raise RuntimeError("server did not become live in 30 s")
-
-    def kill(self) -> None:
-        """SIGKILL: no shutdown hooks, no flush: what a power cut looks like to the process."""
-        if self.process is not None:
-            self.process.kill()
-            self.process.wait()
-            self.process = None
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.send_signal(signal.SIGINT)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-            self.process = None
+    ``kill()`` is SIGKILL to the server's whole process group, workers included.
+    """
 
 
 def migrate(database: str) -> None:

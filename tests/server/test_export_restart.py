@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-import os
-import signal
 import subprocess
 import time
 import urllib.error
@@ -50,25 +47,6 @@ def job_status(database: str, job_id: str) -> str:
             await repository.close()
 
     return asyncio.run(read())
-
-
-def kill_tree(server: Server) -> None:
-    """SIGKILL the server and its worker processes (killing only the parent would leave
-    the worker -- and the export it is running -- alive as an orphan)."""
-    assert server.process is not None
-    parent = server.process.pid
-    children = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == parent:
-            children.append(int(stat.parent.name))
-    server.kill()
-    for child in children:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(child, signal.SIGKILL)
 
 
 def kick_off(server: Server) -> str:
@@ -117,7 +95,7 @@ def test_an_export_killed_midway_completes_after_restart(
                 if status != 202 or headers["x-progress"] != "Accepted":
                     break
                 time.sleep(0.01)
-            kill_tree(server)
+            server.kill()
             if job_status(database_url, job_id) == "in-progress":
                 break
             server.start()

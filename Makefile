@@ -8,7 +8,7 @@ PORT ?= 8080
 DEMO_PATIENTS ?= 50
 DATABASE ?= sqlite:///./wardbook.db
 
-.PHONY: screenshots install run test test-fast lint bench registry clean load deploy-tools deploy-check audit
+.PHONY: docs screenshots install run test test-fast lint bench registry clean load deploy-tools deploy-check audit
 
 $(STAMP): pyproject.toml requirements/lock.txt requirements/registry.txt scripts/bootstrap.sh
 	PYTHON=$(PYTHON) bash scripts/bootstrap.sh
@@ -68,6 +68,10 @@ test: $(STAMP) lint deploy-check
 test-fast: $(STAMP)
 	bash scripts/ensure_browser.sh
 	$(BIN)/pytest -x -q -n 2 --dist loadgroup -m "not slow"
+
+# The documentation site (mkdocs.yml), offline: no CDN, no web fonts. Open build/site/index.html.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir build/site
 
 screenshots: $(STAMP)
 	bash scripts/ensure_browser.sh

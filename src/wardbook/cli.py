@@ -360,6 +360,9 @@ def build_parser() -> argparse.ArgumentParser:
     from wardbook.cli_smart import register as register_smart
 
     register_smart(sub, command)
+    from wardbook.cli_golive import register as register_golive
+
+    register_golive(sub, command)
     return parser
 
 

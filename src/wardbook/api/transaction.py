@@ -82,12 +82,14 @@ def _entry(result: EntryResult, base: str, preference: str) -> dict[str, Any]:
 
 
 def _page_bundle(result: EntryResult, base: str) -> dict[str, Any]:
-    assert result.page is not None
+    if result.page is None:
+        raise RuntimeError("internal error: result.page is missing")
     if result.history_path is not None:
         path = f"{base}/{result.history_path}"
         return history_bundle(result.page, base, path, None)
     query = result.query
-    assert query is not None
+    if query is None:
+        raise RuntimeError("internal error: query is missing")
     path = f"{base}/{query.resource_type}" if query.resource_type else base
     self_link = f"{path}?{query.to_query_string()}"
     next_link = (

@@ -280,7 +280,8 @@ class ClientAuthenticator:
                     break
                 jwks = client.jwks
             else:
-                assert client.jwks_uri is not None
+                if client.jwks_uri is None:
+                    raise RuntimeError("internal error: client.jwks_uri is missing")
                 jwks = await self.jwks_cache.get(client.jwks_uri, refresh=refresh)
             try:
                 keys = KeySet.import_key_set(jwks)  # type: ignore[arg-type]

@@ -151,7 +151,10 @@ class KeyRing:
             await self.rotate()
             current = next(r for r in self._records if r.retired_at is None)
             private = self._private(current)
-            assert private is not None
+            if private is None:
+                raise RuntimeError(
+                    "internal error: a freshly rotated signing key cannot be unsealed"
+                )
         return SigningKey(current.kid, ECKey.import_key(json.loads(private)))
 
     def _private(self, record: KeyRecord) -> str | None:

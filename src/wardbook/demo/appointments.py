@@ -27,7 +27,8 @@ def build_appointments(ctx: PatientContext) -> list[Resource]:
     admissions = [e for e in story.episodes if e.kind == "IMP" and e.problem is not None]
     if admissions:
         last = admissions[-1]
-        assert last.problem is not None
+        if last.problem is None:
+            raise RuntimeError("internal error: last.problem is missing")
         plans.append(
             (
                 last.specialty,

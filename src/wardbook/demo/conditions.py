@@ -81,7 +81,8 @@ def _problem_list_item(ctx: PatientContext, problem: ChronicProblem) -> Resource
 
 def _encounter_diagnosis(ctx: PatientContext, episode: Episode) -> Resource:
     problem = episode.problem
-    assert problem is not None
+    if problem is None:
+        raise RuntimeError("internal error: problem is missing")
     born = datetime.combine(ctx.story.birth_date, time(), tzinfo=UTC)
     onset = max(episode.start - timedelta(hours=ctx.rng.randint(2, 72)), born)
     doctor = attending(ctx, episode)

@@ -161,7 +161,8 @@ def _document(
 
 def _admission_notes(ctx: PatientContext, episode: Episode) -> list[Resource]:
     problem = episode.problem
-    assert problem is not None
+    if problem is None:
+        raise RuntimeError("internal error: problem is missing")
     doctor = attending(ctx, episode)
     ward = ctx.facility.ward(episode.place).name
     vitals = list(ctx.vitals.get(episode.encounter_id, []))
@@ -316,7 +317,8 @@ def _ward_round_time(
 
 def _ed_note(ctx: PatientContext, episode: Episode) -> Resource:
     problem = episode.problem
-    assert problem is not None
+    if problem is None:
+        raise RuntimeError("internal error: problem is missing")
     doctor = attending(ctx, episode)
     end = episode.end or ctx.now
     written = end - timedelta(minutes=20)

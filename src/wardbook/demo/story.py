@@ -241,7 +241,10 @@ def _plan_episodes(rng: random.Random, story: PatientStory, now: datetime) -> No
     kept: list[list[Episode]] = []
     for block in sorted(past, key=lambda b: b[0].start):
         end = block[-1].end
-        assert end is not None  # only the current admission is open
+        if end is None:
+            raise RuntimeError(
+                "internal error: a past episode without an end (only the current one is open)"
+            )
         if end > horizon:
             continue
         if kept and block[0].start < _block_end(kept[-1]) + timedelta(days=2):
@@ -256,7 +259,8 @@ def _plan_episodes(rng: random.Random, story: PatientStory, now: datetime) -> No
 
 def _block_end(block: list[Episode]) -> datetime:
     end = block[-1].end
-    assert end is not None
+    if end is None:
+        raise RuntimeError("internal error: end is missing")
     return end
 
 

@@ -270,7 +270,8 @@ def _fail(operation: FhirPatchOperation, reason: str) -> Unprocessable:
 
 def _apply_add(resource: dict[str, Any], operation: FhirPatchOperation) -> None:
     """Add ``name`` with ``value`` as a child of the element at path; lists are appended to."""
-    assert operation.name is not None and operation.value is not None
+    if operation.name is None or operation.value is None:
+        raise RuntimeError("internal error: operation.name or operation.value is missing")
     target = _single(resource, operation)
     name = operation.name
     if target.is_primitive:
@@ -281,7 +282,8 @@ def _apply_add(resource: dict[str, Any], operation: FhirPatchOperation) -> None:
     else:
         holder = target.value
         type_path = target.type_path
-    assert holder is not None
+    if holder is None:
+        raise RuntimeError("internal error: holder is missing")
     element, code = child_element(type_path, name)
     if element is None and type_path is not None:
         raise _fail(operation, f"{target.location} has no element {name!r}")
@@ -309,7 +311,8 @@ def _apply_add(resource: dict[str, Any], operation: FhirPatchOperation) -> None:
 
 def _apply_insert(resource: dict[str, Any], operation: FhirPatchOperation) -> None:
     """Insert ``value`` at ``index`` (0-based, at most the list's length) of the list at path."""
-    assert operation.value is not None and operation.index is not None
+    if operation.value is None or operation.index is None:
+        raise RuntimeError("internal error: operation.value or operation.index is missing")
     holder, key, element, length = _list_at(resource, operation)
     if operation.index > length:
         raise _fail(operation, f"index {operation.index} is past the end of the list ({length})")
@@ -335,7 +338,8 @@ def _apply_delete(resource: dict[str, Any], operation: FhirPatchOperation) -> No
 
 def _apply_replace(resource: dict[str, Any], operation: FhirPatchOperation) -> None:
     """Replace the element at path with ``value`` (a choice element may change its type)."""
-    assert operation.value is not None
+    if operation.value is None:
+        raise RuntimeError("internal error: operation.value is missing")
     node = _single(resource, operation)
     if node.is_root or node.holder is None:
         raise _fail(operation, "the resource itself cannot be replaced by a patch")
@@ -364,7 +368,8 @@ def _apply_replace(resource: dict[str, Any], operation: FhirPatchOperation) -> N
 
 def _apply_move(resource: dict[str, Any], operation: FhirPatchOperation) -> None:
     """Move the item at ``source`` of the list at path to ``destination`` (both 0-based)."""
-    assert operation.source is not None and operation.destination is not None
+    if operation.source is None or operation.destination is None:
+        raise RuntimeError("internal error: operation.source or operation.destination is missing")
     holder, key, _, length = _list_at(resource, operation)
     for part, index in (("source", operation.source), ("destination", operation.destination)):
         if index >= length:
@@ -463,7 +468,8 @@ def _set_extension(
 def _remove(node: Node) -> None:
     """Remove an element (value, id and extensions), then any parent it leaves empty."""
     holder = node.holder
-    assert holder is not None
+    if holder is None:
+        raise RuntimeError("internal error: holder is missing")
     if node.index is None:
         holder.pop(node.key, None)
         holder.pop("_" + node.key, None)
@@ -494,7 +500,8 @@ def _prune(node: Node | None) -> None:
 
 
 def _clear_extension(node: Node) -> None:
-    assert node.holder is not None
+    if node.holder is None:
+        raise RuntimeError("internal error: node.holder is missing")
     ext_key = "_" + node.key
     if node.index is None:
         node.holder.pop(ext_key, None)

@@ -107,7 +107,8 @@ def _int_checker(type_name: str, low: int) -> Checker:
             if isinstance(value, float):
                 return "structure", f"a {type_name} must be a whole JSON number, not {value}"
             return "structure", f"a {type_name} must be a JSON number, not {_json_kind(value)}"
-        assert isinstance(value, int)
+        if not isinstance(value, int):
+            raise RuntimeError("internal error: expected isinstance(value, int)")
         if value < low:
             return "value", f"{value} is below the minimum {low} of {type_name}"
         if value > INT32_MAX:

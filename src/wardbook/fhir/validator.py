@@ -97,7 +97,8 @@ def _make_prop(type_name: str, el: ElementDef, etype: ElementType | None) -> _Pr
         node_key = (target.split(".", 1)[0], target)
         json_name = el.name
     else:
-        assert etype is not None
+        if etype is None:
+            raise RuntimeError("internal error: etype is missing")
         code = etype.code
         json_name = _json_name(el, etype)
         if code in prims:
@@ -423,7 +424,8 @@ class _Validator:
         report = self.report
         kind = prop.kind
         if kind == _PRIMITIVE:
-            assert prop.check is not None
+            if prop.check is None:
+                raise RuntimeError("internal error: prop.check is missing")
             problem = prop.check(value)
             if problem is not None:
                 report.error(problem[0], f"{prop.element.path}: {problem[1]}", path)
@@ -457,7 +459,8 @@ class _Validator:
         if not value:
             report.error("structure", "an object must not be empty (R4 json.html, ele-1)", path)
             return
-        assert prop.node_key is not None
+        if prop.node_key is None:
+            raise RuntimeError("internal error: prop.node_key is missing")
         self.obj(value, _node(*prop.node_key), path, scope)
         code = prop.type_code
         if code == "Reference":
@@ -623,7 +626,8 @@ class _Validator:
             )
 
     def coding_binding(self, value: dict[str, Any], prop: _Prop, path: str) -> None:
-        assert prop.pairs is not None
+        if prop.pairs is None:
+            raise RuntimeError("internal error: prop.pairs is missing")
         system, code = value.get("system"), value.get("code")
         if not isinstance(code, str):
             return
@@ -635,7 +639,8 @@ class _Validator:
             )
 
     def concept_binding(self, value: dict[str, Any], prop: _Prop, path: str) -> None:
-        assert prop.pairs is not None
+        if prop.pairs is None:
+            raise RuntimeError("internal error: prop.pairs is missing")
         codings = value.get("coding")
         if not isinstance(codings, list):
             return

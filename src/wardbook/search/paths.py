@@ -56,7 +56,8 @@ def _tokenize(expression: str) -> list[_Tok]:
         if m is None or m.end() == pos:
             raise Unsupported(f"cannot tokenize {expression[pos:]!r}")
         kind = m.lastgroup
-        assert kind is not None
+        if kind is None:
+            raise RuntimeError("internal error: kind is missing")
         tokens.append(_Tok(kind, m.group(kind)))
         pos = m.end()
     return tokens

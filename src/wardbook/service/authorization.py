@@ -89,7 +89,8 @@ def _scope_admits(
     if body is None:
         return True
     if scope.context == "patient":
-        assert principal.patient is not None
+        if principal.patient is None:
+            raise RuntimeError("internal error: principal.patient is missing")
         if not in_compartment(body, "Patient", principal.patient, rows=rows):
             return False
     if scope.query:

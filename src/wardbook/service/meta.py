@@ -159,6 +159,7 @@ def _coding(system: str | None, code: str | None) -> dict[str, str]:
 
 
 def _meta_of(stored: StoredResource) -> dict[str, Any]:
-    assert stored.body is not None
+    if stored.body is None:
+        raise RuntimeError("internal error: stored.body is missing")
     meta = jsonio.loads(stored.body).get("meta")
     return dict(meta) if isinstance(meta, dict) else {}

@@ -212,7 +212,8 @@ def _job(row: Sequence[Any]) -> Job:
 
 
 async def get_job(repository: Repository, job_id: str) -> Job | None:
-    rows = await _sql(repository, f"SELECT {_JOB_COLUMNS} FROM reindex_job WHERE id = ?", [job_id])
+    # constant column list:
+    rows = await _sql(repository, f"SELECT {_JOB_COLUMNS} FROM reindex_job WHERE id = ?", [job_id])  # nosec B608
     return _job(rows[0]) if rows else None
 
 
@@ -231,7 +232,7 @@ async def start_job(repository: Repository, types: list[str] | None) -> Job:
     total, max_pid = (
         await _sql(
             repository,
-            "SELECT COUNT(*), COALESCE(MAX(pid), 0) FROM resource_entity"
+            "SELECT COUNT(*), COALESCE(MAX(pid), 0) FROM resource_entity"  # constant column list  # nosec B608
             f" WHERE NOT deleted{type_filter}",
             params,
         )
@@ -253,7 +254,8 @@ async def start_job(repository: Repository, types: list[str] | None) -> Job:
         ],
     )
     job = await get_job(repository, job_id)
-    assert job is not None
+    if job is None:
+        raise RuntimeError("internal error: job is missing")
     return job
 
 
@@ -293,7 +295,8 @@ async def run_job(
             raise LookupError(job_id)
         return job
     job = await get_job(repository, job_id)
-    assert job is not None
+    if job is None:
+        raise RuntimeError("internal error: job is missing")
     try:
         if job.last_pid == 0 and settle:
             await asyncio.sleep(settle)

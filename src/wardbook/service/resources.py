@@ -207,7 +207,8 @@ class ResourceService:
             restrict_search(principal, SearchQuery(None))
         if resource_id is not None:
             check_id(resource_id)
-            assert resource_type is not None
+            if resource_type is None:
+                raise RuntimeError("internal error: resource_type is missing")
             current = await self.repository.read(resource_type, resource_id)
             if current is not None and not current.deleted:
                 authorize(principal, "read", resource_type, current)

@@ -102,7 +102,8 @@ async def _resolve(
         return replace(term, branches=tuple(branches))
     if isinstance(term, HasCriterion):
         return replace(term, inner=await _resolve(term.inner, repository, expanded))
-    assert isinstance(term, Criterion)
+    if not isinstance(term, Criterion):
+        raise RuntimeError("internal error: expected isinstance(term, Criterion)")
     values: list[Value] = []
     for value in term.values:
         if isinstance(value, ConceptSetValue) and value.concepts is None:

@@ -338,7 +338,8 @@ class BundleService:
     def _prepare_request(self, item: _Prepared) -> None:
         request = item.request
         kind = request.kind
-        assert request.resource_type is not None or kind in ("search", "history")
+        if request.resource_type is None and kind not in ("search", "history"):
+            raise RuntimeError(f"internal error: a {kind} entry without a resource type")
         if kind in _WRITES:
             resource = request.resource
             if not isinstance(resource, dict):
@@ -422,13 +423,15 @@ class BundleService:
         elif kind in ("update", "create") and item.query is None:
             plan.targets[index] = [str(item.target_id)]
         elif kind == "cond_delete":
-            assert item.query is not None
+            if item.query is None:
+                raise RuntimeError("internal error: item.query is missing")
             found = await self.resources.matches_in(tx, item.query, MAX_CONDITIONAL_DELETE + 1)
             if len(found) > MAX_CONDITIONAL_DELETE:
                 raise _too_many(request.criteria)
             plan.targets[index] = [m.id for m in found]
         elif kind in ("create", "cond_update", "cond_patch"):
-            assert item.query is not None
+            if item.query is None:
+                raise RuntimeError("internal error: item.query is missing")
             found = await self.resources.matches_in(tx, item.query, 2)
             criteria = request.if_none_exist if kind == "create" else request.criteria
             if len(found) > 1:
@@ -458,7 +461,8 @@ class BundleService:
 
     def _final_resource(self, item: _Prepared, plan: _Plan, changed: set[str]) -> dict[str, Any]:
         """The resource to write: re-rewritten only when one of its links changed."""
-        assert item.resource is not None and item.original is not None
+        if item.resource is None or item.original is None:
+            raise RuntimeError("internal error: item.resource or item.original is missing")
         if not (item.seen & changed):
             return item.resource
         resource, _ = rewrite_links(item.original, plan.links)
@@ -507,7 +511,8 @@ class BundleService:
             status = 201 if result.created else 200
             return EntryResult(status, result.stored, location=True, changed=result.changed)
         if kind in ("patch", "cond_patch"):
-            assert item.patch is not None
+            if item.patch is None:
+                raise RuntimeError("internal error: item.patch is missing")
             result = await self.resources.patch_in(
                 tx, resource_type, targets[0], item.patch, if_match=request.if_match
             )
@@ -547,7 +552,8 @@ class BundleService:
                 return EntryResult(304, stored)
             return EntryResult(200, stored)
         if kind == "search":
-            assert item.query is not None
+            if item.query is None:
+                raise RuntimeError("internal error: item.query is missing")
             searcher = tx if tx is not None else self.repository
             page = await searcher.search(item.query)
             return EntryResult(200, page=page, query=item.query)

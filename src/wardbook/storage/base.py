@@ -327,13 +327,15 @@ class Repository(ABC):
             type_filter = " AND res_type = ?" if resource_type is not None else ""
             args: list[Any] = [resource_type] if resource_type is not None else []
             tokens = await runner.fetch_all(
-                "SELECT DISTINCT param, system, code FROM idx_token"
+                # constant fragments, values bound:
+                "SELECT DISTINCT param, system, code FROM idx_token"  # nosec B608
                 f" WHERE param IN ('_tag', '_security'){type_filter}"
                 " ORDER BY param, system, code",
                 args,
             )
             profiles = await runner.fetch_all(
-                f"SELECT DISTINCT uri FROM idx_uri WHERE param = '_profile'{type_filter}"
+                # constant fragments, values bound:
+                f"SELECT DISTINCT uri FROM idx_uri WHERE param = '_profile'{type_filter}"  # nosec B608
                 " ORDER BY uri",
                 args,
             )

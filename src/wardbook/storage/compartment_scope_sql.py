@@ -50,7 +50,8 @@ def compartment_sql(
             pairs.append(f"(i.res_type = ? AND i.param IN ({_placeholders(list(links))}))")
             pair_params += [rtype, *links]
         alternatives.append(
-            "e.pid IN (SELECT i.pid FROM idx_reference i WHERE i.target_type = ?"
+            # internal identifiers, values bound:
+            "e.pid IN (SELECT i.pid FROM idx_reference i WHERE i.target_type = ?"  # nosec B608
             f" AND i.target_id = ? AND ({' OR '.join(pairs)}))"
         )
         params += [owner_type, owner_id, *pair_params]

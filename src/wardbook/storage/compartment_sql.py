@@ -90,7 +90,7 @@ def everything_sql(query: CompartmentQuery, dialect: Dialect) -> tuple[str, list
     params: list[object] = [query.compartment, query.focus_id, *members]
     params += [query.compartment, query.focus_id, query.compartment, query.focus_id]
     text = (
-        "WITH members(pid) AS ("
+        "WITH members(pid) AS ("  # internal identifiers, values bound  # nosec B608
         " SELECT r.pid FROM idx_reference r"
         " WHERE r.target_type = ? AND r.target_id = ?"
         f" AND r.res_type || '|' || r.param IN ({_marks(members)})"
@@ -119,7 +119,7 @@ def everything_sql(query: CompartmentQuery, dialect: Dialect) -> tuple[str, list
         low = query.start if query.start is not None else -(2**62)
         high = query.end if query.end is not None else 2**62
         text += (
-            " AND ((e.res_type = ? AND e.res_id = ?)"
+            " AND ((e.res_type = ? AND e.res_id = ?)"  # internal identifiers, values bound  # nosec B608
             " OR NOT EXISTS (SELECT 1 FROM idx_date d WHERE d.pid = e.pid"
             f" AND d.res_type || '|' || d.param IN ({_marks(care)}))"
             " OR EXISTS (SELECT 1 FROM idx_date d WHERE d.pid = e.pid"

@@ -83,7 +83,8 @@ class ExportJobs:
 
     async def add(self, job: ExportJob) -> None:
         await self._run(
-            f"INSERT INTO export_job ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            # constant columns and states:
+            f"INSERT INTO export_job ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",  # nosec B608
             [
                 job.id,
                 job.status,
@@ -101,7 +102,8 @@ class ExportJobs:
         )
 
     async def get(self, job_id: str) -> ExportJob | None:
-        rows = await self._run(f"SELECT {_COLUMNS} FROM export_job WHERE id = ?", [job_id])
+        # constant columns and states:
+        rows = await self._run(f"SELECT {_COLUMNS} FROM export_job WHERE id = ?", [job_id])  # nosec B608
         return _job(rows[0]) if rows else None
 
     async def claim(self, owner: str, now: int, lease_until: int) -> ExportJob | None:
@@ -112,7 +114,8 @@ class ExportJobs:
             " AND (lease_until IS NULL OR lease_until < ?)"
         )
         rows = await self._run(
-            f"UPDATE export_job SET owner = ?, lease_until = ?, status = '{IN_PROGRESS}',"
+            # constant columns and states:
+            f"UPDATE export_job SET owner = ?, lease_until = ?, status = '{IN_PROGRESS}',"  # nosec B608
             " progress = 'Starting'"
             f" WHERE id = (SELECT id FROM export_job WHERE {runnable}"
             f" ORDER BY created LIMIT 1{lock}) AND {runnable}"
@@ -124,7 +127,8 @@ class ExportJobs:
     async def start(self, job_id: str, owner: str, transaction_time: int) -> bool:
         """Record the snapshot time of a (re)started run; False when the job was lost."""
         rows = await self._run(
-            "UPDATE export_job SET transaction_time = ?, output = NULL, error = NULL"
+            # constant columns and states:
+            "UPDATE export_job SET transaction_time = ?, output = NULL, error = NULL"  # nosec B608
             f" WHERE id = ? AND owner = ? AND status = '{IN_PROGRESS}' RETURNING id",
             [transaction_time, job_id, owner],
         )
@@ -133,7 +137,7 @@ class ExportJobs:
     async def heartbeat(self, job_id: str, owner: str, lease_until: int, progress: str) -> bool:
         """Renew the lease and report progress; False when the job was cancelled or taken."""
         rows = await self._run(
-            "UPDATE export_job SET lease_until = ?, progress = ?"
+            "UPDATE export_job SET lease_until = ?, progress = ?"  # constant columns and states  # nosec B608
             f" WHERE id = ? AND owner = ? AND status = '{IN_PROGRESS}' RETURNING id",
             [lease_until, progress, job_id, owner],
         )
@@ -143,7 +147,8 @@ class ExportJobs:
         self, job_id: str, owner: str, output: list[dict[str, Any]], progress: str
     ) -> bool:
         rows = await self._run(
-            f"UPDATE export_job SET status = '{COMPLETED}', output = ?, progress = ?,"
+            # constant columns and states:
+            f"UPDATE export_job SET status = '{COMPLETED}', output = ?, progress = ?,"  # nosec B608
             " lease_until = NULL"
             f" WHERE id = ? AND owner = ? AND status = '{IN_PROGRESS}' RETURNING id",
             [_json(output), progress, job_id, owner],
@@ -152,7 +157,8 @@ class ExportJobs:
 
     async def fail(self, job_id: str, owner: str, error: str) -> None:
         await self._run(
-            f"UPDATE export_job SET status = '{FAILED}', error = ?, lease_until = NULL"
+            # constant columns and states:
+            f"UPDATE export_job SET status = '{FAILED}', error = ?, lease_until = NULL"  # nosec B608
             f" WHERE id = ? AND owner = ? AND status = '{IN_PROGRESS}'",
             [error, job_id, owner],
         )
@@ -160,7 +166,8 @@ class ExportJobs:
     async def cancel(self, job_id: str) -> bool:
         """Mark a job cancelled (its runner notices at its next heartbeat)."""
         rows = await self._run(
-            f"UPDATE export_job SET status = '{CANCELLED}', lease_until = NULL, output = NULL"
+            # constant columns and states:
+            f"UPDATE export_job SET status = '{CANCELLED}', lease_until = NULL, output = NULL"  # nosec B608
             f" WHERE id = ? AND status <> '{CANCELLED}' RETURNING id",
             [job_id],
         )

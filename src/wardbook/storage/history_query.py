@@ -91,13 +91,15 @@ def build_history_query(
         page_where.append("(v.last_updated, v.vid) < (?, ?)")
         page_params += list(decode_cursor(cursor))
     page_sql = (
-        f"SELECT {version_columns('v', body_column)}, v.vid FROM resource_version v"
+        # internal identifiers, values bound:
+        f"SELECT {version_columns('v', body_column)}, v.vid FROM resource_version v"  # nosec B608
         f" WHERE {' AND '.join(page_where) or '1 = 1'}"
         " ORDER BY v.last_updated DESC, v.vid DESC LIMIT ?"
     )
     limit = max(count, 0)
     page_params.append(limit + 1)
-    count_sql = f"SELECT count(*) FROM resource_version v WHERE {count_where}"
+    # internal identifiers, values bound:
+    count_sql = f"SELECT count(*) FROM resource_version v WHERE {count_where}"  # nosec B608
     return HistoryQuery(page_sql, page_params, count_sql, list(params), limit)
 
 

@@ -54,9 +54,13 @@ def _table(name: str, attribute: str, row_type: type[Any]) -> IndexTable:
     # Annotations are strings here (postponed evaluation): "str", "float | None", ...
     annotations = [str(f.type).replace(" ", "").split("|") for f in fields]
     kinds = tuple(next(part for part in parts if part != "None") for parts in annotations)
-    assert set(kinds) <= {"str", "int", "float"}, (row_type, kinds)
+    if not set(kinds) <= {"str", "int", "float"}:
+        raise TypeError(
+            f"{row_type.__name__}: index columns must be str, int or float, not {kinds}"
+        )
     columns = tuple(f.name for f in fields)
-    assert columns[0] == "param" and len(columns) >= 2, row_type
+    if columns[0] != "param" or len(columns) < 2:
+        raise TypeError(f"{row_type.__name__}: the first index column must be 'param'")
     nullable = tuple("None" in parts for parts in annotations)
     return IndexTable(name, attribute, row_type, columns, kinds, nullable)
 

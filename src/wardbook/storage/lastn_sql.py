@@ -22,7 +22,8 @@ def lastn_sql(
 ) -> tuple[str, list[object]]:
     where = where_sql(query)
     text = (
-        f"SELECT {version_columns('v', _BODY[dialect])}, ranked.pid FROM ("
+        # internal identifiers, values bound:
+        f"SELECT {version_columns('v', _BODY[dialect])}, ranked.pid FROM ("  # nosec B608
         " SELECT pid, system, code, ROW_NUMBER() OVER ("
         "  PARTITION BY system, code ORDER BY effective DESC, pid DESC) AS rn FROM ("
         "   SELECT e.pid AS pid, COALESCE(t.system, '') AS system, t.code AS code,"

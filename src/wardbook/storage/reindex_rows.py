@@ -27,7 +27,8 @@ def batch_sql(
         where = f" AND e.res_type IN ({', '.join('?' * len(resource_types))})"
         params = list(resource_types)
     text = (
-        f"SELECT e.pid, e.res_type, {body} FROM resource_entity e"
+        # internal identifiers, values bound:
+        f"SELECT e.pid, e.res_type, {body} FROM resource_entity e"  # nosec B608
         " JOIN resource_version v ON v.pid = e.pid AND v.version = e.version"
         f" WHERE e.pid > ? AND e.pid <= ? AND NOT e.deleted{where} ORDER BY e.pid LIMIT ?{lock}"
     )

@@ -237,7 +237,7 @@ def composite_sql(values: Sequence[CompositeValue]) -> Sql:
 
 
 def _subquery(table: str, resource_type: str | None, param: str, where: Sql | None) -> Sql:
-    text = f"SELECT i.pid FROM {table} i WHERE "
+    text = f"SELECT i.pid FROM {table} i WHERE "  # internal identifiers, values bound  # nosec B608
     params: list[Any] = []
     if resource_type is not None:
         text += "i.res_type = ? AND "
@@ -340,7 +340,8 @@ def _matching_ids(resource_type: str, term: Term, now: int, column: str) -> Sql:
     if inner is not None:
         parts.append(inner)
     where = _and(parts)
-    return Sql(f"SELECT {column} FROM resource_entity e WHERE {where.text}", where.params)
+    # internal identifiers, values bound:
+    return Sql(f"SELECT {column} FROM resource_entity e WHERE {where.text}", where.params)  # nosec B608
 
 
 def chain_sql(term: ChainCriterion, resource_type: str | None, now: int) -> Sql:
@@ -402,7 +403,8 @@ def compartment_term_sql(term: CompartmentCriterion, resource_type: str | None) 
         where = _or(alternatives)
         parts.append(
             Sql(
-                "e.pid IN (SELECT i.pid FROM idx_reference i WHERE i.target_type = ?"
+                # internal identifiers, values bound:
+                "e.pid IN (SELECT i.pid FROM idx_reference i WHERE i.target_type = ?"  # nosec B608
                 f" AND i.target_id = ? AND {where.text})",
                 [term.compartment, term.owner_id, *where.params],
             )
@@ -419,7 +421,8 @@ def list_sql(term: ListCriterion) -> Sql:
     ids = list(dict.fromkeys(term.list_ids))
     placeholders = ", ".join("?" * len(ids))
     return Sql(
-        "EXISTS (SELECT 1 FROM idx_reference i JOIN resource_entity l ON l.pid = i.pid"
+        # internal identifiers, values bound:
+        "EXISTS (SELECT 1 FROM idx_reference i JOIN resource_entity l ON l.pid = i.pid"  # nosec B608
         " WHERE i.res_type = 'List' AND i.param = 'item' AND l.res_type = 'List'"
         f" AND l.res_id IN ({placeholders}) AND NOT l.deleted"
         " AND i.target_type = e.res_type AND i.target_id = e.res_id)",
@@ -487,7 +490,8 @@ def sort_column(key: SortKey) -> Sql:
     table, low, high = _SORT_VALUE[key.definition.type]
     aggregate = f"MAX({high})" if key.descending else f"MIN({low})"
     return Sql(
-        f"(SELECT {aggregate} FROM {table} i WHERE i.pid = e.pid AND i.param = ?)",
+        # internal identifiers, values bound:
+        f"(SELECT {aggregate} FROM {table} i WHERE i.pid = e.pid AND i.param = ?)",  # nosec B608
         [key.param],
     )
 
@@ -623,7 +627,8 @@ def ids_sql(
         if start is not None:
             where = _and([where, keyset_sql(columns, start, backwards)])
         text = (
-            f"SELECT e.pid, e.last_updated, e.res_id, e.res_type{extra} FROM resource_entity e"
+            # internal identifiers, values bound:
+            f"SELECT e.pid, e.last_updated, e.res_id, e.res_type{extra} FROM resource_entity e"  # nosec B608
             f" WHERE {where.text} ORDER BY {order_sql(columns, backwards)} LIMIT ?"
         )
         return Sql(text, [*where.params, limit])
@@ -631,12 +636,14 @@ def ids_sql(
     inner_cols = "".join(f", {c.text} AS s{n}" for n, c in enumerate(selects))
     params: list[Any] = [x for c in selects for x in c.params]
     inner = (
-        f"SELECT e.pid, e.last_updated, e.res_id, e.res_type{inner_cols}"
+        # internal identifiers, values bound:
+        f"SELECT e.pid, e.last_updated, e.res_id, e.res_type{inner_cols}"  # nosec B608
         f" FROM resource_entity e WHERE {where.text}"
     )
     params.extend(where.params)
     outer_cols = "".join(f", q.s{n}" for n in range(len(keys)))
-    text = f"SELECT q.pid, q.last_updated, q.res_id, q.res_type{outer_cols} FROM ({inner}) q"
+    # internal identifiers, values bound:
+    text = f"SELECT q.pid, q.last_updated, q.res_id, q.res_type{outer_cols} FROM ({inner}) q"  # nosec B608
     if start is not None:
         keyset = keyset_sql(columns, start, backwards)
         text += f" WHERE {keyset.text}"
@@ -648,14 +655,16 @@ def ids_sql(
 def count_sql(query: SearchQuery) -> Sql:
     """SELECT COUNT(*) of every match."""
     where = where_sql(query)
-    return Sql(f"SELECT COUNT(*) FROM resource_entity e WHERE {where.text}", where.params)
+    # internal identifiers, values bound:
+    return Sql(f"SELECT COUNT(*) FROM resource_entity e WHERE {where.text}", where.params)  # nosec B608
 
 
 def bodies_sql(dialect: Dialect, pids: Sequence[int]) -> Sql:
     """The current, non-deleted versions of ``pids`` (any order), pid last."""
     placeholders = ", ".join("?" * len(pids))
     text = (
-        f"SELECT {version_columns('v', _BODY[dialect])}, e.pid FROM resource_entity e"
+        # internal identifiers, values bound:
+        f"SELECT {version_columns('v', _BODY[dialect])}, e.pid FROM resource_entity e"  # nosec B608
         " JOIN resource_version v ON v.pid = e.pid AND v.version = e.version"
         f" WHERE e.pid IN ({placeholders}) AND NOT e.deleted AND v.body IS NOT NULL"
     )
@@ -680,7 +689,8 @@ def _chunks(items: Sequence[Any]) -> list[Sequence[Any]]:
 def include_sql(spec: IncludeSpec, pids: Sequence[int]) -> Sql:
     """Targets of the ``spec`` references of ``pids`` (R4 search.html#include)."""
     text = (
-        "SELECT DISTINCT t.pid, t.res_type, t.res_id FROM idx_reference i"
+        # internal identifiers, values bound:
+        "SELECT DISTINCT t.pid, t.res_type, t.res_id FROM idx_reference i"  # nosec B608
         " JOIN resource_entity t ON t.res_type = i.target_type AND t.res_id = i.target_id"
         f" WHERE i.pid IN ({', '.join('?' * len(pids))}) AND NOT t.deleted"
     )
@@ -699,7 +709,8 @@ def include_sql(spec: IncludeSpec, pids: Sequence[int]) -> Sql:
 def revinclude_sql(spec: IncludeSpec, target_type: str, ids: Sequence[str]) -> Sql:
     """Resources whose ``spec`` references point at ``target_type`` ``ids`` (#revinclude)."""
     text = (
-        "SELECT DISTINCT s.pid, s.res_type, s.res_id FROM idx_reference i"
+        # internal identifiers, values bound:
+        "SELECT DISTINCT s.pid, s.res_type, s.res_id FROM idx_reference i"  # nosec B608
         " JOIN resource_entity s ON s.pid = i.pid"
         f" WHERE i.target_type = ? AND i.target_id IN ({', '.join('?' * len(ids))})"
         " AND NOT s.deleted"

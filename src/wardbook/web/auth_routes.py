@@ -208,7 +208,8 @@ async def _second_factor(request: Request, *, enrol: bool) -> Response:
             context |= _enrol_context(user)
         return _page(request, template, context, status=401)
     # A fresh session id once fully signed in (no session fixation).
-    assert web.cookie is not None
+    if web.cookie is None:
+        raise RuntimeError("internal error: web.cookie is missing")
     await web.sessions.end(web.cookie)
     client = request.client
     cookie, fresh = await web.sessions.create(
@@ -241,7 +242,8 @@ async def mfa_submit(request: Request) -> Response:
 
 
 def _enrol_context(user: User) -> dict[str, Any]:
-    assert user.totp_secret is not None
+    if user.totp_secret is None:
+        raise RuntimeError("internal error: user.totp_secret is missing")
     uri = mfa.provisioning_uri(user.totp_secret, user.username)
     return {"qr_svg": mfa.qr_svg(uri), "secret": user.totp_secret}
 

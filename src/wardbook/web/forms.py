@@ -178,8 +178,10 @@ def validate_vitals(form: Mapping[str, Any]) -> tuple[VitalsEntry | None, FormEr
         values["heart_rate"],
         values["temperature"],
     )
-    assert rr is not None and spo2 is not None and sbp is not None and dbp is not None
-    assert hr is not None and temp is not None
+    if rr is None or spo2 is None or sbp is None or dbp is None:
+        raise RuntimeError("internal error: rr or spo2 or sbp or dbp is missing")
+    if hr is None or temp is None:
+        raise RuntimeError("internal error: hr or temp is missing")
     entry = VitalsEntry(
         respiratory_rate=int(rr),
         spo2=int(spo2),

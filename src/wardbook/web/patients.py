@@ -197,7 +197,8 @@ class PatientPages:
     async def note(self, request: Request) -> Response:
         patient_id = request.path_params["patient_id"]
         stored = await self.service.read("DocumentReference", request.path_params["note_id"])
-        assert stored.body is not None
+        if stored.body is None:
+            raise RuntimeError("internal error: stored.body is missing")
         document: dict[str, Any] = jsonio.loads(stored.body)
         if chart.reference_id(document.get("subject"), "Patient") != patient_id:
             raise NotFound("This note does not belong to this patient")

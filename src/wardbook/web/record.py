@@ -30,7 +30,8 @@ class RecordPages:
     async def _owned(self, resource_type: str, resource_id: str, patient_id: str) -> dict[str, Any]:
         """The resource, if it belongs to this patient (else 404: never another's record)."""
         stored = await self.service.read(resource_type, resource_id)
-        assert stored.body is not None
+        if stored.body is None:
+            raise RuntimeError("internal error: stored.body is missing")
         body: dict[str, Any] = jsonio.loads(stored.body)
         owner = (
             body.get("patient") if resource_type == "AllergyIntolerance" else body.get("subject")

@@ -159,7 +159,8 @@ def _newest_first(when: datetime | None) -> float:
 
 async def load_patient(service: ResourceService, patient_id: str) -> Resource:
     stored = await service.read("Patient", patient_id)
-    assert stored.body is not None
+    if stored.body is None:
+        raise RuntimeError("internal error: stored.body is missing")
     body: Resource = jsonio.loads(stored.body)
     return body
 

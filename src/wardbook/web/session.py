@@ -69,7 +69,8 @@ class WebSession:
     def csrf_token(self) -> str:
         if self.session is not None:
             return self.session.csrf_token
-        assert self.pre_session is not None
+        if self.pre_session is None:
+            raise RuntimeError("internal error: self.pre_session is missing")
         return pre_session_token(self.settings.secret_key, self.pre_session)
 
 
@@ -167,7 +168,8 @@ class WebSessionMiddleware:
         async def send_with_cookie(message: Message) -> None:
             if message["type"] == "http.response.start" and web.new_pre_session:
                 headers = list(message.get("headers") or ())
-                assert web.pre_session is not None
+                if web.pre_session is None:
+                    raise RuntimeError("internal error: web.pre_session is missing")
                 headers.append(
                     (
                         b"set-cookie",

@@ -51,7 +51,8 @@ async def validate(ctx: FhirContext, request: Request) -> Response:
         raise BadRequest(f"$validate mode '{mode}' needs the instance URL [type]/[id]/$validate")
     report = ValidationReport()
     if mode == "delete":
-        assert resource_id is not None
+        if resource_id is None:
+            raise RuntimeError("internal error: resource_id is missing")
         await ctx.service.read(resource_type, resource_id)  # 404/410 when there is nothing
     elif resource is None:
         raise BadRequest("$validate needs a resource (the body, or a 'resource' parameter)")

@@ -81,7 +81,8 @@ def _component_key(text: str, component_type: str) -> str:
     if component_type == "token":
         value = token.parse(text)
         if value.any_system:
-            assert value.code is not None
+            if value.code is None:
+                raise RuntimeError("internal error: value.code is missing")
             return value.code
         if value.code is None:
             raise NotImplementedError("a system without a code in a composite component")

@@ -38,7 +38,8 @@ def precision_range(text: str) -> tuple[float, float, float]:
     if not number.is_finite():
         raise ValueError(f"not a finite number: {text!r}")
     exponent = number.as_tuple().exponent
-    assert isinstance(exponent, int)
+    if not isinstance(exponent, int):
+        raise RuntimeError("internal error: expected isinstance(exponent, int)")
     half = Decimal(5).scaleb(exponent - 1)
     return float(number), float(number - half), float(number + half)
 
@@ -84,7 +85,8 @@ def extract_number_rows(param: str, value: Any, datatype: str | None) -> Iterabl
         if lo is None and hi is None:
             return
         point = lo if lo is not None else hi
-        assert point is not None
+        if point is None:
+            raise RuntimeError("internal error: point is missing")
         yield NumberRow(
             param, point, lo if lo is not None else -math.inf, hi if hi is not None else math.inf
         )

@@ -15,7 +15,8 @@ from wardbook.storage.version_rows import version_columns
 BODY = "v.body"  # jsonb, decoded to bytes by the connection's codec
 
 READ = (
-    f"SELECT {version_columns('v', BODY)} FROM resource_entity e"
+    # internal identifiers, values bound:
+    f"SELECT {version_columns('v', BODY)} FROM resource_entity e"  # nosec B608
     " JOIN resource_version v ON v.pid = e.pid AND v.version = e.version"
     " WHERE e.res_type = $1 AND e.res_id = $2"
 )
@@ -25,13 +26,15 @@ READ = (
 # new current version is not visible: the LEFT JOIN then yields NULL version columns and
 # the caller re-reads with READ (a new snapshot; the lock keeps it stable).
 CURRENT_FOR_UPDATE = (
-    f"SELECT {version_columns('v', BODY)} FROM resource_entity e"
+    # internal identifiers, values bound:
+    f"SELECT {version_columns('v', BODY)} FROM resource_entity e"  # nosec B608
     " LEFT JOIN resource_version v ON v.pid = e.pid AND v.version = e.version"
     " WHERE e.res_type = $1 AND e.res_id = $2 FOR UPDATE OF e"
 )
 
 VREAD = (
-    f"SELECT {version_columns('v', BODY)} FROM resource_entity e"
+    # internal identifiers, values bound:
+    f"SELECT {version_columns('v', BODY)} FROM resource_entity e"  # nosec B608
     " JOIN resource_version v ON v.pid = e.pid"
     " WHERE e.res_type = $1 AND e.res_id = $2 AND v.version = $3"
 )
@@ -48,7 +51,8 @@ _INSERT_VERSION_FROM_E = (
 # Version 1: a new entity. ON CONFLICT keeps the transaction usable when another writer
 # created the resource first (no row comes back -> VersionConflict).
 CREATE = (
-    "WITH e AS (INSERT INTO resource_entity (res_type, res_id, version, deleted, last_updated)"
+    # internal identifiers, values bound:
+    "WITH e AS (INSERT INTO resource_entity (res_type, res_id, version, deleted, last_updated)"  # nosec B608
     " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (res_type, res_id) DO NOTHING RETURNING pid)"
     + _INSERT_VERSION_FROM_E
 )
@@ -56,20 +60,23 @@ CREATE = (
 # Version n > 1: move the pointer only from n - 1. A concurrent writer's update makes this
 # one wait for its row lock, re-check the condition on the new row, and match nothing.
 UPDATE = (
-    "WITH e AS (UPDATE resource_entity SET version = $3, deleted = $4, last_updated = $5"
+    # internal identifiers, values bound:
+    "WITH e AS (UPDATE resource_entity SET version = $3, deleted = $4, last_updated = $5"  # nosec B608
     " WHERE res_type = $1 AND res_id = $2 AND version = $3 - 1 RETURNING pid)"
     + _INSERT_VERSION_FROM_E
 )
 
 # A resource's index rows, one JSON array per table, in one round trip.
 READ_INDEX = "SELECT " + ", ".join(
-    f"(SELECT json_agg(json_build_array({', '.join(t.columns)})) FROM {t.name} WHERE pid = $1)"
+    # internal identifiers, values bound:
+    f"(SELECT json_agg(json_build_array({', '.join(t.columns)})) FROM {t.name} WHERE pid = $1)"  # nosec B608
     for t in INDEX_TABLES
 )
 
 DELETE_INDEX = (
     "WITH "
-    + ", ".join(f"d_{t.name} AS (DELETE FROM {t.name} WHERE pid = $1)" for t in INDEX_TABLES)
+    # internal identifiers, values bound:
+    + ", ".join(f"d_{t.name} AS (DELETE FROM {t.name} WHERE pid = $1)" for t in INDEX_TABLES)  # nosec B608
     + " SELECT 1"
 )
 
@@ -99,14 +106,16 @@ def apply_index_changes(deletes: tuple[str, ...], inserts: tuple[str, ...]) -> s
             for c, nullable in zip(table.columns, table.nullable, strict=True)
         )
         parts.append(
-            f"del_{name} AS (DELETE FROM {name} t USING {_unnest(table, number, 'd')}"
+            # internal identifiers, values bound:
+            f"del_{name} AS (DELETE FROM {name} t USING {_unnest(table, number, 'd')}"  # nosec B608
             f" WHERE t.pid = $1 AND {match})"
         )
         number += len(table.columns)
     for name in inserts:
         table = TABLES_BY_NAME[name]
         parts.append(
-            f"ins_{name} AS (INSERT INTO {name} ({table.insert_columns})"
+            # internal identifiers, values bound:
+            f"ins_{name} AS (INSERT INTO {name} ({table.insert_columns})"  # nosec B608
             f" SELECT $1::bigint, $2::text, d.* FROM {_unnest(table, number, 'd')})"
         )
         number += len(table.columns)
@@ -134,11 +143,12 @@ def create_with_index(tables: tuple[str, ...]) -> str:
     for name in tables:
         table = TABLES_BY_NAME[name]
         parts.append(
-            f"ins_{name} AS (INSERT INTO {name} ({table.insert_columns})"
+            # internal identifiers, values bound:
+            f"ins_{name} AS (INSERT INTO {name} ({table.insert_columns})"  # nosec B608
             f" SELECT e.pid, $1::text, d.* FROM e, {_unnest(table, number, 'd')})"
         )
         number += len(table.columns)
-    return "WITH " + ", ".join(parts) + " SELECT pid FROM e"
+    return "WITH " + ", ".join(parts) + " SELECT pid FROM e"  # internal identifiers, values bound  # nosec B608
 
 
 @functools.lru_cache(maxsize=64)
@@ -155,7 +165,8 @@ def bulk_insert_index(tables: tuple[str, ...]) -> str:
         arrays = [f"${number}::bigint[]", f"${number + 1}::text[]"]
         arrays += [f"${number + 2 + i}::{_ARRAY_TYPES[kind]}" for i, kind in enumerate(table.kinds)]
         parts.append(
-            f"ins_{name} AS (INSERT INTO {name} ({table.insert_columns})"
+            # internal identifiers, values bound:
+            f"ins_{name} AS (INSERT INTO {name} ({table.insert_columns})"  # nosec B608
             f" SELECT * FROM unnest({', '.join(arrays)}))"
         )
         number += 2 + len(table.columns)
@@ -186,7 +197,8 @@ def stream_current(resource_types: Sequence[str] | None, since: int | None) -> s
     if since is not None:
         where.append(f"e.last_updated >= ${number}::bigint")
     return (
-        f"SELECT {version_columns('v', BODY)} FROM resource_entity e"
+        # internal identifiers, values bound:
+        f"SELECT {version_columns('v', BODY)} FROM resource_entity e"  # nosec B608
         " JOIN resource_version v ON v.pid = e.pid AND v.version = e.version"
         f" WHERE {' AND '.join(where)} ORDER BY e.pid"
     )
@@ -196,7 +208,8 @@ def stream_current(resource_types: Sequence[str] | None, since: int | None) -> s
 # whose version columns come back NULL had to wait for another writer (see
 # CURRENT_FOR_UPDATE) and is re-read with READ.
 LOAD_CURRENT = (
-    f"SELECT {version_columns('v', BODY)}, e.res_type, e.res_id FROM resource_entity e"
+    # internal identifiers, values bound:
+    f"SELECT {version_columns('v', BODY)}, e.res_type, e.res_id FROM resource_entity e"  # nosec B608
     " LEFT JOIN resource_version v ON v.pid = e.pid AND v.version = e.version"
     " WHERE (e.res_type, e.res_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))"
     " FOR UPDATE OF e"

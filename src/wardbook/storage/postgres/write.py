@@ -143,7 +143,8 @@ async def write_version(conn: Connection, new: NewVersion) -> None:
 async def read_index(conn: Connection, pid: int) -> IndexSets:
     """The index rows a resource has now, per table (one round trip)."""
     row = await conn.fetchrow(sql.READ_INDEX, pid)
-    assert row is not None
+    if row is None:
+        raise RuntimeError("internal error: row is missing")
     sets: IndexSets = {}
     for table, encoded in zip(INDEX_TABLES, row, strict=True):
         if encoded is not None:

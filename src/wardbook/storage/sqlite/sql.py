@@ -7,13 +7,15 @@ from wardbook.storage.version_rows import version_columns
 BODY = "CAST(v.body AS BLOB)"
 
 READ = (
-    f"SELECT {version_columns('v', BODY)} FROM resource_entity e"
+    # internal identifiers, values bound:
+    f"SELECT {version_columns('v', BODY)} FROM resource_entity e"  # nosec B608
     " JOIN resource_version v ON v.pid = e.pid AND v.version = e.version"
     " WHERE e.res_type = ? AND e.res_id = ?"
 )
 
 VREAD = (
-    f"SELECT {version_columns('v', BODY)} FROM resource_entity e"
+    # internal identifiers, values bound:
+    f"SELECT {version_columns('v', BODY)} FROM resource_entity e"  # nosec B608
     " JOIN resource_version v ON v.pid = e.pid"
     " WHERE e.res_type = ? AND e.res_id = ? AND v.version = ?"
 )
@@ -42,7 +44,8 @@ INSERT_VERSION = (
 )
 
 STREAM_CURRENT = (
-    f"SELECT {version_columns('v', BODY)}, e.pid FROM resource_entity e"
+    # internal identifiers, values bound:
+    f"SELECT {version_columns('v', BODY)}, e.pid FROM resource_entity e"  # nosec B608
     " JOIN resource_version v ON v.pid = e.pid AND v.version = e.version"
     " WHERE NOT e.deleted AND e.pid > ?{filters} ORDER BY e.pid LIMIT ?"
 )

@@ -111,7 +111,8 @@ def write_version(conn: sqlite3.Connection, new: NewVersion) -> None:
             sql.INSERT_ENTITY, (new.resource_type, new.id, new.version, deleted, new.last_updated)
         )
         pid = cursor.lastrowid
-        assert pid is not None
+        if pid is None:
+            raise RuntimeError("internal error: pid is missing")
         had_rows = False
     else:
         pid = entity[0]
@@ -134,7 +135,8 @@ def write_version(conn: sqlite3.Connection, new: NewVersion) -> None:
     if new.deleted:
         if had_rows:
             for table in INDEX_TABLES:
-                conn.execute(f"DELETE FROM {table.name} WHERE pid = ?", (pid,))
+                # internal identifiers, values bound:
+                conn.execute(f"DELETE FROM {table.name} WHERE pid = ?", (pid,))  # nosec B608
         return
     old = read_index(conn, pid) if had_rows else {}
     replace_index(conn, pid, new.resource_type, old, index_sets(new.index))
@@ -145,7 +147,9 @@ def read_index(conn: sqlite3.Connection, pid: int) -> IndexSets:
     sets: IndexSets = {}
     for table in INDEX_TABLES:
         rows = conn.execute(
-            f"SELECT {', '.join(table.columns)} FROM {table.name} WHERE pid = ?", (pid,)
+            # internal identifiers, values bound:
+            f"SELECT {', '.join(table.columns)} FROM {table.name} WHERE pid = ?",  # nosec B608
+            (pid,),
         ).fetchall()
         if rows:
             sets[table.name] = set(rows)
@@ -162,13 +166,15 @@ def replace_index(
             # IS, not =: nullable columns (system, code, url...) must match NULL to NULL.
             match = " AND ".join(f"{column} IS ?" for column in table.columns)
             conn.executemany(
-                f"DELETE FROM {table.name} WHERE pid = ? AND {match}",
+                # internal identifiers, values bound:
+                f"DELETE FROM {table.name} WHERE pid = ? AND {match}",  # nosec B608
                 [(pid, *key) for key in diff.removed],
             )
         if diff.added:
             marks = ", ".join("?" * (len(table.columns) + 2))
             conn.executemany(
-                f"INSERT INTO {table.name} ({table.insert_columns}) VALUES ({marks})",
+                # internal identifiers, values bound:
+                f"INSERT INTO {table.name} ({table.insert_columns}) VALUES ({marks})",  # nosec B608
                 [(pid, resource_type, *key) for key in diff.added],
             )
 
@@ -227,5 +233,7 @@ def _insert_new(conn: sqlite3.Connection, fresh: list[tuple[int, LoadRow]]) -> N
         if records:
             marks = ", ".join("?" * (len(table.columns) + 2))
             conn.executemany(
-                f"INSERT INTO {table.name} ({table.insert_columns}) VALUES ({marks})", records
+                # internal identifiers, values bound:
+                f"INSERT INTO {table.name} ({table.insert_columns}) VALUES ({marks})",  # nosec B608
+                records,
             )

@@ -98,6 +98,40 @@ def cmd_user_disable(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_user_enable(args: argparse.Namespace) -> int:
+    from wardbook.auth.users import UserStore
+
+    async def work(repository: Any) -> None:
+        await UserStore(repository).set_disabled(args.username, False)
+
+    _run(args, work)
+    print(f"User {args.username} enabled")
+    return 0
+
+
+def cmd_user_unlock(args: argparse.Namespace) -> int:
+    from wardbook.auth.users import UserStore
+
+    async def work(repository: Any) -> bool:
+        return await UserStore(repository).unlock(args.username)
+
+    was_locked = _run(args, work)
+    state = "unlocked" if was_locked else "was not locked; failed sign-ins reset"
+    print(f"User {args.username} {state}")
+    return 0
+
+
+def cmd_user_set_roles(args: argparse.Namespace) -> int:
+    from wardbook.auth.users import UserStore
+
+    async def work(repository: Any) -> Any:
+        return await UserStore(repository).set_roles(args.username, list(args.role))
+
+    user = _run(args, work)
+    print(f"User {user.username} now has role(s) {', '.join(sorted(user.roles))}; signed out")
+    return 0
+
+
 def cmd_user_reset_mfa(args: argparse.Namespace) -> int:
     from wardbook.auth.users import UserStore
 
@@ -141,7 +175,9 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
 
 def register(sub: Any, command: Command) -> None:
     """Add the ``user`` and ``audit`` command groups to the top-level parser."""
-    user = command("user", "manage user accounts (add, list, disable, reset-mfa)")
+    user = command(
+        "user", "manage user accounts (add, list, disable, enable, unlock, set-roles, reset-mfa)"
+    )
     users = user.add_subparsers(dest="user_command", required=True)
 
     def sub_command(name: str, help_text: str) -> argparse.ArgumentParser:
@@ -166,6 +202,16 @@ def register(sub: Any, command: Command) -> None:
     disable = sub_command("disable", "disable a user and end their sessions")
     disable.add_argument("username")
     disable.set_defaults(func=cmd_user_disable)
+    enable = sub_command("enable", "re-enable a disabled user")
+    enable.add_argument("username")
+    enable.set_defaults(func=cmd_user_enable)
+    unlock = sub_command("unlock", "end a sign-in lockout (too many wrong passwords or codes)")
+    unlock.add_argument("username")
+    unlock.set_defaults(func=cmd_user_unlock)
+    roles = sub_command("set-roles", "replace a user's roles; ends their sessions")
+    roles.add_argument("username")
+    roles.add_argument("--role", action="append", required=True, help="role (repeatable)")
+    roles.set_defaults(func=cmd_user_set_roles)
     reset = sub_command("reset-mfa", "new TOTP secret; prints the enrolment URI")
     reset.add_argument("username")
     reset.set_defaults(func=cmd_user_reset_mfa)

@@ -231,6 +231,26 @@ class UserStore:
         if disabled:
             await self.end_sessions(user.username)
 
+    async def unlock(self, username: str) -> bool:
+        """Clear a sign-in lockout and its failure count; True when the account was locked."""
+        user = await self.require(username)
+        await self.repository.execute(
+            "UPDATE auth_user SET failed_logins = 0, locked_until = 0 WHERE username = ?",
+            (user.username,),
+        )
+        return user.locked_until > now_micros()
+
+    async def set_roles(self, username: str, roles: list[str]) -> User:
+        """Replace the user's roles; their sessions end so the next sign-in carries the new ones."""
+        user = await self.require(username)
+        role_set = check_roles(roles)
+        await self.repository.execute(
+            "UPDATE auth_user SET roles = ? WHERE username = ?",
+            (" ".join(sorted(role_set)), user.username),
+        )
+        await self.end_sessions(user.username)
+        return await self.require(user.username)
+
     async def reset_mfa(self, username: str) -> Enrolment:
         """A new TOTP secret, not yet confirmed; recovery codes and sessions are dropped."""
         user = await self.require(username)

@@ -8,7 +8,7 @@ PORT ?= 8080
 DEMO_PATIENTS ?= 50
 DATABASE ?= sqlite:///./wardbook.db
 
-.PHONY: docs screenshots install run test test-fast lint bench registry clean load deploy-tools deploy-check audit
+.PHONY: docs reference screenshots install run test test-fast lint bench registry clean load deploy-tools deploy-check audit
 
 $(STAMP): pyproject.toml requirements/lock.txt requirements/registry.txt scripts/bootstrap.sh
 	PYTHON=$(PYTHON) bash scripts/bootstrap.sh
@@ -72,6 +72,11 @@ test-fast: $(STAMP)
 # The documentation site (mkdocs.yml), offline: no CDN, no web fonts. Open build/site/index.html.
 docs: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir build/site
+
+# docs/reference/*.md from the route table and the CapabilityStatement (tests/docs checks they
+# are current): run after changing routes, search parameters or operations.
+reference: $(STAMP)
+	$(BIN)/python scripts/generate_api_reference.py
 
 screenshots: $(STAMP)
 	bash scripts/ensure_browser.sh

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -49,6 +50,8 @@ def test_site_builds_strictly_without_warnings(tmp_path: Path) -> None:
     assert result.returncode == 0, output[-4000:]
     assert "WARNING" not in output, output[-4000:]
     assert (site / "index.html").is_file()
+    openapi = json.loads((site / "reference" / "openapi.json").read_bytes())
+    assert openapi["openapi"].startswith("3.1") and "/Patient/{id}" in openapi["paths"]
     assert not remote_assets(site), remote_assets(site)
 
 

@@ -386,9 +386,9 @@ def test_a_certificate_for_another_host_or_not_yet_valid_fails(tmp_path: Path) -
 
 
 def test_a_wildcard_certificate_names_one_label() -> None:
-    assert golive._host_matches("*.hospital.test", PUBLIC_HOST)
-    assert not golive._host_matches("*.test", PUBLIC_HOST)
-    assert not golive._host_matches("*.hospital.test", "hospital.test")
+    assert golive.host_matches("*.hospital.test", PUBLIC_HOST)
+    assert not golive.host_matches("*.test", PUBLIC_HOST)
+    assert not golive.host_matches("*.hospital.test", "hospital.test")
 
 
 def test_the_expected_alerts_are_those_of_the_shipped_rules_file() -> None:

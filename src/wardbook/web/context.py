@@ -123,6 +123,7 @@ def break_glass_page(
             "values": values or {},
             "errors": errors or FormErrors(),
             "next": request.url.path if request.method == "GET" else f"/patients/{patient_id}",
+            "manual_page": "break-the-glass",
         },
         status=403,
     )

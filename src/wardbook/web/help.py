@@ -1,9 +1,12 @@
-"""Help centre, feedback (stored, listed for admins, exported as CSV) and the audit view."""
+"""Help centre (searchable), feedback (stored, listed for admins, exported as CSV), the
+user manual's "not built" page and the patient access audit view."""
 
 from __future__ import annotations
 
 import csv
 import io
+import re
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.requests import Request
@@ -12,8 +15,10 @@ from starlette.responses import RedirectResponse, Response
 from wardbook.auth.principal import Principal, current_principal
 from wardbook.errors import Forbidden
 from wardbook.web import chart, forms, records, writes
+from wardbook.web.access import role_banner
 from wardbook.web.context import WebContext
 from wardbook.web.formatting import date_time
+from wardbook.web.manual import MANUAL_PAGES, manual_url
 from wardbook.web.patients import now, plain_form, read_form
 
 FAQ: list[tuple[str, str]] = [
@@ -43,7 +48,64 @@ FAQ: list[tuple[str, str]] = [
         "Every record you open is logged. Auditors review access, and opening a record "
         "outside your care relationships needs a reason (break the glass).",
     ),
+    (
+        "What do I do when Wardbook says to escalate?",
+        "A NEWS2 score of 5 or more, or 3 in any single parameter (a red score), shows a "
+        "warning at the top of the summary and vital signs pages with the response the Royal "
+        "College of Physicians recommends: an urgent ward-based response, an urgent response "
+        "or an emergency response. Follow your hospital's escalation policy and call the "
+        "team it names.",
+    ),
+    (
+        "How do I book a follow-up appointment?",
+        "Open the patient, select Appointments, then Book an appointment. Say what it is "
+        "for, enter the date (day/month/year) and the time (24-hour clock), choose the "
+        "length and select Book appointment. Receptionists, nurses and doctors can book.",
+    ),
+    (
+        "How do I record vital signs?",
+        "On the patient's summary select Record vital signs, fill in every observation and "
+        "select Save. Wardbook works out the NEWS2 score. If a value is missing or out of "
+        "range, the list at the top of the page links to each field to correct.",
+    ),
+    (
+        "Where is the user manual?",
+        "Every page has a Help link to the part of the user manual that explains it. The "
+        "manual also has a short training video.",
+    ),
+    (
+        "I cannot open a patient's record. Why?",
+        "Doctors and nurses see the patients on their wards and those they care for. In an "
+        "emergency you can break the glass: give a reason and the record opens for a limited "
+        "time. Receptionists see appointments and auditors the access log, not the chart.",
+    ),
 ]
+
+MAX_QUERY = 200
+_WORD = re.compile(r"\w+")
+
+
+@dataclass(frozen=True, slots=True)
+class HelpEntry:
+    """One question and answer of the help centre."""
+
+    question: str
+    answer: str
+
+
+def search_help(query: str, entries: list[tuple[str, str]] = FAQ) -> list[HelpEntry]:
+    """The entries whose question or answer holds every word of ``query`` (any case).
+
+    A word matches the start of a word in the entry, so "escal" finds "escalate" and
+    "appointment" finds "appointments". An empty query matches everything.
+    """
+    words = _WORD.findall(query.lower())[:20]
+    found = []
+    for question, answer in entries:
+        text_words = _WORD.findall(f"{question} {answer}".lower())
+        if all(any(t.startswith(w) for t in text_words) for w in words):
+            found.append(HelpEntry(question, answer))
+    return found
 
 
 def is_admin(principal: Principal) -> bool:
@@ -62,7 +124,23 @@ class HelpPages:
         self.service = ctx.service
 
     async def centre(self, request: Request) -> Response:
-        return self.ctx.renderer.page(request, "help/index.html", {"faq": FAQ})
+        """GET /help?q=: every entry, or those matching the search (works without script)."""
+        query = request.query_params.get("q", "").strip()[:MAX_QUERY]
+        entries = search_help(query)
+        guides = [
+            {"href": manual_url(name), "title": title} for name, title in MANUAL_PAGES.items()
+        ]
+        return self.ctx.renderer.page(
+            request,
+            "help/index.html",
+            {"faq": entries, "query": query, "total": len(FAQ), "guides": guides},
+        )
+
+    def manual_missing(self, request: Request, built: bool) -> Response:
+        """/manual/ when the site is not built (how to build it) or has no such page."""
+        return self.ctx.renderer.page(
+            request, "help/manual_missing.html", {"built": built}, status=404
+        )
 
     async def accessibility(self, request: Request) -> Response:
         return self.ctx.renderer.page(request, "help/accessibility.html")
@@ -127,8 +205,8 @@ class HelpPages:
         if not is_auditor(current_principal()):
             raise Forbidden("Only auditors can see who looked at a record")
         patient_id = request.path_params["patient_id"]
-        patient = await records.load_patient(self.service, patient_id)
-        allergies = await records.load_allergies(self.service, patient_id)
+        # Auditors read no clinical data: the banner shows allergies only to those who may.
+        banner = await role_banner(self.service, patient_id)
         events = await records.search(
             self.service, "AuditEvent", [("entity", f"Patient/{patient_id}")], limit=1000
         )
@@ -138,7 +216,7 @@ class HelpPages:
             request,
             "patients/audit.html",
             {
-                "banner": chart.banner(patient, allergies, now().date()),
+                "banner": banner,
                 "rows": rows,
                 "glass": [r for r in rows if r["break_glass"]],
             },

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from wardbook.config import Settings
 from wardbook.service.resources import ResourceService
 from wardbook.web.admin import AdminPages
+from wardbook.web.appointments import AppointmentPages
 from wardbook.web.assets import StaticAssets, default_assets
 from wardbook.web.break_glass import BreakGlassPages
 from wardbook.web.context import WebContext, page
 from wardbook.web.help import HelpPages
+from wardbook.web.manual import ManualSite
 from wardbook.web.patients import PatientPages
 from wardbook.web.record import RecordPages
 from wardbook.web.templating import Renderer
@@ -23,6 +27,11 @@ GET = ["GET"]
 async def keepalive(request: Request) -> Response:
     """GET /session/keepalive: "Stay signed in" (the session middleware saw a request)."""
     return Response(status_code=204, headers={"Cache-Control": "no-store"})
+
+
+async def manual_home(request: Request) -> Response:
+    """GET /manual: the site's relative links need the trailing slash."""
+    return RedirectResponse("/manual/", status_code=308)
 
 
 GET_POST = ["GET", "POST"]
@@ -49,6 +58,10 @@ def web_routes(
     record = RecordPages(ctx, patients)
     help_pages = HelpPages(ctx)
     admin = AdminPages(ctx)
+    appointments = AppointmentPages(ctx)
+    manual = ManualSite(
+        Path(settings.manual_dir if settings else "build/site"), help_pages.manual_missing
+    )
     p = "/patients/{patient_id}"
     return [
         Route("/", wrap(patients.find), methods=GET),
@@ -71,6 +84,8 @@ def web_routes(
             record_page(record.stop_medication),
             methods=GET_POST,
         ),
+        Route(p + "/appointments", record_page(appointments.list), methods=GET),
+        Route(p + "/appointments/new", record_page(appointments.book), methods=GET_POST),
         Route(p + "/audit", wrap(help_pages.audit), methods=GET),
         Route(p + "/break-glass", wrap(glass.open), methods=POST),
         Route("/help", wrap(help_pages.centre), methods=GET),
@@ -82,6 +97,8 @@ def web_routes(
         Route("/admin/roles", wrap(admin.role_list), methods=GET),
         Route("/admin/feedback", wrap(help_pages.feedback_list), methods=GET),
         Route("/admin/feedback.csv", wrap(help_pages.feedback_csv), methods=GET),
+        Route("/manual", manual_home, methods=GET),
+        Route("/manual/{path:path}", wrap(manual.endpoint), methods=["GET", "HEAD"]),
         Route("/session/keepalive", keepalive, methods=GET),
         Route("/static/{path:path}", assets.endpoint, methods=["GET", "HEAD"]),
     ]

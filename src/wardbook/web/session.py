@@ -38,7 +38,8 @@ MAX_FORM_BYTES = 1024 * 1024
 _UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 SCOPE_KEY = "wardbook.web_session"
 # Pages anyone may see; every other web page needs a signed-in user (deny by default).
-PUBLIC_PREFIXES = ("/sign-in", "/sign-out", "/static/", "/help/accessibility")
+# The user manual holds no patient data and explains how to sign in, so it is public too.
+PUBLIC_PREFIXES = ("/sign-in", "/sign-out", "/static/", "/help/accessibility", "/manual")
 ANONYMOUS = Principal(kind="user", subject="anonymous")
 
 

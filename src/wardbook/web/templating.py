@@ -17,8 +17,9 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
 from wardbook.auth.principal import current_principal
-from wardbook.web import formatting
+from wardbook.web import access, formatting
 from wardbook.web.assets import StaticAssets
+from wardbook.web.manual import manual_link
 from wardbook.web.session import SCOPE_KEY, WebSession, csrf_token, signed_in_user
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -42,6 +43,9 @@ def configure_environment(env: jinja2.Environment, assets: StaticAssets) -> None
     """What base.html needs from any Jinja environment that renders it (also ident's pages)."""
     env.globals["asset"] = assets.url
     env.globals["current_principal"] = current_principal
+    env.globals["manual_link"] = manual_link
+    env.globals["may"] = access.may
+    env.globals["patient_home"] = access.patient_home
     env.filters.update(formatting.FILTERS)
 
 

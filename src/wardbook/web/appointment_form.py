@@ -1,0 +1,109 @@
+"""The "Book an appointment" form (pure): validation and the FHIR Appointment it makes.
+
+Errors follow the GOV.UK/NHS.UK pattern of :mod:`wardbook.web.forms`. Times are entered as
+Wardbook shows them everywhere (UTC, 24-hour clock). The resource is an R4 Appointment
+(http://hl7.org/fhir/R4/appointment.html): status ``booked``, ``start``/``end`` instants,
+``minutesDuration`` and the patient as an accepted, required participant (app-3 needs at
+least one participant; app-2 and app-3 need start and end together for a booked one).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta
+from typing import Any
+
+from wardbook.auth.principal import Principal
+from wardbook.web.chart import Resource
+from wardbook.web.forms import MAX_SHORT_TEXT, FormErrors, text_of, validate_text
+from wardbook.web.records import parse_birth_date
+from wardbook.web.writes import fhir_instant
+
+DURATIONS: list[tuple[str, str]] = [("15", "15 minutes"), ("30", "30 minutes"), ("60", "1 hour")]
+BOOKING_HORIZON_DAYS = 2 * 366  # clinics book up to about two years ahead
+_TIME = re.compile(r"^\s*(\d{1,2})[:.](\d{2})\s*$")
+
+
+@dataclass(frozen=True, slots=True)
+class AppointmentEntry:
+    """A validated booking."""
+
+    reason: str
+    start: datetime  # UTC
+    minutes: int
+
+
+def parse_clock(text: str) -> time | None:
+    """14:30 or 14.30 (24-hour clock); None when not a real time."""
+    match = _TIME.match(text)
+    if not match:
+        return None
+    hour, minute = int(match[1]), int(match[2])
+    if hour > 23 or minute > 59:
+        return None
+    return time(hour, minute)
+
+
+def validate_appointment(
+    form: Mapping[str, Any], now: datetime
+) -> tuple[AppointmentEntry | None, FormErrors]:
+    """A booking in the future with a reason, date, time and length, or errors per field."""
+    errors = FormErrors()
+    reason = validate_text(
+        form, "reason", "what the appointment is for", errors, limit=MAX_SHORT_TEXT
+    )
+    date_text = text_of(form, "date")
+    day = parse_birth_date(date_text) if date_text else None
+    if not date_text:
+        errors.add("date", "Enter the date of the appointment")
+    elif day is None:
+        errors.add("date", "Date of the appointment must be a real date, like 15/1/2027")
+    time_text = text_of(form, "time")
+    clock = parse_clock(time_text) if time_text else None
+    if not time_text:
+        errors.add("time", "Enter the time of the appointment")
+    elif clock is None:
+        errors.add("time", "Time of the appointment must be a real time, like 14:30")
+    minutes_text = text_of(form, "minutes")
+    if minutes_text not in dict(DURATIONS):
+        errors.add("minutes", "Select how long the appointment is")
+    start = None
+    if day is not None and clock is not None:
+        start = datetime.combine(day, clock, tzinfo=UTC)
+        if start <= now:
+            errors.add("date", "Date and time of the appointment must be in the future")
+        elif start > now + timedelta(days=BOOKING_HORIZON_DAYS):
+            errors.add("date", "Date of the appointment must be within the next 2 years")
+    if errors or start is None:
+        return None, errors
+    return AppointmentEntry(reason, start, int(minutes_text)), errors
+
+
+def appointment_resource(
+    entry: AppointmentEntry,
+    patient_id: str,
+    patient_name: str,
+    booked: datetime,
+    principal: Principal,
+) -> Resource:
+    """The booked R4 Appointment for one patient."""
+    end = entry.start + timedelta(minutes=entry.minutes)
+    return {
+        "resourceType": "Appointment",
+        "status": "booked",
+        "description": entry.reason,
+        "start": fhir_instant(entry.start),
+        "end": fhir_instant(end),
+        "minutesDuration": entry.minutes,
+        "created": fhir_instant(booked),
+        "comment": f"Booked in Wardbook by {principal.subject}",
+        "participant": [
+            {
+                "actor": {"reference": f"Patient/{patient_id}", "display": patient_name},
+                "required": "required",
+                "status": "accepted",
+            }
+        ],
+    }

@@ -36,6 +36,7 @@ audit: $(DEPLOY_STAMP)
 	.venv-deploy/bin/pip-audit --disable-pip --require-hashes -r requirements/deploy-tools.txt
 
 run: $(STAMP)
+	$(BIN)/mkdocs build -q
 	$(BIN)/wardbook migrate --database $(DATABASE)
 	$(BIN)/wardbook demo --patients $(DEMO_PATIENTS) --seed 1 --database $(DATABASE)
 	$(BIN)/wardbook serve --database $(DATABASE) --host $(HOST) --port $(PORT) --no-auth

@@ -411,3 +411,21 @@ def test_a_rules_file_missing_alerts_or_invalid_fails(tmp_path: Path) -> None:
     broken.write_text(text.replace("expr: up{job=", "expr: up{{job=", 1))
     item = golive.check_alert_rules(golive.Options(rules_file=broken))
     assert item.status == "fail" and "promtool check rules" in item.detail
+
+
+def test_an_unreachable_database_is_a_finding_and_its_password_is_never_printed(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    password = "Unguessable-Passw0rd-42"
+    monkeypatch.setenv("WARDBOOK_DATABASE_URL", f"postgresql://wardbook:{password}@127.0.0.1:1/x")
+    capsys.readouterr()
+    assert main(["golive", "check", "--json"]) == 1
+    out = capsys.readouterr().out
+    report = json.loads(out)
+    assert password not in out
+    assert report["database"] == "postgresql://wardbook:****@127.0.0.1:1/x"
+    items = {item["id"]: item for item in report["items"]}
+    for name in ("migrations", "admin-mfa", "backup", "audit-chain"):
+        assert items[name]["status"] == "fail"
+        assert "the database cannot be opened" in items[name]["detail"]
+    assert items["replicas"]["status"] == "skip"

@@ -8,7 +8,7 @@ PORT ?= 8080
 DEMO_PATIENTS ?= 50
 DATABASE ?= sqlite:///./wardbook.db
 
-.PHONY: docs reference screenshots install run test test-fast lint bench registry clean load deploy-tools deploy-check audit
+.PHONY: docs reference screenshots video install run test test-fast lint bench registry clean load deploy-tools deploy-check audit
 
 $(STAMP): pyproject.toml requirements/lock.txt requirements/registry.txt scripts/bootstrap.sh
 	PYTHON=$(PYTHON) bash scripts/bootstrap.sh
@@ -64,10 +64,12 @@ test: $(STAMP) lint deploy-check
 	bash scripts/ensure_services.sh
 	bash scripts/ensure_drill_tools.sh
 	bash scripts/ensure_browser.sh
+	bash scripts/ensure_media_tools.sh
 	$(BIN)/pytest -n 2 --dist loadgroup
 
 test-fast: $(STAMP)
 	bash scripts/ensure_browser.sh
+	bash scripts/ensure_media_tools.sh
 	$(BIN)/pytest -x -q -n 2 --dist loadgroup -m "not slow"
 
 # The documentation site (mkdocs.yml), offline: no CDN, no web fonts. Open build/site/index.html.
@@ -79,9 +81,19 @@ docs: $(STAMP)
 reference: $(STAMP)
 	$(BIN)/python scripts/generate_api_reference.py
 
+# Refreshes the committed user-manual images in docs/screenshots/ (make test captures the same
+# images into build/screenshots/ and checks that every image the manual shows was captured).
 screenshots: $(STAMP)
 	bash scripts/ensure_browser.sh
-	WARDBOOK_SCREENSHOTS=1 $(BIN)/pytest -q -p no:xdist tests/web/test_browser.py tests/web/test_browser_auth.py
+	WARDBOOK_SCREENSHOTS=1 $(BIN)/pytest -q -p no:xdist tests/web/test_browser.py \
+	  tests/web/test_browser_auth.py tests/web/test_manual_screenshots.py
+
+# The narrated training video of the user manual: docs/media/wardbook-training.webm and .vtt
+# (a real server with demo data, Chromium, espeak-ng narration, ffmpeg; about 10 minutes).
+video: $(STAMP)
+	bash scripts/ensure_browser.sh
+	bash scripts/ensure_media_tools.sh
+	$(BIN)/python scripts/make_video.py
 
 bench: $(STAMP)
 	bash scripts/ensure_services.sh

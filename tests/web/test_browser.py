@@ -4,19 +4,16 @@ Covers: find a patient (results as you type) -> open the chart -> record vital s
 first) -> NEWS2 shown and the chart and table updated -> write a note -> find it in the
 timeline. Every page, in every state we can put it in, is checked by axe for WCAG 2.0/2.1/2.2
 A and AA violations (zero allowed), for reflow at 320 CSS px and for target sizes; the
-keyboard-only journey uses no mouse at all. Screenshots for the user manual are written to
-docs/screenshots/.
+keyboard-only journey uses no mouse at all. The user manual's screenshots are captured on the
+way (tests/web/screenshots.py: build/screenshots/, or docs/screenshots/ for `make screenshots`).
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
-import tempfile
 import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,18 +21,11 @@ from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Browser, ConsoleMessage, Page, expect
 
 from tests.server.conftest import Server
+from tests.web.screenshots import capture
 
 pytestmark = pytest.mark.xdist_group("browser")
 
 AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
-# `make screenshots` (WARDBOOK_SCREENSHOTS=1) refreshes the committed user-manual images;
-# other runs write them to a temporary folder so a test run never dirties the work tree.
-MANUAL_SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
-SCREENSHOTS = (
-    MANUAL_SCREENSHOTS
-    if os.environ.get("WARDBOOK_SCREENSHOTS") == "1"
-    else Path(tempfile.gettempdir()) / "wardbook-screenshots"
-)
 AXE = Axe()
 # Controls that are never inline text links, so WCAG 2.5.8's spacing exception cannot apply.
 TARGETS = "button, input:not([type=hidden]), select, textarea, nav a, .nhsuk-button"
@@ -99,13 +89,8 @@ def check(page: Page, state: str) -> None:
 
 
 def screenshot(page: Page, name: str) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}-desktop.png"), full_page=True)
-    original = page.viewport_size
-    assert original is not None
-    page.set_viewport_size({"width": 320, "height": 800})
-    page.screenshot(path=str(SCREENSHOTS / f"{name}-320px.png"), full_page=True)
-    page.set_viewport_size(original)
+    """The user manual's images of this page (tests/web/screenshots.py says where)."""
+    capture(page, name)
 
 
 @pytest.fixture(scope="module")
@@ -136,6 +121,15 @@ VITALS = {
     "Heart rate": "95",
     "Temperature": "37.0",
 }
+
+
+def fill_vitals(page: Page) -> None:
+    """The set of VITALS, on 2 L/min of oxygen and alert: NEWS2 9."""
+    for label, value in VITALS.items():
+        page.get_by_label(label, exact=True).fill(value)
+    page.get_by_role("group", name="Supplemental oxygen").get_by_label("Oxygen", exact=True).check()
+    page.get_by_label("Oxygen flow rate (if on oxygen)").fill("2")
+    page.get_by_role("group", name="Level of consciousness").get_by_label("Alert").check()
 
 
 def test_clinician_journey_find_chart_vitals_news2_note(page: Page, family_name: str) -> None:
@@ -173,6 +167,7 @@ def test_clinician_journey_find_chart_vitals_news2_note(page: Page, family_name:
     page.get_by_role("link", name="Record vital signs").click()
     expect(page.get_by_role("heading", name="Record vital signs")).to_be_visible()
     check(page, "vitals form, empty")
+    screenshot(page, "record-vital-signs")
     page.get_by_label("Respiratory rate").fill("26")
     page.get_by_label("Temperature").fill("98.6")
     page.get_by_role("button", name="Save").click()
@@ -187,11 +182,7 @@ def test_clinician_journey_find_chart_vitals_news2_note(page: Page, family_name:
     summary.get_by_role("link", name=re.compile("Enter the oxygen saturation")).click()
     expect(page.get_by_label("Oxygen saturation (SpO2)")).to_be_focused()
 
-    for label, value in VITALS.items():
-        page.get_by_label(label, exact=True).fill(value)
-    page.get_by_role("group", name="Supplemental oxygen").get_by_label("Oxygen", exact=True).check()
-    page.get_by_label("Oxygen flow rate (if on oxygen)").fill("2")
-    page.get_by_role("group", name="Level of consciousness").get_by_label("Alert").check()
+    fill_vitals(page)
     page.get_by_role("button", name="Save").click()
 
     # NEWS2: RR 26 (3) + SpO2 93 (2) + oxygen (2) + SBP 105 (1) + HR 95 (1) = 9, high.
@@ -215,13 +206,16 @@ def test_clinician_journey_find_chart_vitals_news2_note(page: Page, family_name:
     check(page, "note form, errors shown")
     page.get_by_label("Title").fill("Escalated: NEWS2 9")
     page.get_by_label("Note", exact=True).fill("Reviewed by the registrar.\nSepsis screen started.")
+    screenshot(page, "write-a-note")
     page.get_by_role("button", name="Save").click()
+    expect(page.get_by_role("status")).to_contain_text("Note saved")
     timeline = page.get_by_role("region", name="Timeline")
     expect(timeline.get_by_role("link", name="Escalated: NEWS2 9")).to_be_visible()
     check(page, "chart after a note")
     timeline.get_by_role("link", name="Escalated: NEWS2 9").click()
     expect(page.get_by_text("Sepsis screen started.")).to_be_visible()
     check(page, "note")
+    screenshot(page, "note")
 
 
 PAGES: list[tuple[str, str]] = [
@@ -247,18 +241,44 @@ def test_every_page_and_state_is_accessible(page: Page, family_name: str) -> Non
         page.goto(template.format(patient=patient))
         check(page, state)
 
+    # The manual's picture of a complete set, on a fresh form (not saved).
+    page.goto(f"{patient}/vitals/new")
+    fill_vitals(page)
+    expect(page.locator(".nhsuk-error-summary")).to_have_count(0)
+    screenshot(page, "record-vital-signs-filled")
+
     # Errors shown, then the contextual help and FAQ opened.
     page.goto(f"{patient}/allergies/new")
     page.get_by_role("button", name="Save").click()
     expect(page.locator(".nhsuk-error-summary")).to_be_visible()
     check(page, "add an allergy, errors shown")
+    screenshot(page, "add-an-allergy-errors")
+    page.goto(f"{patient}/allergies/new")
+    page.get_by_label("Substance").fill("Latex")
+    page.get_by_label("Reaction").fill("Hives")
+    page.get_by_role("group", name="Severity of the reaction").get_by_label("Moderate").check()
+    page.get_by_role("group", name="Risk of a future reaction").get_by_label("High risk").check()
+    screenshot(page, "add-an-allergy")
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_role("status")).to_contain_text("Allergy added")
+    expect(page.get_by_role("region", name="Patient banner")).to_contain_text("Latex")
     page.goto(f"{patient}/problems/new")
     page.get_by_label("Date of onset (optional)").fill("31/2/2020")
     page.get_by_role("button", name="Save").click()
     expect(page.locator(".nhsuk-error-summary")).to_contain_text("Enter the problem")
     check(page, "add a problem, errors shown")
+    screenshot(page, "add-a-problem-errors")
     page.get_by_text("Help with recording problems, allergies and medicines").click()
     check(page, "contextual help open")
+    page.goto(f"{patient}/problems/new")
+    page.get_by_label("Problem", exact=True).fill("Community-acquired pneumonia")
+    page.get_by_label("Date of onset (optional)").fill("3/11/2025")
+    screenshot(page, "add-a-problem")
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_role("status")).to_contain_text("Problem added")
+    page.get_by_role("button", name="Resolve Community-acquired pneumonia").click()
+    expect(page.get_by_role("status")).to_contain_text("Problem resolved")
+    expect(page.get_by_role("region", name="Patient banner")).to_be_visible()
     page.goto("/help")
     for summary in page.locator("summary").all():
         summary.click()
@@ -267,13 +287,16 @@ def test_every_page_and_state_is_accessible(page: Page, family_name: str) -> Non
     page.goto("/help/feedback")
     page.get_by_role("button", name="Send feedback").click()
     check(page, "feedback, errors shown")
+    screenshot(page, "give-feedback-errors")
     page.get_by_role("group", name="What is your feedback about?").get_by_label(
         "An idea or suggestion"
     ).check()
     page.get_by_label("Your feedback").fill("A ward list would help.")
+    screenshot(page, "give-feedback")
     page.get_by_role("button", name="Send feedback").click()
     expect(page.get_by_role("heading", name="Thank you for your feedback")).to_be_visible()
     check(page, "feedback sent")
+    screenshot(page, "feedback-sent")
     page.goto("/admin/feedback")
     expect(page.get_by_role("cell", name="A ward list would help.")).to_be_visible()
     check(page, "feedback list with an item")
@@ -284,6 +307,7 @@ def test_every_page_and_state_is_accessible(page: Page, family_name: str) -> Non
     if stop.count():
         stop.first.click()
         check(page, "stop a medicine, confirmation")
+        screenshot(page, "stop-a-medicine")
         page.get_by_role("button", name="Stop medicine").click()
         expect(page.get_by_role("status")).to_contain_text("Medicine stopped")
         check(page, "summary after stopping a medicine")

@@ -144,3 +144,25 @@ async def repository(repository_url: str) -> AsyncIterator[Repository]:
         yield repo
     finally:
         await repo.close()
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Make ``--dist loadgroup`` keep each ``xdist_group`` on one worker under pytest 9.
+
+    pytest-xdist 3.8 groups tests by appending ``@group`` to ``item._nodeid``, but pytest 9
+    reads the node id from the structured ``item._id``, so the suffix was lost and every
+    browser test was scheduled on its own (two Chromiums and servers at once, and no order
+    within the group). The same suffix is set on the structured id here.
+    """
+    if not getattr(config.option, "loadgroup", False):
+        return
+    from _pytest.nodeid import NodeId
+
+    for item in items:
+        groups = {
+            str(mark.args[0] if mark.args else mark.kwargs.get("name", "default"))
+            for mark in item.iter_markers("xdist_group")
+        }
+        if groups and "@" not in item.nodeid and hasattr(item, "_id"):
+            item._id = NodeId.parse(f"{item.nodeid}@{'_'.join(sorted(groups))}")

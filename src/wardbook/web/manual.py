@@ -67,6 +67,7 @@ PAGE_MANUAL: dict[str, str] = {
     "/sign-in/enrol": "sign-in",
     "/sign-out": "sign-in",
     "/sign-out-everywhere": "sign-in",
+    "/oauth2/authorize": "sign-in",  # SMART consent (its own layout links the page directly)
 }
 _COMPILED: list[tuple[re.Pattern[str], str]] = [
     (compile_path(route)[0], name) for route, name in PAGE_MANUAL.items()

@@ -119,12 +119,14 @@ def admission_bundle(status: str = "in-progress") -> dict[str, Any]:
     }
 
 
-def load_bundle(database: str, folder: Path, bundle: dict[str, Any], name: str) -> None:
+def load_bundle(database: str, folder: Path, bundle: dict[str, Any], name: str) -> str:
+    """``wardbook load`` of one Bundle; what it says it loaded."""
     path = folder / name
     path.write_text(json.dumps(bundle), encoding="utf-8")
-    subprocess.run(
+    loaded = subprocess.run(
         [WARDBOOK, "load", str(path), "--database", database], check=True, capture_output=True
     )
+    return loaded.stdout.decode()
 
 
 def add_user(database: str, username: str, role: str) -> str | None:
@@ -183,7 +185,7 @@ def ward(
     folder = tmp_path_factory.mktemp("uat")
     database = f"sqlite:///{folder}/wardbook.db"
     migrate(database)
-    load_bundle(database, folder, admission_bundle(), "admission.json")
+    admission = load_bundle(database, folder, admission_bundle(), "admission.json")
     secrets = {username: add_user(database, username, role) for username, role in STAFF.items()}
     server = Server(database, free_port(), no_auth=False)
     previous = os.environ.get("WARDBOOK_MANUAL_DIR")
@@ -195,7 +197,7 @@ def ward(
             os.environ.pop("WARDBOOK_MANUAL_DIR", None)
         else:
             os.environ["WARDBOOK_MANUAL_DIR"] = previous
-    state = Ward(server, folder, secrets)
+    state = Ward(server, folder, secrets, facts={"admission": admission})
     try:
         yield state
     finally:

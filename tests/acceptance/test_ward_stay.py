@@ -85,7 +85,8 @@ def open_from_ward_list(someone: Person) -> None:
 
 @given("Margaret Ellis has been admitted to Ward 7")
 def admitted(ward: Ward) -> None:
-    ward.facts["admitted"] = True
+    # The ward, the patient and her in-progress Encounter there, as the PAS feed sent them.
+    assert "Loaded 3 resource(s), 0 unchanged, 0 rejected" in ward.facts["admission"]
 
 
 @when("nurse Adeyemi signs in with her password and authenticator app")

@@ -59,6 +59,11 @@ def test_every_routed_page_maps_to_a_manual_page() -> None:
     assert stale == set()
 
 
+def test_every_manual_page_the_app_links_to_is_written() -> None:
+    missing = [n for n in MANUAL_PAGES if not (ROOT / "docs" / "manual" / f"{n}.md").is_file()]
+    assert missing == []
+
+
 def test_paths_find_their_manual_page() -> None:
     assert manual_page_for("/") == "find-a-patient"
     assert manual_page_for("/patients/abc") == "read-the-chart"

@@ -3,8 +3,9 @@
 Errors follow the GOV.UK/NHS.UK pattern of :mod:`wardbook.web.forms`. Times are entered as
 Wardbook shows them everywhere (UTC, 24-hour clock). The resource is an R4 Appointment
 (http://hl7.org/fhir/R4/appointment.html): status ``booked``, ``start``/``end`` instants,
-``minutesDuration`` and the patient as an accepted, required participant (app-3 needs at
-least one participant; app-2 and app-3 need start and end together for a booked one).
+``minutesDuration`` and the patient as an accepted, required participant (participant is
+1..*, and app-1 wants its actor or type; app-2 and app-3: a booked appointment has both
+start and end).
 """
 
 from __future__ import annotations

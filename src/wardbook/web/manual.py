@@ -36,7 +36,7 @@ DEFAULT_PAGE = "help-and-feedback"
 
 _P = "/patients/{patient_id}"
 # Route path (as routed) -> manual page. Every HTML page of the web app is listed here;
-# tests/web/test_help_links.py checks that against the routes.
+# tests/web/test_help.py checks that against the routes.
 PAGE_MANUAL: dict[str, str] = {
     "/": "find-a-patient",
     _P: "read-the-chart",

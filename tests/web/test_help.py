@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -12,7 +14,7 @@ import httpx
 import pytest
 from starlette.routing import Route
 
-from tests.web.test_pages import BASE, signed_in_as
+from tests.web.test_pages import BASE, SAME_SITE, signed_in_as
 from tests.web.test_pages import patient as patient
 from wardbook.app import build_app
 from wardbook.auth.discovery import AUTHORIZE_PATH
@@ -224,3 +226,37 @@ async def test_break_the_glass_warning_links_the_break_the_glass_manual_page(
 def test_the_smart_consent_pages_link_the_sign_in_manual_page() -> None:
     html = oauth_templates().get_template("oauth/error.html").render(message="Unknown client")
     assert HELP_LINK.findall(html) == [manual_url(PAGE_MANUAL[AUTHORIZE_PATH])]
+
+
+@pytest.mark.anyio
+async def test_feedback_remembers_its_page_and_exports_as_parseable_csv(
+    repository: Repository, app_client: httpx.AsyncClient
+) -> None:
+    form = await app_client.get("/help/feedback", params={"page": "/patients/p1/vitals/new"})
+    assert '<input type="hidden" name="page" value="/patients/p1/vitals/new">' in form.text
+    texts = [
+        ("problem", "/patients/p1/vitals/new", 'The "Save" button, then a comma, here'),
+        ("other", "/help", "Two lines:\nfirst\nsecond"),
+    ]
+    for kind, page, text in texts:
+        sent = await app_client.post(
+            "/help/feedback",
+            data={"kind": kind, "page": page, "feedback": text},
+            headers=SAME_SITE,
+        )
+        assert sent.status_code == 303 and sent.headers["location"] == "/help/feedback/sent"
+    thanks = await app_client.get("/help/feedback/sent")
+    assert "<h1>Thank you for your feedback</h1>" in thanks.text
+    exported = await app_client.get("/admin/feedback.csv")
+    assert exported.headers["content-disposition"] == (
+        'attachment; filename="wardbook-feedback.csv"'
+    )
+    rows = list(csv.DictReader(io.StringIO(exported.text)))
+    # Quotes, commas and line breaks survive the round trip through a CSV reader.
+    assert sorted((r["kind"], r["page"], r["feedback"]) for r in rows) == [
+        ("Something else", "/help", "Two lines:\nfirst\nsecond"),
+        ("Something is not working", "/patients/p1/vitals/new", texts[0][2]),
+    ]
+    assert rows[0]["sent"] >= rows[1]["sent"]  # newest first
+    listed = await app_client.get("/admin/feedback")
+    assert "The &#34;Save&#34; button, then a comma, here" in listed.text

@@ -144,8 +144,10 @@ def build_app(settings: Settings, repository: Repository | None = None) -> ASGIA
     web.state.settings = settings
     web.state.audit_writer = audit_writer
     web.state.smart = auth
-    guarded_fhir = BearerAuthMiddleware(fhir, auth, no_auth=settings.no_auth)
     session_web = WebSessionMiddleware(web, repo, settings)
+    guarded_fhir = BearerAuthMiddleware(
+        fhir, auth, no_auth=settings.no_auth, password_gate=session_web.password_change_pending
+    )
     oauth = Starlette(routes=smart.machine_routes())
     routed = RateLimitMiddleware(WardbookApp(guarded_fhir, session_web, oauth), settings)
     inner: ASGIApp = AuditMiddleware(

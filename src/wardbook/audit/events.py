@@ -2,10 +2,10 @@
 
 Shapes follow the IHE Basic Audit Log Patterns (BALP) 1.1 for R4
 (https://profiles.ihe.net/ITI/BALP/): RESTful create/read/update/delete/query, user
-authentication (login, logout, failure), and security alerts for break-the-glass. Each
-event names who (``agent``: the user or client, with the network address), what
-(``entity``: the patient and the resource or query), when (``recorded``) and the outcome
-(R4 auditevent.html; outcome 0 success, 4 minor failure such as a refused request, 8
+authentication (login, logout, failure), and security alerts for break-the-glass and
+password changes. Each event names who (``agent``: the user or client, with the network
+address), what (``entity``: the patient and the resource or query), when (``recorded``) and
+the outcome (R4 auditevent.html; outcome 0 success, 4 minor failure such as a refused request, 8
 serious failure). Break-the-glass events carry the tag ``review`` so auditors can list
 them with ``AuditEvent?_tag=urn:wardbook:audit|review``.
 """
@@ -137,6 +137,13 @@ def _type_and_subtype(record: AuditRecord) -> tuple[dict[str, str], list[dict[st
         )
     if kind == "break-glass":
         return _coding(DCM, "110113", "Security Alert"), [_coding(ACT_REASON, "BTG")], "E"
+    if kind == "password-change":
+        # DICOM PS3.16 CID 403: a user's own security attributes (the password) changed.
+        return (
+            _coding(DCM, "110113", "Security Alert"),
+            [_coding(DCM, "110137", "User Security Attributes Changed")],
+            "U",
+        )
     if kind == "web":
         action = "R" if record.method in ("GET", "HEAD") else "E"
         return _coding(WARDBOOK_EVENT_TYPE, "web-page", "Web page view"), [], action

@@ -15,7 +15,15 @@ from typing import Literal
 from wardbook.auth.principal import Principal
 
 AuditKind = Literal[
-    "rest", "web", "login", "login-failed", "logout", "break-glass", "denied", "mfa-failed"
+    "rest",
+    "web",
+    "login",
+    "login-failed",
+    "logout",
+    "break-glass",
+    "denied",
+    "mfa-failed",
+    "password-change",
 ]
 
 

@@ -281,6 +281,25 @@ class UserStore:
         )
         await self.end_sessions(user.username)
 
+    async def check_current_password(
+        self, user: User, password: str, *, now: int | None = None
+    ) -> bool:
+        """True when ``password`` is the signed-in user's own; a miss counts toward lockout.
+
+        A stolen session must not become a free password-guessing oracle (ASVS 5.0 V6.2.3),
+        so a wrong current password counts like a failed sign-in, and a locked account's
+        current password is refused until the lock ends.
+        """
+        moment = now_micros() if now is None else now
+        fresh = await self.get(user.username)
+        if fresh is None or fresh.disabled or fresh.locked_until > moment:
+            verify_password(None, password)  # same cost as a real check
+            return False
+        if verify_password(fresh.password_hash, password):
+            return True
+        await self.record_failure(fresh, now=moment)
+        return False
+
     async def end_sessions(self, username: str) -> int:
         """Sign the user out everywhere; returns how many sessions ended."""
         rows = await self.repository.execute(

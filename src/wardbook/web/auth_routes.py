@@ -1,8 +1,8 @@
-"""Sign-in, second factor, authenticator enrolment and sign-out pages.
+"""Sign-in, second factor, authenticator enrolment, password change and sign-out pages.
 
 Accessible names follow INTERFACES.md ("Username", "Password", "Sign in"; "Authentication
-code", "Continue"; "Sign out"). Every sign-in, failure and sign-out is written as its own
-AuditEvent (wardbook.audit.events). Break-the-glass is a patient page (web/break_glass.py).
+code", "Continue"; "Sign out"). Every sign-in, failure, password change and sign-out is
+written as its own AuditEvent (wardbook.audit.events). Break-the-glass is a patient page (web/break_glass.py).
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import time
 from typing import Any
+from urllib.parse import quote
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -19,10 +20,12 @@ from wardbook.audit.records import AuditKind, AuditRecord, skip_request_audit
 from wardbook.audit.writer import AuditWriter
 from wardbook.auth import mfa
 from wardbook.auth.principal import current_principal
+from wardbook.auth.passwords import MIN_LENGTH, normalize, password_problems
 from wardbook.auth.users import SignInFailed, User
 from wardbook.web.assets import default_assets
 from wardbook.web.forms import FormErrors
 from wardbook.web.session import (
+    PASSWORD_CHANGE_PATH,
     SESSION_COOKIE,
     WebSession,
     cookie_header,
@@ -170,9 +173,16 @@ async def sign_in(request: Request) -> Response:
     else:
         skip_request_audit()
         await _audit(request, "login", user=user)
-        response = RedirectResponse(target, status_code=303)
+        response = RedirectResponse(_after_sign_in(user, target), status_code=303)
     _set_session_cookie(request, response, cookie)
     return response
+
+
+def _after_sign_in(user: User, target: str) -> str:
+    """Where a fully signed-in user goes: the forced password change first, if one is due."""
+    if user.must_change_password:
+        return f"{PASSWORD_CHANGE_PATH}?next={quote(target, safe='/')}"
+    return target
 
 
 def _pending_user(request: Request) -> tuple[WebSession, User] | None:
@@ -231,7 +241,7 @@ async def _second_factor(request: Request, *, enrol: bool) -> Response:
             },
         )
     else:
-        response = RedirectResponse(target, status_code=303)
+        response = RedirectResponse(_after_sign_in(user, target), status_code=303)
     _set_session_cookie(request, response, cookie)
     return response
 
@@ -280,6 +290,106 @@ async def sign_out(request: Request) -> Response:
     return response
 
 
+# -- changing one's own password (ASVS 5.0 V6.2.2/V6.2.3; NIST 800-63B 3.1.1.2) -------------
+
+
+_WRONG_CURRENT = "Your current password is not correct"
+
+
+def _password_page(
+    request: Request,
+    web: WebSession,
+    errors: list[tuple[str, str]] | None = None,
+    status: int = 200,
+) -> Response:
+    return _page(
+        request,
+        "auth/change_password.html",
+        {
+            "errors": errors or [],
+            "forced": web.must_change_password,
+            "min_length": MIN_LENGTH,
+        },
+        status=status,
+    )
+
+
+async def password_form(request: Request) -> Response:
+    """GET /account/password: current password, new password, confirmation."""
+    web = web_session(request)
+    if not web.signed_in:
+        return RedirectResponse(f"/sign-in?next={PASSWORD_CHANGE_PATH}", status_code=303)
+    return _password_page(request, web)
+
+
+async def _password_errors(
+    web: WebSession, user: User, current: str, new: str, confirm: str
+) -> list[tuple[str, str]]:
+    """Form errors in field order; the current password is checked (and counted) if given."""
+    errors: list[tuple[str, str]] = []
+    if not current:
+        errors.append(("current-password", "Enter your current password"))
+    elif not await web.users.check_current_password(user, current):
+        errors.append(("current-password", _WRONG_CURRENT))
+    if not new:
+        errors.append(("new-password", "Enter a new password"))
+    else:
+        # The same rules as `wardbook user add` and `reset-password` (auth/passwords.py).
+        problems = password_problems(new, username=user.username)
+        if not problems and current and normalize(new) == normalize(current):
+            problems = ["Your new password must be different from your current password"]
+        if problems:
+            errors.append(("new-password", "; ".join(problems)))
+    if new and not confirm:
+        errors.append(("confirm-password", "Confirm your new password"))
+    elif new and confirm != new:
+        errors.append(("confirm-password", "The new passwords do not match: type it again"))
+    return errors
+
+
+async def password_submit(request: Request) -> Response:
+    """POST /account/password: change it, end every other session, keep this browser in."""
+    web = web_session(request)
+    if not web.signed_in or web.user is None or web.cookie is None:
+        return RedirectResponse(f"/sign-in?next={PASSWORD_CHANGE_PATH}", status_code=303)
+    user = web.user
+    form = await request.form()
+    current = str(form.get("current_password", ""))[:1000]
+    new = str(form.get("new_password", ""))[:1000]
+    confirm = str(form.get("confirm_password", ""))[:1000]
+    skip_request_audit()
+    errors = await _password_errors(web, user, current, new, confirm)
+    if errors:
+        wrong_current = ("current-password", _WRONG_CURRENT) in errors
+        await _audit(
+            request,
+            "password-change",
+            user=user,
+            status=401 if wrong_current else 400,
+            reason="wrong current password" if wrong_current else "new password refused",
+        )
+        return _password_page(request, web, errors, status=401 if wrong_current else 400)
+    # set_password re-hashes with today's argon2id parameters, clears must_change_password
+    # and ends every session of the user (800-63B: other sessions of a changed secret end).
+    await web.users.set_password(user.username, new)
+    client = request.client
+    cookie, _ = await web.sessions.create(
+        user.username, mfa_done=True, source_ip=client.host if client else None
+    )
+    await _audit(request, "password-change", user=user, reason="password changed by its user")
+    target = _safe_next(request.query_params.get("next"))
+    response = RedirectResponse(
+        f"{PASSWORD_CHANGE_PATH}/changed?next={quote(target, safe='/')}", status_code=303
+    )
+    _set_session_cookie(request, response, cookie)
+    return response
+
+
+async def password_changed(request: Request) -> Response:
+    """GET /account/password/changed: the confirmation, with a link on to where they were."""
+    return _page(request, "auth/password_changed.html", {})
+
+
 def auth_routes() -> list[Route]:
     """The routes to add to the web app."""
     return [
@@ -289,6 +399,9 @@ def auth_routes() -> list[Route]:
         Route("/sign-in/mfa", mfa_submit, methods=["POST"]),
         Route("/sign-in/enrol", enrol_form, methods=["GET"]),
         Route("/sign-in/enrol", enrol_submit, methods=["POST"]),
+        Route(PASSWORD_CHANGE_PATH, password_form, methods=["GET"]),
+        Route(PASSWORD_CHANGE_PATH, password_submit, methods=["POST"]),
+        Route(PASSWORD_CHANGE_PATH + "/changed", password_changed, methods=["GET"]),
         Route("/sign-out", sign_out, methods=["POST"]),
         Route("/sign-out-everywhere", sign_out, methods=["POST"]),
     ]

@@ -65,6 +65,8 @@ PAGE_MANUAL: dict[str, str] = {
     "/sign-in": "sign-in",
     "/sign-in/mfa": "sign-in",
     "/sign-in/enrol": "sign-in",
+    "/account/password": "sign-in",
+    "/account/password/changed": "sign-in",
     "/sign-out": "sign-in",
     "/sign-out-everywhere": "sign-in",
     "/oauth2/authorize": "sign-in",  # SMART consent (its own layout links the page directly)

@@ -7,7 +7,9 @@ the request, and refuses state-changing requests (POST, PUT, PATCH, DELETE) whos
 token does not match (403): the synchronizer token of the session, or -- before sign-in --
 an HMAC of a pre-session cookie (ASVS 5.0 V3.5). Forms carry the token in a hidden
 ``csrf_token`` field; scripts may send ``X-CSRF-Token``. A cross-site ``Origin`` is refused
-too. Web routes use :func:`login_required` (or :func:`signed_in_user`).
+too. Web routes use :func:`login_required` (or :func:`signed_in_user`). A user whose
+password an admin reset (``must_change_password``) is sent to ``/account/password`` from
+every other signed-in page until they have changed it.
 """
 
 from __future__ import annotations
@@ -41,6 +43,10 @@ SCOPE_KEY = "wardbook.web_session"
 # The user manual holds no patient data and explains how to sign in, so it is public too.
 PUBLIC_PREFIXES = ("/sign-in", "/sign-out", "/static/", "/help/accessibility", "/manual")
 ANONYMOUS = Principal(kind="user", subject="anonymous")
+PASSWORD_CHANGE_PATH = "/account/password"
+# While a password change is forced (an admin reset), a signed-in user reaches only these
+# besides the public pages: the change page itself, its stylesheets and "Stay signed in".
+_DURING_FORCED_CHANGE = (PASSWORD_CHANGE_PATH, "/static/", "/session/keepalive")
 
 
 def is_public(path: str) -> bool:
@@ -65,6 +71,11 @@ class WebSession:
     def signed_in(self) -> bool:
         """Password and (where required) second factor done."""
         return self.session is not None and self.user is not None and self.session.mfa_done
+
+    @property
+    def must_change_password(self) -> bool:
+        """Signed in, but the password was reset by an admin and must be changed first."""
+        return self.signed_in and self.user is not None and self.user.must_change_password
 
     @property
     def csrf_token(self) -> str:
@@ -158,6 +169,14 @@ class WebSessionMiddleware:
             await RedirectResponse(f"/sign-in?next={target}", status_code=303)(scope, receive, send)
             return
 
+        if web.must_change_password and not (
+            is_public(scope["path"]) or scope["path"].startswith(_DURING_FORCED_CHANGE)
+        ):
+            target = quote(scope["path"], safe="/")
+            redirect = RedirectResponse(f"{PASSWORD_CHANGE_PATH}?next={target}", status_code=303)
+            await redirect(scope, receive, send)
+            return
+
         if scope["method"] in _UNSAFE:
             receive, refusal = await self._check_csrf(scope, receive, web)
             if refusal is not None:
@@ -185,6 +204,21 @@ class WebSessionMiddleware:
         principal = await self._principal(scope, web)
         with acting_as(principal):
             await self.app(scope, receive, send_with_cookie)
+
+    async def password_change_pending(self, scope: Scope) -> bool:
+        """True when the request's session cookie is a signed-in user who must change password.
+
+        The FHIR API answers such a browser 403 (see wardbook.auth.middleware) instead of
+        the usual 401, so a script riding the web session learns what to do.
+        """
+        cookie = _cookies(scope).get(SESSION_COOKIE)
+        if not cookie or len(cookie) > 100:
+            return False
+        session = await self.sessions.load(cookie)
+        if session is None or not session.mfa_done:
+            return False
+        user = await self.users.get(session.username)
+        return user is not None and not user.disabled and user.must_change_password
 
     async def _principal(self, scope: Scope, web: WebSession) -> Principal:
         if web.signed_in and web.user is not None and web.session is not None:

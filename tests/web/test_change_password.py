@@ -87,9 +87,7 @@ async def receptionist(repository: Repository, name: str = "rita") -> UserStore:
     return users
 
 
-async def test_page_is_linked_labelled_and_needs_sign_in(
-    app: Any, repository: Repository
-) -> None:
+async def test_page_is_linked_labelled_and_needs_sign_in(app: Any, repository: Repository) -> None:
     await receptionist(repository)
     async with browser(app) as http:
         anonymous = await http.get(CHANGE)

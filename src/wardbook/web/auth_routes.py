@@ -2,7 +2,8 @@
 
 Accessible names follow INTERFACES.md ("Username", "Password", "Sign in"; "Authentication
 code", "Continue"; "Sign out"). Every sign-in, failure, password change and sign-out is
-written as its own AuditEvent (wardbook.audit.events). Break-the-glass is a patient page (web/break_glass.py).
+written as its own AuditEvent (wardbook.audit.events). Break-the-glass is a patient page
+(web/break_glass.py).
 """
 
 from __future__ import annotations
@@ -19,13 +20,13 @@ from starlette.routing import Route
 from wardbook.audit.records import AuditKind, AuditRecord, skip_request_audit
 from wardbook.audit.writer import AuditWriter
 from wardbook.auth import mfa
-from wardbook.auth.principal import current_principal
 from wardbook.auth.passwords import MIN_LENGTH, normalize, password_problems
+from wardbook.auth.principal import current_principal
 from wardbook.auth.users import SignInFailed, User
 from wardbook.web.assets import default_assets
 from wardbook.web.forms import FormErrors
 from wardbook.web.session import (
-    PASSWORD_CHANGE_PATH,
+    CHANGE_PAGE,
     SESSION_COOKIE,
     WebSession,
     cookie_header,
@@ -181,7 +182,7 @@ async def sign_in(request: Request) -> Response:
 def _after_sign_in(user: User, target: str) -> str:
     """Where a fully signed-in user goes: the forced password change first, if one is due."""
     if user.must_change_password:
-        return f"{PASSWORD_CHANGE_PATH}?next={quote(target, safe='/')}"
+        return f"{CHANGE_PAGE}?next={quote(target, safe='/')}"
     return target
 
 
@@ -318,7 +319,7 @@ async def password_form(request: Request) -> Response:
     """GET /account/password: current password, new password, confirmation."""
     web = web_session(request)
     if not web.signed_in:
-        return RedirectResponse(f"/sign-in?next={PASSWORD_CHANGE_PATH}", status_code=303)
+        return RedirectResponse(f"/sign-in?next={CHANGE_PAGE}", status_code=303)
     return _password_page(request, web)
 
 
@@ -351,7 +352,7 @@ async def password_submit(request: Request) -> Response:
     """POST /account/password: change it, end every other session, keep this browser in."""
     web = web_session(request)
     if not web.signed_in or web.user is None or web.cookie is None:
-        return RedirectResponse(f"/sign-in?next={PASSWORD_CHANGE_PATH}", status_code=303)
+        return RedirectResponse(f"/sign-in?next={CHANGE_PAGE}", status_code=303)
     user = web.user
     form = await request.form()
     current = str(form.get("current_password", ""))[:1000]
@@ -379,7 +380,7 @@ async def password_submit(request: Request) -> Response:
     await _audit(request, "password-change", user=user, reason="password changed by its user")
     target = _safe_next(request.query_params.get("next"))
     response = RedirectResponse(
-        f"{PASSWORD_CHANGE_PATH}/changed?next={quote(target, safe='/')}", status_code=303
+        f"{CHANGE_PAGE}/changed?next={quote(target, safe='/')}", status_code=303
     )
     _set_session_cookie(request, response, cookie)
     return response
@@ -399,9 +400,9 @@ def auth_routes() -> list[Route]:
         Route("/sign-in/mfa", mfa_submit, methods=["POST"]),
         Route("/sign-in/enrol", enrol_form, methods=["GET"]),
         Route("/sign-in/enrol", enrol_submit, methods=["POST"]),
-        Route(PASSWORD_CHANGE_PATH, password_form, methods=["GET"]),
-        Route(PASSWORD_CHANGE_PATH, password_submit, methods=["POST"]),
-        Route(PASSWORD_CHANGE_PATH + "/changed", password_changed, methods=["GET"]),
+        Route(CHANGE_PAGE, password_form, methods=["GET"]),
+        Route(CHANGE_PAGE, password_submit, methods=["POST"]),
+        Route(CHANGE_PAGE + "/changed", password_changed, methods=["GET"]),
         Route("/sign-out", sign_out, methods=["POST"]),
         Route("/sign-out-everywhere", sign_out, methods=["POST"]),
     ]

@@ -43,10 +43,10 @@ SCOPE_KEY = "wardbook.web_session"
 # The user manual holds no patient data and explains how to sign in, so it is public too.
 PUBLIC_PREFIXES = ("/sign-in", "/sign-out", "/static/", "/help/accessibility", "/manual")
 ANONYMOUS = Principal(kind="user", subject="anonymous")
-PASSWORD_CHANGE_PATH = "/account/password"
+CHANGE_PAGE = "/account/password"  # "Change your password"
 # While a password change is forced (an admin reset), a signed-in user reaches only these
 # besides the public pages: the change page itself, its stylesheets and "Stay signed in".
-_DURING_FORCED_CHANGE = (PASSWORD_CHANGE_PATH, "/static/", "/session/keepalive")
+_DURING_FORCED_CHANGE = (CHANGE_PAGE, "/static/", "/session/keepalive")
 
 
 def is_public(path: str) -> bool:
@@ -173,7 +173,7 @@ class WebSessionMiddleware:
             is_public(scope["path"]) or scope["path"].startswith(_DURING_FORCED_CHANGE)
         ):
             target = quote(scope["path"], safe="/")
-            redirect = RedirectResponse(f"{PASSWORD_CHANGE_PATH}?next={target}", status_code=303)
+            redirect = RedirectResponse(f"{CHANGE_PAGE}?next={target}", status_code=303)
             await redirect(scope, receive, send)
             return
 

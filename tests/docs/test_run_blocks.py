@@ -8,9 +8,12 @@ blocks run with the venv's python and see exported variables (`WARDBOOK_URL`, `F
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -30,6 +33,7 @@ from tests.docs.conftest import start_page_server
 PAGE_TIMEOUT_SECONDS = 600
 BLOCK_BANNER = "==> docs block "
 PYTHON_END = "__WARDBOOK_DOCS_PYTHON_END__"
+PAGE_DONE = "==> docs page done"
 
 
 def run_blocks(path: Path) -> list[Block]:
@@ -38,17 +42,51 @@ def run_blocks(path: Path) -> list[Block]:
 
 
 def page_script(blocks: list[Block]) -> str:
-    """One bash script running the blocks in order, announcing each on stderr."""
-    parts = ["set -euo pipefail"]
+    """One bash script running the blocks in order, announcing each on stderr.
+
+    The strict options are set again before every block (a block's `set +e` does not leak
+    into the next), and the script ends by announcing PAGE_DONE: a block that calls `exit 0`
+    would otherwise skip the rest of the page and still pass.
+    """
+    parts = []
     for block in blocks:
-        parts.append(f"echo '{BLOCK_BANNER}{block.where}' >&2")
+        parts.append(f"set -euo pipefail\necho '{BLOCK_BANNER}{block.where}' >&2")
         if block.language == "python":
             parts.append(f"\"$WARDBOOK_PYTHON\" - <<'{PYTHON_END}'\n{block.code}\n{PYTHON_END}")
         elif block.language == "console":
             parts.append(console_commands(block.code))
         else:
             parts.append(block.code)
+    parts.append(f"echo '{PAGE_DONE}' >&2")
     return "\n".join(parts) + "\n"
+
+
+def run_page_script(script: str, cwd: Path, env: dict[str, str]) -> tuple[int, str, str]:
+    """Run a page script in its own process group; whatever it left running is killed.
+
+    Output goes to files, not pipes: a background process a block left behind would hold a
+    pipe open and make the wait last as long as it does.
+    """
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        process = subprocess.Popen(
+            ["bash", "-c", script],
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=err,
+            text=True,
+            start_new_session=True,
+        )
+        try:
+            returncode = process.wait(timeout=PAGE_TIMEOUT_SECONDS)
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+        out.seek(0)
+        err.seek(0)
+        return returncode, out.read(), err.read()
 
 
 def failed_block(output: str) -> str:
@@ -75,8 +113,6 @@ def test_page_run_blocks_succeed(page: Path, demo_database: Path, tmp_path: Path
     work = tmp_path / "work"
     work.mkdir()
     server = start_page_server(demo_database, tmp_path, no_auth=not needs_auth(page))
-    script = work.parent / "page.sh"
-    script.write_text(page_script(run_blocks(page)))
     env = {
         **os.environ,
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
@@ -86,38 +122,37 @@ def test_page_run_blocks_succeed(page: Path, demo_database: Path, tmp_path: Path
         "WARDBOOK_PYTHON": sys.executable,
     }
     try:
-        result = subprocess.run(
-            ["bash", str(script)],
-            cwd=work,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=PAGE_TIMEOUT_SECONDS,
-        )
+        returncode, stdout, stderr = run_page_script(page_script(run_blocks(page)), work, env)
     finally:
         server.stop()
-    output = result.stdout + result.stderr
-    assert result.returncode == 0, (
-        f"{failed_block(result.stderr)} exited {result.returncode}:\n{output[-4000:]}"
-    )
+    output = stdout + stderr
+    assert returncode == 0, f"{failed_block(stderr)} exited {returncode}:\n{output[-4000:]}"
+    assert PAGE_DONE in stderr, f"{failed_block(stderr)} ended the page early:\n{output[-4000:]}"
 
 
 def test_blocks_share_one_session_and_a_failure_names_its_block(tmp_path: Path) -> None:
     page = tmp_path / "page.md"
     page.write_text(
-        "<!-- run -->\n```bash\nexport GREETING=hello\nSECRET=kept\n```\n\n"
+        "<!-- run -->\n```bash\nexport GREETING=hello\nSECRET=kept\nset +e\n```\n\n"
         "<!-- run -->\n```python\nimport os\nassert os.environ['GREETING'] == 'hello'\n```\n\n"
         '<!-- run -->\n```console\n$ test "$SECRET" = kept\n```\n\n'
         "<!-- run -->\n```sh\nfalse | cat\necho not reached\n```\n"
     )
-    result = subprocess.run(
-        ["bash", "-c", page_script(run_blocks(page))],
-        env={**os.environ, "WARDBOOK_PYTHON": sys.executable},
-        capture_output=True,
-        text=True,
-        timeout=60,
+    env = {**os.environ, "WARDBOOK_PYTHON": sys.executable}
+    returncode, stdout, stderr = run_page_script(page_script(run_blocks(page)), tmp_path, env)
+    # pipefail, set again after the first block's `set +e`: `false | cat` fails the page
+    assert returncode == 1, stderr
+    assert failed_block(stderr) == f"{page}:20"
+    assert "not reached" not in stdout
+
+
+def test_a_page_that_exits_early_is_caught(tmp_path: Path) -> None:
+    page = tmp_path / "page.md"
+    page.write_text(
+        "<!-- run -->\n```bash\n(sleep 300 &)\nexit 0\n```\n\n<!-- run -->\n```bash\nfalse\n```\n"
     )
-    assert result.returncode == 1, result.stderr  # pipefail: `false | cat` fails the page
-    assert failed_block(result.stderr) == f"{page}:19"
-    assert "not reached" not in result.stdout
+    env = {**os.environ, "WARDBOOK_PYTHON": sys.executable}
+    returncode, _, stderr = run_page_script(page_script(run_blocks(page)), tmp_path, env)
+    assert returncode == 0
+    assert PAGE_DONE not in stderr  # the test of a real page fails on this
+    assert failed_block(stderr) == f"{page}:2"

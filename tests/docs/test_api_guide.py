@@ -1,4 +1,5 @@
-"""The API guide shows each interaction twice, with curl and with Python, both executed."""
+"""The API guide shows each interaction twice (curl and Python, both executed); the quick start
+and the release notes agree with README and the package version."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+import wardbook
 from tests.docs.blocks import DOCS, ROOT, RUN, SHELL_LANGUAGES, parse_blocks
 
 GUIDE_PAGES = ["api/read-write.md", "api/search.md", "api/operations.md"]
@@ -66,3 +68,10 @@ def test_quick_start_shows_the_readme_commands() -> None:
     assert first_block is not None
     quick_start = parse_blocks(DOCS / "quick-start.md")[0]
     assert quick_start.code.strip() == first_block.group(1).strip()
+
+
+def test_release_notes_start_with_the_current_version() -> None:
+    notes = (DOCS / "release-notes.md").read_text(encoding="utf-8")
+    first = re.search(r"^## (\S+)", notes, re.MULTILINE)
+    assert first is not None
+    assert first.group(1) == wardbook.__version__

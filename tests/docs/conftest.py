@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -28,9 +29,9 @@ def build_demo_database(path: Path) -> None:
 
 
 @pytest.fixture(scope="session")
-def demo_database(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Path:
+def demo_database(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The demo database; under xdist the workers share one (the first to arrive builds it)."""
-    if worker_id == "master":
+    if "PYTEST_XDIST_WORKER" not in os.environ:  # also when run with -p no:xdist
         path = tmp_path_factory.mktemp("docs-demo") / "demo.db"
         build_demo_database(path)
         return path

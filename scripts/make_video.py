@@ -20,6 +20,7 @@ Needs espeak-ng and ffmpeg (scripts/ensure_media_tools.sh) and Chromium
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import re
@@ -559,8 +560,7 @@ def caption_cues(start: float, part: Spoken) -> list[Cue]:
     A longer sentence is split at word boundaries into several cues, each shown for a share
     of the sentence's time in proportion to its length.
     """
-    rows = textwrap.wrap(part.text, CAPTION_WIDTH)
-    chunks = [" ".join(rows[i : i + 2]) for i in range(0, len(rows), 2)]
+    chunks = even_chunks(part.text)
     total = sum(len(chunk) for chunk in chunks)
     cues, at = [], start
     for chunk in chunks:
@@ -569,6 +569,28 @@ def caption_cues(start: float, part: Spoken) -> list[Cue]:
         cues.append(Cue(round(at, 3), round(at + length, 3), text))
         at += length
     return cues
+
+
+def even_chunks(text: str) -> list[str]:
+    """The fewest pieces of about equal length that each fit in two caption lines."""
+    words = text.split()
+    count = -(-len(text) // (2 * CAPTION_WIDTH))
+    while True:
+        # Cut at the word boundaries nearest to 1/count, 2/count ... of the text.
+        ends = [len(" ".join(words[: i + 1])) for i in range(len(words))]
+        cuts = sorted(
+            {
+                min(range(1, len(words)), key=lambda i: abs(ends[i - 1] - len(text) * k / count))
+                for k in range(1, count)
+            }
+            if len(words) > 1
+            else set()
+        )
+        bounds = [0, *cuts, len(words)]
+        chunks = [" ".join(words[a:b]) for a, b in itertools.pairwise(bounds) if a < b]
+        if all(len(balanced_rows(chunk)) <= 2 for chunk in chunks) or count >= len(words):
+            return chunks
+        count += 1
 
 
 def balanced_rows(text: str) -> list[str]:

@@ -159,7 +159,13 @@ def test_database_cluster_backup_and_migration(rendered: tuple) -> None:
     cron = resources[("CronJob", "wardbook-backup")]["spec"]
     assert cron["concurrencyPolicy"] == "Forbid"
     backup = cron["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
-    assert "wardbook backup --output" in backup["args"][0]
+    assert "wardbook backup --verify --output" in backup["args"][0]
+    # --verify restores into a scratch database the app role owns (it has no CREATEDB).
+    env = {item["name"]: item.get("value") for item in backup["env"]}
+    scratch = resources[("Database", "wardbook-db-verify")]["spec"]
+    assert env["WARDBOOK_BACKUP_VERIFY_DATABASE"] == scratch["name"] == "wardbook_verify"
+    assert scratch["owner"] == cluster["bootstrap"]["initdb"]["owner"]
+    assert scratch["cluster"] == {"name": "wardbook-db"}
 
 
 def test_images_are_the_project_image_and_every_waiver_has_a_reason(rendered: tuple) -> None:

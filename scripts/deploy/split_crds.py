@@ -12,7 +12,7 @@ import sys
 import yaml
 
 CUSTOM_GROUPS = {
-    "postgresql.cnpg.io": "CloudNativePG operator (Cluster, ScheduledBackup)",
+    "postgresql.cnpg.io": "CloudNativePG operator (Cluster, ScheduledBackup, Database)",
 }
 
 

@@ -221,9 +221,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_backup(args: argparse.Namespace) -> int:
     from wardbook.storage.backup import backup
 
-    settings = _settings(args)
+    settings = _settings(args).with_overrides(backup_verify_database=args.verify_database)
     output = Path(args.output)
-    manifest = asyncio.run(backup(settings.database_url, output, verify=args.verify))
+    manifest = asyncio.run(
+        backup(
+            settings.database_url,
+            output,
+            verify=args.verify,
+            verify_database=settings.backup_verify_database,
+        )
+    )
     versions = manifest.tables.get("resource_version", 0)
     checked = " and verified by a test restore" if args.verify else ""
     print(f"Backed up {versions} resource version(s) to {output}{checked}")
@@ -339,6 +346,13 @@ def build_parser() -> argparse.ArgumentParser:
     backup.add_argument("--output", required=True, metavar="FILE")
     backup.add_argument(
         "--verify", action="store_true", help="restore into a scratch database and compare"
+    )
+    backup.add_argument(
+        "--verify-database",
+        metavar="NAME_OR_URL",
+        help="PostgreSQL: the dedicated scratch database --verify restores into, emptied"
+        " before and after (default: env WARDBOOK_BACKUP_VERIFY_DATABASE, else a temporary"
+        " database, which needs CREATEDB)",
     )
     backup.set_defaults(func=cmd_backup)
 

@@ -59,6 +59,9 @@ class Settings:
     export_dir: str = "./wardbook-exports"  # Bulk Data $export files, one folder per job
     export_lease_seconds: int = 30  # a dead worker's export job is taken over after this
     manual_dir: str = "build/site"  # the built user manual (`make docs`), served at /manual/
+    # `backup --verify` on PostgreSQL: a scratch database (name or URL) the role owns, instead
+    # of creating a temporary one (which needs CREATEDB); docs/operations/backup.md.
+    backup_verify_database: str | None = None
     audit_mode: str = "buffered"  # buffered | sync | off (off: development benchmarks only)
     token_lifetime: int = 3600  # SMART access and ID tokens, seconds
     refresh_token_lifetime: int = 30 * 86400
@@ -191,6 +194,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         export_dir=source.get("WARDBOOK_EXPORT_DIR") or "./wardbook-exports",
         export_lease_seconds=_int(source, "WARDBOOK_EXPORT_LEASE_SECONDS", 30),
         manual_dir=source.get("WARDBOOK_MANUAL_DIR") or "build/site",
+        backup_verify_database=source.get("WARDBOOK_BACKUP_VERIFY_DATABASE") or None,
         audit_mode=source.get("WARDBOOK_AUDIT_MODE", "buffered"),
         token_lifetime=_int(source, "WARDBOOK_TOKEN_LIFETIME", 3600),
         refresh_token_lifetime=_int(source, "WARDBOOK_REFRESH_TOKEN_LIFETIME", 30 * 86400),

@@ -4,12 +4,15 @@ taken while writes go on; refused into a non-empty database; the metric follows.
 from __future__ import annotations
 
 import asyncio
+import secrets
 import threading
 from collections.abc import Callable
 from pathlib import Path
 
+import asyncpg
 import pytest
 
+from tests.conftest import PG_ADMIN_URL, create_pg_database, drop_pg_database
 from wardbook.cli import main
 from wardbook.service.resources import ResourceService
 from wardbook.storage.backup import Manifest, manifest_path
@@ -192,3 +195,109 @@ def test_last_backup_time_is_recorded(new_database: Callable[[], str], tmp_path:
     assert asyncio.run(with_service(source, last)) is None
     assert main(["backup", "--database", source, "--output", str(tmp_path / "x.backup")]) == 0
     assert isinstance(asyncio.run(with_service(source, last)), int)
+
+
+async def _pg(url: str, sql: str, *args: object) -> list[asyncpg.Record]:
+    conn = await asyncpg.connect(url)
+    try:
+        return list(await conn.fetch(sql, *args))
+    finally:
+        await conn.close()
+
+
+def public_tables(url: str) -> int:
+    rows = asyncio.run(_pg(url, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'"))
+    return int(rows[0][0])
+
+
+def test_verify_into_a_named_scratch_database(
+    request: pytest.FixtureRequest,
+    new_database: Callable[[], str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """WARDBOOK_BACKUP_VERIFY_DATABASE: PostgreSQL restores into it; SQLite needs none."""
+    postgres = request.node.callspec.params["new_database"] == "postgresql"
+    source = migrated(new_database())
+    asyncio.run(with_service(source, write_first_batch))
+    scratch = new_database() if postgres else "ignored-on-sqlite"
+    name = scratch.rsplit("/", 1)[-1]
+    monkeypatch.setenv("WARDBOOK_BACKUP_VERIFY_DATABASE", name)
+    output = tmp_path / "scratch.backup"
+    for _ in range(2):  # the scratch database is reusable night after night
+        assert main(["backup", "--database", source, "--output", str(output), "--verify"]) == 0
+        assert "verified by a test restore" in capsys.readouterr().out
+    if postgres:
+        assert public_tables(scratch) == 0  # emptied after the check
+        # A restore interrupted half-way leaves tables behind: the next verify clears them.
+        assert main(["restore", "--database", scratch, "--input", str(output)]) == 0
+        assert public_tables(scratch) > 0
+        assert main(["backup", "--database", source, "--output", str(output), "--verify"]) == 0
+        assert public_tables(scratch) == 0
+    assert asyncio.run(snapshot(source))  # the source is untouched
+
+    async def verified(service: ResourceService) -> list[bool]:
+        rows = await service.repository.query("SELECT verified FROM ops_backup_log", ())
+        return [bool(row[0]) for row in rows]
+
+    assert all(asyncio.run(with_service(source, verified)))
+
+
+@pytest.mark.postgres
+def test_verify_refuses_to_empty_the_source_or_a_foreign_database(
+    make_pg_database: Callable[[], str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    source = migrated(make_pg_database())
+    asyncio.run(with_service(source, write_first_batch))
+    before = asyncio.run(snapshot(source))
+    output = tmp_path / "refused.backup"
+    argv = ["backup", "--database", source, "--output", str(output), "--verify"]
+
+    assert main([*argv, "--verify-database", source]) == 1
+    assert "names the database being backed up" in capsys.readouterr().err
+    assert asyncio.run(snapshot(source)) == before
+
+    foreign = make_pg_database()
+    asyncio.run(_pg(foreign, "CREATE TABLE payroll (id int)"))
+    asyncio.run(_pg(foreign, "INSERT INTO payroll VALUES (1)"))
+    monkeypatch.setenv("WARDBOOK_BACKUP_VERIFY_DATABASE", foreign.rsplit("/", 1)[1])
+    assert main(argv) == 1
+    assert "is not a verification scratch database" in capsys.readouterr().err
+    assert asyncio.run(_pg(foreign, "SELECT id FROM payroll"))[0][0] == 1
+
+
+@pytest.mark.postgres
+def test_verify_without_createdb_uses_the_scratch_database(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The Kubernetes kit's set-up: the app role owns its databases and cannot create one."""
+    role = f"wardbook_nocreatedb_{secrets.token_hex(4)}"
+    asyncio.run(_pg(PG_ADMIN_URL, f'CREATE ROLE "{role}" LOGIN NOCREATEDB NOSUPERUSER'))
+    made: list[str] = []
+    try:
+        for _ in range(2):
+            made.append(create_pg_database())
+            name = made[-1].rsplit("/", 1)[1]
+            asyncio.run(_pg(PG_ADMIN_URL, f'ALTER DATABASE "{name}" OWNER TO "{role}"'))
+        source, scratch = (url.replace("postgres@", f"{role}@", 1) for url in made)
+        migrated(source)
+        asyncio.run(with_service(source, write_first_batch))
+        output = tmp_path / "nightly.backup"
+        argv = ["backup", "--database", source, "--output", str(output), "--verify"]
+
+        assert main(argv) == 1
+        err = capsys.readouterr().err
+        assert "no CREATEDB" in err and "WARDBOOK_BACKUP_VERIFY_DATABASE" in err
+
+        monkeypatch.setenv("WARDBOOK_BACKUP_VERIFY_DATABASE", scratch.rsplit("/", 1)[1])
+        assert main(argv) == 0
+        assert "verified by a test restore" in capsys.readouterr().out
+        assert public_tables(scratch) == 0
+    finally:
+        for url in made:
+            drop_pg_database(url)
+        asyncio.run(_pg(PG_ADMIN_URL, f'DROP ROLE IF EXISTS "{role}"'))

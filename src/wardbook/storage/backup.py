@@ -15,7 +15,11 @@ consistent as of one instant:
 Beside ``FILE`` a manifest ``FILE.manifest.json`` records the row count of every table and
 a SHA-256 over every resource version. ``restore`` refuses a non-empty target, restores,
 and then checks the target against the manifest, so a restore that completes is exact;
-``backup --verify`` restores into a scratch database and checks the same way.
+``backup --verify`` restores into a scratch database and checks the same way: a temporary
+SQLite file; on PostgreSQL either a database it creates and drops (the role needs
+``CREATEDB``) or, when ``WARDBOOK_BACKUP_VERIFY_DATABASE`` names one, a dedicated scratch
+database owned by the role, which is emptied before and after each test restore (see
+:func:`verify_backup`), so the nightly job needs no privilege beyond its own databases.
 """
 
 from __future__ import annotations
@@ -349,6 +353,12 @@ async def _scratch_pg(url: str) -> tuple[str, str]:
     conn = await asyncpg.connect(libpq_url(url))
     try:
         await conn.execute(f'CREATE DATABASE "{name}"')
+    except asyncpg.InsufficientPrivilegeError as exc:
+        raise BackupError(
+            "--verify needs a scratch database: the database role may not create one"
+            " (no CREATEDB); set WARDBOOK_BACKUP_VERIFY_DATABASE to a database the role owns"
+            " (docs/operations/backup.md)"
+        ) from exc
     finally:
         await conn.close()
     parts = urlsplit(libpq_url(url))
@@ -361,6 +371,75 @@ async def _drop_pg(url: str, name: str) -> None:
     conn = await asyncpg.connect(libpq_url(url))
     try:
         await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+# The schema that marks a database as Wardbook's verification scratch: only a database that
+# carries it (or is empty) is ever emptied, so a mistyped setting cannot wipe real data.
+_SCRATCH_MARK = "wardbook_verify_scratch"
+
+
+def scratch_url(url: str, database: str) -> str:
+    """The scratch database's URL: ``database`` itself, or a name on ``url``'s server."""
+    if "://" in database:
+        if not is_postgres(database):
+            raise BackupError("WARDBOOK_BACKUP_VERIFY_DATABASE must be a PostgreSQL URL or name")
+        return database
+    if not database.strip() or "/" in database or "?" in database:
+        raise BackupError(f"WARDBOOK_BACKUP_VERIFY_DATABASE={database!r} is not a database name")
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{database.strip()}"))
+
+
+async def _identity(conn: Any) -> tuple[Any, ...]:
+    """What tells two connections they reach the same database of the same server."""
+    row = await conn.fetchrow(
+        "SELECT current_database(), pg_postmaster_start_time(),"
+        " (SELECT oid FROM pg_database WHERE datname = current_database())"
+    )
+    return tuple(row)
+
+
+async def _empty_scratch_pg(url: str, scratch: str, *, claim: bool) -> None:
+    """Empty the dedicated scratch database (its ``public`` schema dropped and re-made).
+
+    With ``claim`` (before a restore) it first refuses the source database itself and a
+    database that holds tables without carrying the scratch mark, then marks it.
+    """
+    import asyncpg
+
+    conn = await asyncpg.connect(libpq_url(scratch))
+    try:
+        if claim:
+            source = await asyncpg.connect(libpq_url(url))
+            try:
+                same = await _identity(source) == await _identity(conn)
+            finally:
+                await source.close()
+            if same:
+                raise BackupError(
+                    "WARDBOOK_BACKUP_VERIFY_DATABASE names the database being backed up:"
+                    " give a separate, empty scratch database"
+                )
+            marked = await conn.fetchval(
+                "SELECT count(*) FROM pg_namespace WHERE nspname = $1", _SCRATCH_MARK
+            )
+            tables = await conn.fetchval(
+                "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'"
+            )
+            if tables and not marked:
+                raise BackupError(
+                    "WARDBOOK_BACKUP_VERIFY_DATABASE names a database that holds tables and"
+                    " is not a verification scratch database: give an empty one of its own"
+                )
+            await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{_SCRATCH_MARK}"')
+        await conn.execute("DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public")
+    except asyncpg.InsufficientPrivilegeError as exc:
+        raise BackupError(
+            "cannot empty the scratch database WARDBOOK_BACKUP_VERIFY_DATABASE: the database"
+            f" role must own it and its public schema ({exc})"
+        ) from exc
     finally:
         await conn.close()
 
@@ -382,8 +461,14 @@ def backup_format(path: Path) -> str:
     raise BackupError(f"{path} is not a Wardbook backup (neither SQLite nor pg_dump format)")
 
 
-async def backup(url: str, output: Path, *, verify: bool = False) -> Manifest:
-    """Back up the database at ``url`` to ``output`` (and its manifest); record success."""
+async def backup(
+    url: str, output: Path, *, verify: bool = False, verify_database: str | None = None
+) -> Manifest:
+    """Back up the database at ``url`` to ``output`` (and its manifest); record success.
+
+    ``verify`` restores the backup into a scratch database first (:func:`verify_backup`;
+    ``verify_database`` names a dedicated one on PostgreSQL).
+    """
     if output.is_dir():  # noqa: ASYNC240 -- CLI command, no event loop to block
         raise BackupError(f"{output} is a folder: give a file name")
     if is_postgres(url):
@@ -394,7 +479,7 @@ async def backup(url: str, output: Path, *, verify: bool = False) -> Manifest:
         raise BackupError(f"cannot back up {url!r}: unknown database kind")
     manifest_path(output).write_bytes(manifest.to_json())
     if verify:
-        await verify_backup(output, url)
+        await verify_backup(output, url, scratch_database=verify_database)
     size = output.stat().st_size  # noqa: ASYNC240
     if is_postgres(url):
         await _record_pg(url, size, verify)
@@ -425,8 +510,23 @@ async def restore(input_path: Path, url: str) -> Manifest:
     return restored
 
 
-async def verify_backup(input_path: Path, url: str) -> Manifest:
-    """Restore ``input_path`` into a scratch database (beside ``url``'s) and check it."""
+async def verify_backup(
+    input_path: Path, url: str, *, scratch_database: str | None = None
+) -> Manifest:
+    """Restore ``input_path`` into a scratch database (beside ``url``'s) and check it.
+
+    PostgreSQL: without ``scratch_database`` a temporary database is created and dropped
+    (``CREATEDB``); with it (a name on ``url``'s server or a URL) that database, owned by
+    the role, is emptied, restored into, checked, and emptied again. SQLite always uses a
+    temporary file, so ``scratch_database`` does not apply to it.
+    """
+    if backup_format(input_path) == "pg_dump" and scratch_database:
+        scratch = scratch_url(url, scratch_database)
+        await _empty_scratch_pg(url, scratch, claim=True)
+        try:
+            return await restore(input_path, scratch)
+        finally:
+            await _empty_scratch_pg(url, scratch, claim=False)
     if backup_format(input_path) == "pg_dump":
         scratch, name = await _scratch_pg(url)
         try:

@@ -11,6 +11,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from wardbook.errors import WardbookError
 
@@ -66,11 +67,18 @@ class Settings:
     token_lifetime: int = 3600  # SMART access and ID tokens, seconds
     refresh_token_lifetime: int = 30 * 86400
     key_rotation_seconds: int = 30 * 86400  # a new signing key this often
+    # The hospital's time zone (IANA name): the web app shows and reads times in it.
+    timezone: str = "UTC"
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def is_production(self) -> bool:
         return self.env == "production"
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The hospital's time zone; ConfigError names WARDBOOK_TIMEZONE when unknown."""
+        return load_zone(self.timezone)
 
     def with_overrides(self, **changes: Any) -> Settings:
         """A copy with the given non-None fields replaced (CLI flags win over env)."""
@@ -94,6 +102,7 @@ class Settings:
         if self.export_lease_seconds < 1:
             raise ConfigError("WARDBOOK_EXPORT_LEASE_SECONDS must be at least 1")
         self.check_security()
+        load_zone(self.timezone)  # last: `config check` lists it on its own as well
 
     def check_security(self) -> None:
         """Production refuses default or weak secrets, plain HTTP and disabled auth."""
@@ -125,6 +134,18 @@ class Settings:
             raise ConfigError("WARDBOOK_TOKEN_LIFETIME must be between 60 and 86400 seconds")
         if self.key_rotation_seconds < 3600:
             raise ConfigError("WARDBOOK_KEY_ROTATION_SECONDS must be at least 3600")
+
+
+def load_zone(name: str) -> ZoneInfo:
+    """The IANA time zone ``name`` (Europe/London) from the system's tz database."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        # ValueError: an empty or path-like name; not found: unknown name or no tz database.
+        raise ConfigError(
+            f"WARDBOOK_TIMEZONE={name!r} is not a known IANA time zone: use a name like"
+            " Europe/London (the system needs its tz database, Debian package tzdata)"
+        ) from exc
 
 
 def is_loopback(host: str) -> bool:
@@ -199,6 +220,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         token_lifetime=_int(source, "WARDBOOK_TOKEN_LIFETIME", 3600),
         refresh_token_lifetime=_int(source, "WARDBOOK_REFRESH_TOKEN_LIFETIME", 30 * 86400),
         key_rotation_seconds=_int(source, "WARDBOOK_KEY_ROTATION_SECONDS", 30 * 86400),
+        timezone=source.get("WARDBOOK_TIMEZONE") or "UTC",
     )
 
 

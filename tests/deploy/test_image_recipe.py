@@ -41,6 +41,7 @@ def test_dockerfile_final_stage_is_minimal_and_unprivileged() -> None:
     assert re.search(r"^USER 10001:10001$", runtime, re.MULTILINE)
     assert re.search(r"^HEALTHCHECK .*\n.*/livez", runtime, re.MULTILINE)
     assert "WARDBOOK_WORKERS=" in runtime
+    assert "test -f /usr/share/zoneinfo/" in runtime  # WARDBOOK_TIMEZONE needs tzdata
     base = re.search(r"^ARG PYTHON_IMAGE=(\S+)$", DOCKERFILE.read_text(), re.MULTILINE)
     assert base and re.fullmatch(r"python:3\.11\.\d+-slim-\w+(@sha256:[0-9a-f]{64})?", base[1])
 

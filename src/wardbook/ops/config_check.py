@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from wardbook.config import DEV_SECRET_KEY, ConfigError, Settings
+from wardbook.config import DEV_SECRET_KEY, ConfigError, Settings, load_zone
 
 MASK = "****"
 _SECRET_WORDS = ("secret", "password", "token", "key")
@@ -140,6 +140,11 @@ def check(
         settings.check()
     except ConfigError as error:
         problems.append(error.message)
+    try:  # listed on its own: Settings.check() stops at its first problem
+        load_zone(settings.timezone)
+    except ConfigError as error:
+        if error.message not in problems:
+            problems.append(error.message)
     profile = PROFILES.get(settings.env)
     if profile is not None:
         urls = (settings.database_url, *settings.database_replica_urls)

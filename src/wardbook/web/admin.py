@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -44,7 +44,7 @@ class AdminPages:
                 "status": "Disabled"
                 if user.disabled
                 else ("Locked" if user.locked_until > now else "Active"),
-                "created": date_time_from_micros(user.created_at),
+                "created": date_time_from_micros(user.created_at, self.ctx.renderer.zone),
             }
             for user in users
         ]
@@ -71,5 +71,6 @@ class AdminPages:
         return time.time_ns() // 1000
 
 
-def date_time_from_micros(micros: int) -> str:
-    return date_time(datetime.fromtimestamp(micros / 1_000_000, tz=UTC))
+def date_time_from_micros(micros: int, zone: tzinfo = UTC) -> str:
+    """An epoch-microseconds time on the hospital's clock."""
+    return date_time(datetime.fromtimestamp(micros / 1_000_000, tz=UTC), zone)

@@ -1,8 +1,10 @@
 """The "Book an appointment" form (pure): validation and the FHIR Appointment it makes.
 
-Errors follow the GOV.UK/NHS.UK pattern of :mod:`wardbook.web.forms`. Times are entered as
-Wardbook shows them everywhere (UTC, 24-hour clock). The resource is an R4 Appointment
-(http://hl7.org/fhir/R4/appointment.html): status ``booked``, ``start``/``end`` instants,
+Errors follow the GOV.UK/NHS.UK pattern of :mod:`wardbook.web.forms`. Times are entered on
+the hospital's clock (``WARDBOOK_TIMEZONE``, 24-hour), as Wardbook shows them everywhere, and
+stored as UTC instants; the daylight-saving edge cases are :mod:`wardbook.web.localtime`'s.
+The resource is an R4 Appointment (http://hl7.org/fhir/R4/appointment.html): status
+``booked``, ``start``/``end`` instants,
 ``minutesDuration`` and the patient as an accepted, required participant (participant is
 1..*, and app-1 wants its actor or type; app-2 and app-3: a booked appointment has both
 start and end).
@@ -13,12 +15,13 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta, tzinfo
 from typing import Any
 
 from wardbook.auth.principal import Principal
 from wardbook.web.chart import Resource
 from wardbook.web.forms import MAX_SHORT_TEXT, FormErrors, text_of, validate_text
+from wardbook.web.localtime import NonexistentTime, from_local, gap_message
 from wardbook.web.records import parse_birth_date
 from wardbook.web.writes import fhir_instant
 
@@ -32,8 +35,9 @@ class AppointmentEntry:
     """A validated booking."""
 
     reason: str
-    start: datetime  # UTC
+    start: datetime  # aware, on the hospital's clock
     minutes: int
+    ambiguous: bool = False  # the autumn overlap: the first occurrence was taken
 
 
 def parse_clock(text: str) -> time | None:
@@ -48,9 +52,9 @@ def parse_clock(text: str) -> time | None:
 
 
 def validate_appointment(
-    form: Mapping[str, Any], now: datetime
+    form: Mapping[str, Any], now: datetime, zone: tzinfo = UTC
 ) -> tuple[AppointmentEntry | None, FormErrors]:
-    """A booking in the future with a reason, date, time and length, or errors per field."""
+    """A booking in the future with a reason, date, time (in ``zone``) and length, or errors."""
     errors = FormErrors()
     reason = validate_text(
         form, "reason", "what the appointment is for", errors, limit=MAX_SHORT_TEXT
@@ -71,15 +75,22 @@ def validate_appointment(
     if minutes_text not in dict(DURATIONS):
         errors.add("minutes", "Select how long the appointment is")
     start = None
+    ambiguous = False
     if day is not None and clock is not None:
-        start = datetime.combine(day, clock, tzinfo=UTC)
+        try:
+            local = from_local(day, clock, zone)
+        except NonexistentTime as gap:
+            errors.add("time", gap_message(gap, "Time of the appointment"))
+        else:
+            start, ambiguous = local.moment, local.ambiguous
+    if start is not None:
         if start <= now:
             errors.add("date", "Date and time of the appointment must be in the future")
         elif start > now + timedelta(days=BOOKING_HORIZON_DAYS):
             errors.add("date", "Date of the appointment must be within the next 2 years")
     if errors or start is None:
         return None, errors
-    return AppointmentEntry(reason, start, int(minutes_text)), errors
+    return AppointmentEntry(reason, start, int(minutes_text), ambiguous), errors
 
 
 def appointment_resource(

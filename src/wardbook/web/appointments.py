@@ -64,6 +64,7 @@ class AppointmentPages:
                 "upcoming": upcoming,
                 "past": past,
                 "booked": request.query_params.get("booked") == "1",
+                "first_of_two": request.query_params.get("first") == "1",
                 "may_book": user_may(current_principal(), "create", "Appointment"),
             },
         )
@@ -78,14 +79,16 @@ class AppointmentPages:
         errors = forms.FormErrors()
         if request.method == "POST":
             values = plain_form(await read_form(request))
-            entry, errors = validate_appointment(values, now())
+            entry, errors = validate_appointment(values, now(), self.ctx.renderer.zone)
             if entry is not None:
                 resource = appointment_resource(
                     entry, patient_id, banner.display_name, now(), current_principal()
                 )
                 await self.service.create("Appointment", resource)
+                # ?first=1: the page says which of a twice-occurring autumn time was booked.
+                first = "&first=1" if entry.ambiguous else ""
                 return RedirectResponse(
-                    f"/patients/{patient_id}/appointments?booked=1", status_code=303
+                    f"/patients/{patient_id}/appointments?booked=1{first}", status_code=303
                 )
         return self.ctx.renderer.page(
             request,

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, tzinfo
+from functools import partial
 from typing import Any
+
+from wardbook.web.localtime import to_local, zone_abbreviation
 
 MONTHS = (
     "January",
@@ -66,13 +69,21 @@ def short_date(value: date | str | None) -> str:
     return f"{day.day} {MONTHS[day.month - 1][:3]} {day.year}"
 
 
-def date_time(value: datetime | str | None) -> str:
-    """25 Nov 2026, 14:05 (UTC, as stored)."""
+def date_time(value: datetime | str | None, zone: tzinfo = UTC) -> str:
+    """25 Nov 2026, 14:05 (GMT): the instant on the hospital's clock, naming its zone."""
     moment = parse_fhir_datetime(value) if isinstance(value, str) or value is None else value
     if moment is None:
         return ""
-    moment = moment.astimezone(UTC)
-    return f"{short_date(moment.date())}, {moment:%H:%M}"
+    local = to_local(moment, zone)
+    return f"{short_date(local.date())}, {local:%H:%M} ({zone_abbreviation(local)})"
+
+
+def clock_time(value: datetime | None, zone: tzinfo = UTC) -> str:
+    """14:05 (BST): the time of day on the hospital's clock, naming its zone."""
+    if value is None:
+        return ""
+    local = to_local(value, zone)
+    return f"{local:%H:%M} ({zone_abbreviation(local)})"
 
 
 def age_on(birth: date, today: date) -> str:
@@ -108,6 +119,16 @@ FILTERS: dict[str, Callable[..., Any]] = {
     "long_date": long_date,
     "short_date": short_date,
     "date_time": date_time,
+    "clock_time": clock_time,
     "nhs_number": nhs_number,
     "number": number,
 }
+
+
+def filters(zone: tzinfo) -> dict[str, Callable[..., Any]]:
+    """The template filters, with times shown in the hospital's zone."""
+    return {
+        **FILTERS,
+        "date_time": partial(date_time, zone=zone),
+        "clock_time": partial(clock_time, zone=zone),
+    }

@@ -7,6 +7,7 @@ import csv
 import io
 import re
 from dataclasses import dataclass
+from datetime import UTC, tzinfo
 from typing import Any
 
 from starlette.requests import Request
@@ -172,7 +173,7 @@ class HelpPages:
             [("category", f"{writes.FEEDBACK_CATEGORY}|")],
             limit=5000,
         )
-        rows = [feedback_row(c) for c in found]
+        rows = [feedback_row(c, self.ctx.renderer.zone) for c in found]
         rows.sort(key=lambda r: r["sent"], reverse=True)
         return rows
 
@@ -210,7 +211,7 @@ class HelpPages:
         events = await records.search(
             self.service, "AuditEvent", [("entity", f"Patient/{patient_id}")], limit=1000
         )
-        rows = [audit_row(e) for e in events]
+        rows = [audit_row(e, self.ctx.renderer.zone) for e in events]
         rows.sort(key=lambda r: r["recorded"], reverse=True)
         return self.ctx.renderer.page(
             request,
@@ -223,7 +224,7 @@ class HelpPages:
         )
 
 
-def feedback_row(message: dict[str, Any]) -> dict[str, str]:
+def feedback_row(message: dict[str, Any], zone: tzinfo = UTC) -> dict[str, str]:
     kind = ""
     for category in message.get("category", []) or []:
         for _system, code in chart.codes(category):
@@ -233,7 +234,7 @@ def feedback_row(message: dict[str, Any]) -> dict[str, str]:
     return {
         "id": str(message.get("id", "")),
         "sent": str(message.get("sent", "")),
-        "sent_text": date_time(message.get("sent")),
+        "sent_text": date_time(message.get("sent"), zone),
         "kind": kind,
         "page": str((message.get("topic") or {}).get("text", "")),
         "from": str(sender.get("display") or sender.get("reference") or ""),
@@ -253,7 +254,7 @@ def coding_text(coding: Any) -> str:
     return str(coding.get("display") or coding.get("code") or "")
 
 
-def audit_row(event: dict[str, Any]) -> dict[str, str]:
+def audit_row(event: dict[str, Any], zone: tzinfo = UTC) -> dict[str, str]:
     agents = event.get("agent", []) or []
     who = ", ".join(
         str(
@@ -269,7 +270,7 @@ def audit_row(event: dict[str, Any]) -> dict[str, str]:
     break_glass = any(code == "BTG" for p in purposes for _system, code in chart.codes(p))
     return {
         "recorded": str(event.get("recorded", "")),
-        "recorded_text": date_time(event.get("recorded")),
+        "recorded_text": date_time(event.get("recorded"), zone),
         "who": who or "Unknown",
         "action": {"C": "Create", "R": "Read", "U": "Update", "D": "Delete", "E": "Execute"}.get(
             str(event.get("action", "")), str(event.get("action", ""))

@@ -152,7 +152,7 @@ class PatientPages:
                 "rows": list(reversed(data.vitals)),
                 "saved": request.query_params.get("saved") == "1",
                 "chart_sets": len(shown),
-                "chart_data": chart_series(shown),
+                "chart_data": {**chart_series(shown), "zone": str(self.ctx.renderer.zone)},
                 "charts": CHARTS,
             },
         )

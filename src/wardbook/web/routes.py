@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC
 from pathlib import Path
 
 from starlette.requests import Request
@@ -47,7 +48,7 @@ def web_routes(
     assets = assets or default_assets()
     ctx = WebContext(
         service=service,
-        renderer=Renderer(assets),
+        renderer=Renderer(assets, settings.zone if settings else UTC),
         assets=assets,
         break_glass_minutes=settings.break_glass_minutes if settings else 60,
     )

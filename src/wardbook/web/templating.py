@@ -9,6 +9,7 @@ or style, no framing (OWASP Secure Headers). Static assets are linked by fingerp
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import UTC, tzinfo
 from pathlib import Path
 from typing import Any
 
@@ -39,14 +40,17 @@ PAGE_HEADERS = {
 }
 
 
-def configure_environment(env: jinja2.Environment, assets: StaticAssets) -> None:
+def configure_environment(
+    env: jinja2.Environment, assets: StaticAssets, zone: tzinfo = UTC
+) -> None:
     """What base.html needs from any Jinja environment that renders it (also ident's pages)."""
     env.globals["asset"] = assets.url
     env.globals["current_principal"] = current_principal
     env.globals["manual_link"] = manual_link
     env.globals["may"] = access.may
     env.globals["patient_home"] = access.patient_home
-    env.filters.update(formatting.FILTERS)
+    env.filters.update(formatting.filters(zone))
+    env.globals["time_zone"] = str(zone)
 
 
 def session_idle_seconds(request: Request) -> int | None:
@@ -60,8 +64,9 @@ def session_idle_seconds(request: Request) -> int | None:
 class Renderer:
     """Renders templates to HTML responses; one per application."""
 
-    def __init__(self, assets: StaticAssets) -> None:
+    def __init__(self, assets: StaticAssets, zone: tzinfo = UTC) -> None:
         self.assets = assets
+        self.zone = zone  # the hospital's clock (WARDBOOK_TIMEZONE)
         self.env = jinja2.Environment(
             loader=jinja2.FileSystemLoader(TEMPLATES),
             autoescape=True,
@@ -70,7 +75,7 @@ class Renderer:
             lstrip_blocks=True,
             auto_reload=False,
         )
-        configure_environment(self.env, assets)
+        configure_environment(self.env, assets, zone)
 
     def render_text(self, template: str, context: Mapping[str, Any]) -> str:
         return self.env.get_template(template).render(context)

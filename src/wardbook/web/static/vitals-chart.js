@@ -6,6 +6,10 @@
   if (!source || typeof uPlot === "undefined") return;
   const data = JSON.parse(source.textContent);
   const time = data.time;
+  // Axis labels on the hospital's clock (WARDBOOK_TIMEZONE), as in the table, not the
+  // browser's own zone: a laptop set to UTC would otherwise be an hour out in summer.
+  const zone = data.zone || "UTC";
+  const tzDate = (ts) => uPlot.tzDate(new Date(ts * 1e3), zone);
   const palette = { blue: "#005eb8", red: "#d5281b", green: "#007f3b", purple: "#330072", black: "#212b32" };
   const charts = {
     "news2": [["NEWS2", "news2", palette.black]],
@@ -21,6 +25,7 @@
       width: Math.max(el.clientWidth - 2, 200),
       height: 220,
       series: [{}].concat(series.map(([label, , stroke]) => ({ label, stroke, width: 2, spanGaps: true, points: { show: true, size: 5 } }))),
+      tzDate,
       axes: [{}, {}],
       legend: { live: false },
       cursor: { show: false },

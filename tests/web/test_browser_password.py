@@ -3,7 +3,8 @@
 A receptionist account is made with `wardbook user add` and its password reset with
 `wardbook user reset-password` (which sets must_change_password). After signing in, every
 page leads to "Change your password"; a mismatch shows the error summary, whose link moves
-focus to the field; the change then frees the account. axe checks each state.
+focus to the field; the change then frees the account. axe checks each state; the user
+manual's screenshots of the page are captured here.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from tests.server.conftest import WARDBOOK, free_port
 from tests.web.conftest import demo_database
-from tests.web.test_browser import assert_accessible, check
+from tests.web.test_browser import assert_accessible, check, screenshot
 
 pytestmark = pytest.mark.xdist_group("browser")
 
@@ -101,6 +102,7 @@ def test_forced_password_change_by_keyboard(page: Page) -> None:
     expect(page).to_have_url("/account/password?next=/")
     expect(page.get_by_text("An administrator has reset your password")).to_be_visible()
     check(page, "forced password change")
+    screenshot(page, "change-your-password")
     page.goto("/help")  # every other page leads back, and on to it after the change
     expect(heading).to_be_visible()
     expect(page).to_have_url("/account/password?next=/help")
@@ -114,6 +116,7 @@ def test_forced_password_change_by_keyboard(page: Page) -> None:
     expect(page.get_by_label("Confirm new password")).to_have_attribute("aria-invalid", "true")
     expect(page.get_by_label("Current password")).to_have_value("")  # never echoed
     assert_accessible(page, "password change, error shown")
+    screenshot(page, "change-your-password-error")
     summary.get_by_role("link", name="The new passwords do not match: type it again").focus()
     page.keyboard.press("Enter")
     expect(page.get_by_label("Confirm new password")).to_be_focused()

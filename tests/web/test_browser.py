@@ -42,7 +42,7 @@ def page(browser: Browser, demo_server: Server) -> Iterator[Page]:
 
     def console(message: ConsoleMessage) -> None:
         # Error pages and re-shown forms answer 4xx on purpose; the browser logs those.
-        expected = re.match(r"Failed to load resource: .* status of 4(04|22)", message.text)
+        expected = re.match(r"Failed to load resource: .* status of 4(04|09|22)", message.text)
         if message.type == "error" and not expected:
             errors.append(message.text)
 
@@ -319,6 +319,55 @@ def test_every_page_and_state_is_accessible(page: Page, family_name: str) -> Non
     if toggle.is_visible():
         toggle.click()
     assert_accessible(page, "narrow header, menu open")
+
+
+def fhir_json(url: str, method: str = "GET", body: dict[str, Any] | None = None) -> Any:
+    """A FHIR API call to the test server (no auth), as a second user's system would."""
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(
+        url, data=data, method=method, headers={"Content-Type": "application/fhir+json"}
+    )
+    with urllib.request.urlopen(request) as response:
+        return json.load(response)
+
+
+def test_discharge_confirmation_conflict_and_done_are_accessible(
+    page: Page, family_name: str, demo_server: Server
+) -> None:
+    _name, patient = first_patient(page, family_name)
+    patient_id = patient.rsplit("/", 1)[1]
+    admitted = fhir_json(
+        f"{demo_server.fhir}/Encounter",
+        "POST",
+        {
+            "resourceType": "Encounter",
+            "status": "in-progress",
+            "class": {
+                "system": "http://terminology.hl7.org/CodeSystem/v3-ActCode",
+                "code": "IMP",
+                "display": "inpatient encounter",
+            },
+            "subject": {"reference": f"Patient/{patient_id}"},
+            "period": {"start": "2026-11-20T10:15:00Z"},
+        },
+    )
+    page.goto(patient)
+    page.get_by_role("link", name="Discharge", exact=True).click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Discharge")
+    check(page, "discharge, confirmation")
+    # Someone else changes the stay before the nurse confirms: a readable conflict.
+    url = f"{demo_server.fhir}/Encounter/{admitted['id']}"
+    current = fhir_json(url)
+    current["priority"] = {"text": "Urgent"}
+    fhir_json(url, "PUT", current)
+    page.get_by_role("button", name="Discharge patient").click()
+    expect(page.locator(".nhsuk-error-summary")).to_contain_text("Someone else changed")
+    check(page, "discharge, someone else changed the stay")
+    page.get_by_role("link", name="Reload").click()
+    page.get_by_role("button", name="Discharge patient").click()
+    expect(page.get_by_role("status").first).to_contain_text("Patient discharged")
+    check(page, "find a patient after a discharge")
+    assert fhir_json(url)["status"] == "finished"
 
 
 def test_keyboard_only_find_and_record(page: Page, family_name: str) -> None:

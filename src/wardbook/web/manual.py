@@ -49,6 +49,7 @@ PAGE_MANUAL: dict[str, str] = {
     _P + "/problems/{condition_id}/resolve": "problems",
     _P + "/allergies/new": "allergies",
     _P + "/medications/{medication_id}/stop": "medications",
+    _P + "/discharge": "read-the-chart",
     _P + "/appointments": "read-the-chart",
     _P + "/appointments/new": "read-the-chart",
     _P + "/audit": "break-the-glass",

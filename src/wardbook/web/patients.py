@@ -103,6 +103,7 @@ class PatientPages:
                 "recent": recent,
                 "ward": sorted(ward, key=lambda b: b.name),
                 "limit": SEARCH_LIMIT,
+                "discharged": request.query_params.get("discharged") == "1",
             },
         )
 

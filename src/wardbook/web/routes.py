@@ -16,6 +16,7 @@ from wardbook.web.appointments import AppointmentPages
 from wardbook.web.assets import StaticAssets, default_assets
 from wardbook.web.break_glass import BreakGlassPages
 from wardbook.web.context import WebContext, page
+from wardbook.web.discharge import DischargePages
 from wardbook.web.help import HelpPages
 from wardbook.web.manual import ManualSite
 from wardbook.web.patients import PatientPages
@@ -60,6 +61,7 @@ def web_routes(
     help_pages = HelpPages(ctx)
     admin = AdminPages(ctx)
     appointments = AppointmentPages(ctx)
+    discharge = DischargePages(ctx)
     manual = ManualSite(
         Path(settings.manual_dir if settings else "build/site"), help_pages.manual_missing
     )
@@ -85,6 +87,7 @@ def web_routes(
             record_page(record.stop_medication),
             methods=GET_POST,
         ),
+        Route(p + "/discharge", record_page(discharge.page), methods=GET_POST),
         Route(p + "/appointments", record_page(appointments.list), methods=GET),
         Route(p + "/appointments/new", record_page(appointments.book), methods=GET_POST),
         Route(p + "/audit", wrap(help_pages.audit), methods=GET),

@@ -20,11 +20,14 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
+from dataclasses import replace
 from typing import Protocol
 
 from wardbook.auth import break_glass
 from wardbook.auth.principal import Principal
 from wardbook.auth.roles import needs_care_relationship
+from wardbook.errors import Forbidden
+from wardbook.fhir import jsonio
 from wardbook.search.parse import parse_search
 from wardbook.storage.base import Repository
 
@@ -105,6 +108,65 @@ async def has_care_relationship(
         ):
             return True
     return False
+
+
+# A care reach larger than this is refused rather than compiled into one huge IN list.
+MAX_PATIENTS_IN_CARE = 5000
+_PAGE = 1000
+
+
+async def _referenced_patients(
+    repository: Repository, resource_type: str, params: list[tuple[str, str]], element: str
+) -> set[str]:
+    """The patient ids in ``element`` (``subject``) of every current match of the search."""
+    found: set[str] = set()
+    query = parse_search(
+        resource_type, [*params, ("_count", str(_PAGE)), ("_total", "none")], strict=True
+    )
+    while True:
+        page = await repository.search(query)
+        for stored in page.entries:
+            body = jsonio.loads(stored.body) if stored.body is not None else None
+            reference = body.get(element) if isinstance(body, dict) else None
+            target = reference.get("reference") if isinstance(reference, dict) else None
+            if isinstance(target, str) and target.startswith("Patient/"):
+                found.add(target.removeprefix("Patient/"))
+        if page.next_cursor is None or len(found) > MAX_PATIENTS_IN_CARE:
+            return found
+        query = replace(query, cursor=page.next_cursor)
+
+
+async def patients_in_care(principal: Principal, repository: Repository) -> frozenset[str]:
+    """Every patient ``principal`` may open now: by CareTeam, Encounter, ward or glass.
+
+    The same relationships as :func:`has_care_relationship` and :func:`may_access_patient`,
+    listed instead of tested, so that a search can be constrained to them in SQL (exact
+    totals: a count never includes a patient outside the clinician's care).
+    """
+    found: set[str] = set(principal.break_glass_patients)
+    practitioner = principal.fhir_user
+    if practitioner and practitioner.startswith(("Practitioner/", "PractitionerRole/")):
+        found |= await _referenced_patients(
+            repository, "CareTeam", [("participant", practitioner)], "subject"
+        )
+        found |= await _referenced_patients(
+            repository, "Encounter", [("participant", practitioner)], "subject"
+        )
+    if principal.wards:
+        wards = ",".join(f"Location/{ward}" for ward in sorted(principal.wards))
+        found |= await _referenced_patients(
+            repository,
+            "Encounter",
+            [("location", wards), ("status", ON_WARD_STATUSES)],
+            "subject",
+        )
+    found |= await break_glass.active_grants(repository, principal.subject)
+    if len(found) > MAX_PATIENTS_IN_CARE:
+        raise Forbidden(
+            f"{principal.subject} has more than {MAX_PATIENTS_IN_CARE} patients in care;"
+            " narrow the search to one patient"
+        )
+    return frozenset(found)
 
 
 async def may_access_patient(principal: Principal, patient_id: str, service: HasRepository) -> bool:

@@ -168,6 +168,12 @@ def _clinical_types() -> frozenset[str]:
     return compartment_resource_types("Patient")
 
 
+@functools.cache
+def clinical_types() -> frozenset[str]:
+    """The resource types of the "clinical" group: what a care relationship guards."""
+    return frozenset(t for t in _clinical_types() if resource_group(t) == "clinical")
+
+
 def resource_group(resource_type: str) -> str:
     """The permission group a resource type belongs to (one of :data:`GROUPS`)."""
     for name, members in (

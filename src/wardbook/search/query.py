@@ -31,6 +31,25 @@ TotalMode = Literal["none", "estimate", "accurate"]
 
 
 @dataclass(frozen=True, slots=True)
+class Reach:
+    """What an authorized search may match, and what its chains and ``_has`` may look at.
+
+    A resource of a type in ``limited`` (every type when None) is reachable only when it is
+    in the ``compartment`` of one of ``owners`` (R4 compartmentdefinition.html): the token's
+    patient for a patient-scoped SMART token; the patients in a clinician's care (and those
+    opened by break-the-glass) for clinical types. Set by ``wardbook.service.authorization``.
+    """
+
+    compartment: str
+    owners: tuple[str, ...]
+    limited: frozenset[str] | None = None
+
+    def limits(self, resource_type: str) -> bool:
+        """Whether resources of ``resource_type`` must be in an owner's compartment."""
+        return self.limited is None or resource_type in self.limited
+
+
+@dataclass(frozen=True, slots=True)
 class MissingValue:
     """``:missing=true|false`` (R4 search.html#modifiers): whether the element is absent."""
 
@@ -227,11 +246,21 @@ class SearchQuery:
     types: list[str] = field(default_factory=list)
     now: int = 0
     # Set by authorization, never by the client: only resources in this compartment
-    # (e.g. ("Patient", "123") for a patient-scoped SMART token) can match.
+    # (e.g. ("Patient", "123") for a patient-scoped SMART token) can match -- or be looked
+    # at by a chain or ``_has`` (a special case of ``limits``).
     compartment: tuple[str, str] | None = None
+    # Set by authorization, never by the client: what the search may reach at all (every
+    # limit holds at once).
+    limits: tuple[Reach, ...] = ()
     includes: list[IncludeSpec] = field(default_factory=list)
     contained: str | None = None
     contained_type: str | None = None
+
+    def reaches(self) -> tuple[Reach, ...]:
+        """Every access limit authorization set (all must hold): ``compartment``, ``limits``."""
+        if self.compartment is None:
+            return self.limits
+        return (*self.limits, Reach(self.compartment[0], (self.compartment[1],)))
 
     def to_query_string(self, cursor: str | None = None) -> str:
         """A canonical query string (sorted criteria) for self and next links."""

@@ -24,9 +24,14 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any
 
-from wardbook.auth.care import HasRepository, may_access_patient
+from wardbook.auth.care import HasRepository, may_access_patient, patients_in_care
 from wardbook.auth.principal import Principal
-from wardbook.auth.roles import needs_care_relationship, resource_group, user_may
+from wardbook.auth.roles import (
+    clinical_types,
+    needs_care_relationship,
+    resource_group,
+    user_may,
+)
 from wardbook.auth.scopes import ResourceScope, ScopeSet
 from wardbook.errors import BadRequest, Forbidden
 from wardbook.fhir import jsonio
@@ -35,7 +40,7 @@ from wardbook.search.extract import extract_index
 from wardbook.search.index import IndexRows
 from wardbook.search.matcher import matches
 from wardbook.search.parse import parse_search
-from wardbook.search.query import Criterion, SearchQuery, Term
+from wardbook.search.query import Criterion, Reach, SearchQuery, Term
 from wardbook.storage.base import StoredResource
 
 ACTIONS = ("create", "read", "update", "delete", "search")
@@ -159,6 +164,7 @@ def restrict_search(principal: Principal, query: SearchQuery) -> SearchPlan:
     if not types:
         return _restrict_system_search(principal, query)
     compartment: tuple[str, str] | None = None
+    patient_limited: set[str] = set()  # types this principal reaches only in its patient
     post_filter = False
     criteria = list(query.criteria)
     for resource_type in types:
@@ -177,6 +183,7 @@ def restrict_search(principal: Principal, query: SearchQuery) -> SearchPlan:
             if principal.patient is None:
                 raise _denied(principal, "search", resource_type, "no patient in context")
             compartment = ("Patient", principal.patient)
+            patient_limited.add(resource_type)
             scoped = patient_scopes
         elif other and not patient_scopes:
             scoped = other
@@ -191,12 +198,16 @@ def restrict_search(principal: Principal, query: SearchQuery) -> SearchPlan:
             post_filter = True
         else:
             criteria += extra
+    limits = query.limits
     if compartment is not None and len(types) > 1:
-        # System search over several types: the compartment rule per type applies to all
-        # of them only when every type is patient-scoped; else filter each resource.
-        post_filter = True
+        # System search over several types: the patient's compartment limits exactly the
+        # types reached only through patient scopes (in SQL: exact totals); the others stay
+        # free, and mixed scopes are still filtered resource by resource.
+        limits = (*limits, Reach("Patient", (compartment[1],), frozenset(patient_limited)))
         compartment = None
-    return SearchPlan(replace(query, criteria=criteria, compartment=compartment), post_filter)
+    return SearchPlan(
+        replace(query, criteria=criteria, compartment=compartment, limits=limits), post_filter
+    )
 
 
 def _restrict_system_search(principal: Principal, query: SearchQuery) -> SearchPlan:
@@ -210,7 +221,11 @@ def _restrict_system_search(principal: Principal, query: SearchQuery) -> SearchP
     if any(s.resource_type == "*" and s.context != "patient" and not s.query for s in searchable):
         return SearchPlan(query, False)
     if all(s.context == "patient" for s in searchable) and principal.patient is not None:
-        return SearchPlan(replace(query, compartment=("Patient", principal.patient)), True)
+        narrowed = replace(query, compartment=("Patient", principal.patient))
+        if all(s.resource_type != "*" for s in searchable):
+            # Only the types the scopes name: a count never includes a type one may not see.
+            narrowed = replace(narrowed, types=sorted({s.resource_type for s in searchable}))
+        return SearchPlan(narrowed, True)
     return SearchPlan(query, True)
 
 
@@ -278,6 +293,23 @@ async def require_care(
         f"Patient/{patients[0]} is not in {principal.subject}'s care: open the record with"
         " break-the-glass (a stated reason, for a limited time) to see it"
     )
+
+
+async def care_limits(
+    principal: Principal, query: SearchQuery, service: HasRepository
+) -> SearchQuery:
+    """``query`` limited, in SQL, to the patients in the principal's care (clinical types).
+
+    For roles that need a care relationship (wardbook.auth.roles): clinical resources --
+    matches, and what chains and ``_has`` look at -- only in the compartments of the
+    patients in care or opened by break-the-glass, so totals, ``_summary=count`` and
+    ``_has`` never reveal another patient's record. Demographics stay searchable.
+    """
+    if not needs_care_relationship(principal):
+        return query
+    owners = await patients_in_care(principal, service.repository)
+    limit = Reach("Patient", tuple(sorted(owners)), clinical_types())
+    return replace(query, limits=(*query.limits, limit))
 
 
 async def in_care(

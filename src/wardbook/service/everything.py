@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from wardbook.auth.principal import current_principal
 from wardbook.errors import BadRequest, NotFound
 from wardbook.service.resources import ResourceService, check_type
 from wardbook.storage.base import Page
@@ -62,4 +63,9 @@ async def everything(resources: ResourceService, request: EverythingRequest) -> 
     page = await resources.repository.everything(query)
     # The compartment's members and what they reference: each is checked like a search
     # result (a patient-scoped token never sees another record's resources through it).
-    return replace(page, entries=await resources.authorized_entries(page.entries))
+    entries = await resources.authorized_entries(page.entries)
+    if current_principal().unrestricted:
+        return replace(page, entries=entries)
+    # The compartment's total counts what the caller may not see (another patient's record
+    # referenced from this one): a restricted reader gets no total rather than a leaky one.
+    return replace(page, entries=entries, total=None)

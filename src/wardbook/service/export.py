@@ -19,7 +19,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from wardbook.auth.principal import Principal, current_principal
-from wardbook.auth.roles import user_may
+from wardbook.auth.roles import needs_care_relationship, user_may
 from wardbook.errors import BadRequest, Forbidden, Issue, NotFound
 from wardbook.fhir.meta import is_valid_id
 from wardbook.fhir.registry import resource_types
@@ -214,6 +214,21 @@ def _types_in_scopes(principal: Principal) -> frozenset[str] | None:
     return frozenset(allowed)
 
 
+def require_exportable(principal: Principal) -> None:
+    """Forbidden for principals whose clinical access is limited by care relationships.
+
+    A physician's role may export clinical data, but only of the patients in their care
+    (``wardbook.auth.care``); a bulk export of every patient cannot honour that, so it is
+    refused outright rather than silently exporting more (or quietly less) than asked.
+    """
+    if needs_care_relationship(principal):
+        raise Forbidden(
+            f"{principal.subject} may not use bulk $export: the role's clinical access is"
+            " limited by care relationships, which a bulk export cannot honour; open each"
+            " patient's record instead, or ask an administrator for a backend export"
+        )
+
+
 def patient_scope(principal: Principal) -> str | None:
     """The one patient a principal is limited to (patient-context launch), if any."""
     return None if principal.unrestricted else principal.patient
@@ -233,6 +248,7 @@ class ExportService:
     async def kick_off(self, request: ExportRequest, request_url: str, base: str) -> ExportJob:
         """Store a new job for the current principal (export.html#bulk-data-kick-off-request)."""
         principal = current_principal()
+        require_exportable(principal)
         types = visible_types(principal)
         if types is not None and not types:
             raise Forbidden("Your access grants no resource type that could be exported")

@@ -37,6 +37,7 @@ from wardbook.service.export import (
     ExportRequest,
     patient_scope,
     principal_from_json,
+    require_exportable,
     visible_types,
 )
 from wardbook.service.resources import now_micros
@@ -186,6 +187,7 @@ class ExportRunner:
     async def _run(self, job: ExportJob) -> None:
         request = ExportRequest.from_json(job.params)
         principal = principal_from_json(job.principal)
+        require_exportable(principal)  # a job queued before care limits applied to export
         folder = self.export_dir / job.id
         shutil.rmtree(folder, ignore_errors=True)  # a run before a restart left these
         folder.mkdir(parents=True, exist_ok=True)

@@ -15,7 +15,7 @@ from wardbook.auth.principal import current_principal
 from wardbook.errors import BadRequest
 from wardbook.search.parse import parse_search
 from wardbook.search.query import SearchQuery
-from wardbook.service.authorization import restrict_search
+from wardbook.service.authorization import care_limits, restrict_search
 from wardbook.service.resources import ResourceService, reject_nul
 from wardbook.storage.base import Page
 
@@ -46,6 +46,8 @@ async def lastn(resources: ResourceService, query: SearchQuery, max_per_code: in
     Authorized like a search: the query is constrained to what the principal may search
     (a patient-scoped token: its patient's compartment), then each result is checked.
     """
-    plan = restrict_search(current_principal(), query)
-    page = await resources.repository.lastn(plan.query, max_per_code, MAX_RESULTS)
+    principal = current_principal()
+    plan = restrict_search(principal, query)
+    limited = await care_limits(principal, plan.query, resources)
+    page = await resources.repository.lastn(limited, max_per_code, MAX_RESULTS)
     return replace(page, entries=await resources.authorized_entries(page.entries))

@@ -13,7 +13,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 from urllib.parse import parse_qsl
 
 from wardbook.auth.principal import Principal, current_principal
@@ -36,6 +36,7 @@ from wardbook.search.parse import parse_search
 from wardbook.search.query import SearchQuery
 from wardbook.service.authorization import (
     authorize,
+    care_limits,
     filter_entries,
     in_care,
     require_care,
@@ -136,6 +137,12 @@ def reject_nul(params: list[tuple[str, str]]) -> None:
 SearchPageFilter = Callable[[Principal, Page], Awaitable[Page]]
 
 
+class Searcher(Protocol):
+    """What runs a compiled search: the repository, or a write transaction."""
+
+    async def search(self, query: SearchQuery) -> Page: ...
+
+
 class ResourceService:
     """The FHIR resource use cases, independent of HTTP.
 
@@ -233,7 +240,9 @@ class ResourceService:
         if principal.unrestricted:
             return page
         visible = await in_care(principal, filter_entries(principal, page.entries), self)
-        return replace(page, entries=visible)
+        # The stored total counts every version, seen or not: a restricted reader gets none
+        # (Bundle.total is optional for history, R4 bundle.html), so nothing is counted.
+        return replace(page, entries=visible, total=None)
 
     async def authorized_entries(self, entries: list[StoredResource]) -> list[StoredResource]:
         """The resources of an assembled result (search, history, $everything, $lastn,
@@ -254,10 +263,14 @@ class ResourceService:
         ``search_filters`` hooks and the permission filter. This is the one place a search
         page is put together (type, system and compartment search all come here).
         """
+        return await self.search_in(self.repository, query)
+
+    async def search_in(self, searcher: Searcher, query: SearchQuery) -> Page:
+        """:meth:`search` run by ``searcher`` (a transaction, for a Bundle's GET entries)."""
         principal = current_principal()
         query = await resolve_value_sets(query, self.repository)
         plan = restrict_search(principal, query)
-        page = await self.repository.search(plan.query)
+        page = await searcher.search(await care_limits(principal, plan.query, self))
         for search_filter in self.search_filters:
             page = await search_filter(principal, page)
         if principal.unrestricted:

@@ -34,6 +34,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any, Literal
 from urllib.parse import parse_qsl, urlsplit
 
+from wardbook.auth.principal import current_principal
 from wardbook.errors import (
     BadRequest,
     Gone,
@@ -51,6 +52,7 @@ from wardbook.search.extract import extract_index
 from wardbook.search.index import IndexRows
 from wardbook.search.parse import parse_search
 from wardbook.search.query import SearchQuery
+from wardbook.service.authorization import authorize, require_care
 from wardbook.service.references import resolve_conditional_reference
 from wardbook.service.resources import (
     MAX_CONDITIONAL_DELETE,
@@ -535,11 +537,16 @@ class BundleService:
             else:
                 check_type(resource_type)
                 check_id(resource_id)
+                principal = current_principal()
+                authorize(principal, "read", resource_type)
                 current = await tx.current(resource_type, resource_id)
                 if current is None:
                     raise NotFound(f"{resource_type}/{resource_id} is not known")
                 if current.deleted:
                     raise Gone(f"{resource_type}/{resource_id} was deleted")
+                # The same checks as ResourceService.read, on what the transaction sees.
+                authorize(principal, "read", resource_type, current)
+                await require_care(principal, current, self.resources)
                 stored = current
             if _not_modified(request, stored):
                 return EntryResult(304, stored)
@@ -555,7 +562,7 @@ class BundleService:
             if item.query is None:
                 raise RuntimeError("internal error: item.query is missing")
             searcher = tx if tx is not None else self.repository
-            page = await searcher.search(item.query)
+            page = await self.resources.search_in(searcher, item.query)
             return EntryResult(200, page=page, query=item.query)
         # history
         page = await self.resources.history(

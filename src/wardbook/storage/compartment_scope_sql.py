@@ -4,7 +4,9 @@
 compartment: the Patient itself, and resources whose compartment parameters (from the
 CompartmentDefinition, e.g. Observation ``subject``/``performer``) reference it. This
 constrains the query itself, so totals and paging stay exact (a patient-scoped SMART
-token never sees a count that includes other patients' resources).
+token never sees a count that includes other patients' resources). ``SearchQuery.reach``
+generalizes it: several owners (the patients in a clinician's care), limiting only some
+types (the clinical ones); it also bounds what chains and ``_has`` look at.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from wardbook.fhir.registry import compartment_params, compartment_resource_types
+from wardbook.search.query import Reach
 
 if TYPE_CHECKING:
     from wardbook.storage.search_sql import Sql
@@ -25,21 +28,36 @@ def compartment_sql(
     compartment: tuple[str, str], resource_type: str | None, types: list[str]
 ) -> Sql:
     """Predicate on ``resource_entity e``: the resource is in ``compartment``."""
+    return reach_sql(Reach(compartment[0], (compartment[1],)), resource_type, types)
+
+
+def reach_sql(reach: Reach, resource_type: str | None, types: list[str]) -> Sql:
+    """Predicate on ``resource_entity e``: the resource is within ``reach`` -- of a type it
+    does not limit, or in the compartment of one of its owners."""
     from wardbook.storage.search_sql import Sql
 
-    owner_type, owner_id = compartment
-    candidates = (
-        [resource_type]
-        if resource_type is not None
-        else (list(dict.fromkeys(types)) or sorted(compartment_resource_types(owner_type)))
-    )
+    owner_type = reach.compartment
+    owners = list(dict.fromkeys(reach.owners))
     alternatives: list[str] = []
     params: list[Any] = []
+    if resource_type is not None or types:
+        candidates = [resource_type] if resource_type is not None else list(dict.fromkeys(types))
+        free = [t for t in candidates if not reach.limits(t)]
+        limited = [t for t in candidates if reach.limits(t)]
+        if free:
+            alternatives.append(f"e.res_type IN ({_placeholders(free)})")
+            params += free
+    elif reach.limited is None:
+        limited = sorted(compartment_resource_types(owner_type))
+    else:
+        limited = sorted(reach.limited)
+        alternatives.append(f"e.res_type NOT IN ({_placeholders(limited)})")
+        params += limited
     linked: list[tuple[str, tuple[str, ...]]] = []
-    for rtype in candidates:
+    for rtype in limited if owners else []:
         if rtype == owner_type:
-            alternatives.append("(e.res_type = ? AND e.res_id = ?)")
-            params += [owner_type, owner_id]
+            alternatives.append(f"(e.res_type = ? AND e.res_id IN ({_placeholders(owners)}))")
+            params += [owner_type, *owners]
         links = compartment_params(owner_type, rtype)
         if links:
             linked.append((rtype, links))
@@ -52,9 +70,9 @@ def compartment_sql(
         alternatives.append(
             # internal identifiers, values bound:
             "e.pid IN (SELECT i.pid FROM idx_reference i WHERE i.target_type = ?"  # nosec B608
-            f" AND i.target_id = ? AND ({' OR '.join(pairs)}))"
+            f" AND i.target_id IN ({_placeholders(owners)}) AND ({' OR '.join(pairs)}))"
         )
-        params += [owner_type, owner_id, *pair_params]
+        params += [owner_type, *owners, *pair_params]
     if not alternatives:
         return Sql("1 = 0")
     return Sql("(" + " OR ".join(alternatives) + ")", params)

@@ -44,15 +44,18 @@ from wardbook.search.query import (
     HasCriterion,
     IncludeSpec,
     ListCriterion,
+    Reach,
     SearchQuery,
     SortKey,
     Term,
 )
 from wardbook.storage.base import Dialect, Page, SqlRunner, StoredResource
-from wardbook.storage.compartment_scope_sql import compartment_sql
+from wardbook.storage.compartment_scope_sql import reach_sql
 from wardbook.storage.search_concepts import concept_sql
 from wardbook.storage.search_fulltext import fulltext_sql
 from wardbook.storage.version_rows import stored_from_row, version_columns
+
+Reaches = tuple[Reach, ...]
 
 _BODY = {Dialect.SQLITE: "CAST(v.body AS BLOB)", Dialect.POSTGRES: "v.body"}
 _SORT_COLUMNS = {"_lastUpdated": "e.last_updated", "_id": "e.res_id"}
@@ -329,22 +332,29 @@ def criterion_sql(criterion: Criterion, resource_type: str | None, now: int) -> 
     return _in(_subquery(table, resource_type, code, where), negate)
 
 
-def _matching_ids(resource_type: str, term: Term, now: int, column: str) -> Sql:
+def _matching_ids(
+    resource_type: str, term: Term, now: int, column: str, reaches: Reaches = ()
+) -> Sql:
     """SELECT ``column`` of the current ``resource_type`` resources satisfying ``term``.
 
     The subquery re-binds the alias ``e`` to the inner resource, so ``term`` compiles
-    exactly as it would at the top level (SQL scoping picks the innermost ``e``).
+    exactly as it would at the top level (SQL scoping picks the innermost ``e``). The
+    authorization's ``reaches`` bound the inner resources too: a chain or ``_has`` never
+    looks at a resource the searcher could not see.
     """
     parts = [Sql("e.res_type = ?", [resource_type]), Sql("NOT e.deleted")]
-    inner = term_sql(term, resource_type, now)
+    inner = term_sql(term, resource_type, now, reaches)
     if inner is not None:
         parts.append(inner)
+    parts += [reach_sql(reach, resource_type, []) for reach in reaches]
     where = _and(parts)
     # internal identifiers, values bound:
     return Sql(f"SELECT {column} FROM resource_entity e WHERE {where.text}", where.params)  # nosec B608
 
 
-def chain_sql(term: ChainCriterion, resource_type: str | None, now: int) -> Sql:
+def chain_sql(
+    term: ChainCriterion, resource_type: str | None, now: int, reaches: Reaches = ()
+) -> Sql:
     """R4 search.html#chaining: a reference whose target satisfies the rest of the chain.
 
     ``e.pid IN (SELECT i.pid FROM idx_reference i WHERE ... AND i.target_type = T AND
@@ -353,7 +363,7 @@ def chain_sql(term: ChainCriterion, resource_type: str | None, now: int) -> Sql:
     """
     branches: list[Sql] = []
     for target_type, inner in term.branches:
-        ids = _matching_ids(target_type, inner, now, "e.res_id")
+        ids = _matching_ids(target_type, inner, now, "e.res_id", reaches)
         branches.append(
             Sql(
                 f"(i.target_type = ? AND i.target_id IN ({ids.text}))",
@@ -363,9 +373,9 @@ def chain_sql(term: ChainCriterion, resource_type: str | None, now: int) -> Sql:
     return _in(_subquery("idx_reference", resource_type, term.param.code, _or(branches)))
 
 
-def has_sql(term: HasCriterion, resource_type: str | None, now: int) -> Sql:
+def has_sql(term: HasCriterion, resource_type: str | None, now: int, reaches: Reaches = ()) -> Sql:
     """R4 search.html#has: some ``source_type`` resource referring here satisfies ``inner``."""
-    sources = _matching_ids(term.source_type, term.inner, now, "e.pid")
+    sources = _matching_ids(term.source_type, term.inner, now, "e.pid", reaches)
     base = (
         f"FROM idx_reference i WHERE i.res_type = ? AND i.param = ? AND i.pid IN ({sources.text})"
     )
@@ -430,14 +440,14 @@ def list_sql(term: ListCriterion) -> Sql:
     )
 
 
-def term_sql(term: Term, resource_type: str | None, now: int) -> Sql | None:
+def term_sql(term: Term, resource_type: str | None, now: int, reaches: Reaches = ()) -> Sql | None:
     """The predicate on ``e`` for any AND term (None when it holds for every resource)."""
     if isinstance(term, Criterion):
         return criterion_sql(term, resource_type, now)
     if isinstance(term, ChainCriterion):
-        return chain_sql(term, resource_type, now)
+        return chain_sql(term, resource_type, now, reaches)
     if isinstance(term, HasCriterion):
-        return has_sql(term, resource_type, now)
+        return has_sql(term, resource_type, now, reaches)
     if isinstance(term, CompartmentCriterion):
         return compartment_term_sql(term, resource_type)
     return list_sql(term)
@@ -451,12 +461,12 @@ def where_sql(query: SearchQuery) -> Sql:
     elif query.types:
         types = list(dict.fromkeys(query.types))
         parts.append(Sql(f"e.res_type IN ({', '.join('?' * len(types))})", types))
+    reaches = query.reaches()
     for criterion in query.criteria:
-        sql = term_sql(criterion, query.resource_type, query.now)
+        sql = term_sql(criterion, query.resource_type, query.now, reaches)
         if sql is not None:
             parts.append(sql)
-    if query.compartment is not None:
-        parts.append(compartment_sql(query.compartment, query.resource_type, query.types))
+    parts += [reach_sql(reach, query.resource_type, query.types) for reach in reaches]
     return _and(parts)
 
 

@@ -35,7 +35,7 @@ from typing import Any
 
 import httpx
 
-from wardbook.ops.server_process import WARDBOOK, ServerProcess
+from wardbook.ops.server_process import WARDBOOK, ServerProcess, temporary_log
 
 ROOT = Path(__file__).resolve().parents[2]
 FHIR_JSON = "application/fhir+json"
@@ -262,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
     database = args.database or f"sqlite:///{folder}/shift.db"
     prepare(database, args.patients)
     server = ServerProcess(database, workers=args.workers)
-    server.log = Path(tempfile.mkstemp(prefix="wardbook-load-", suffix=".log")[1])
+    server.log = temporary_log("wardbook-load-")
     server.start()
     try:
         results, elapsed = asyncio.run(

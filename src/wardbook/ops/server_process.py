@@ -31,6 +31,13 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def temporary_log(prefix: str) -> Path:
+    """A new, empty log file in the temporary folder (its descriptor closed: no fd leak)."""
+    descriptor, name = tempfile.mkstemp(prefix=prefix, suffix=".log")
+    os.close(descriptor)
+    return Path(name)
+
+
 def live_group_members(pgid: int) -> list[int]:
     """Processes of group ``pgid`` that still run (Linux /proc; zombies count as dead)."""
     members = []
@@ -90,7 +97,7 @@ class ServerProcess:
     def start(self) -> None:
         """Start the server and wait until ``/livez`` answers (RuntimeError if it exits)."""
         if self.log is None:
-            self.log = Path(tempfile.mkstemp(prefix="wardbook-server-", suffix=".log")[1])
+            self.log = temporary_log("wardbook-server-")
         with self.log.open("ab") as log:
             # A new session makes the server a process-group leader: kill() reaches its workers.
             self.process = subprocess.Popen(  # noqa: S603 - fixed argv, no shell  # nosec B603

@@ -78,12 +78,13 @@ def cmd_client_list(args: argparse.Namespace) -> int:
 
 
 def cmd_client_remove(args: argparse.Namespace) -> int:
+    from wardbook.auth.clients import revoke_client
     from wardbook.storage.oauth_store import OAuthStore
 
     settings = _settings(args)
 
     async def work(repository: Any) -> bool:
-        return await OAuthStore(repository).remove_client(args.client_id)
+        return await revoke_client(OAuthStore(repository), args.client_id)
 
     if not _run(settings, work):
         raise ConfigError(f"no client with id '{args.client_id}'")

@@ -142,6 +142,13 @@ async def register_client(
     return NewClient(record, secret)
 
 
+async def revoke_client(store: OAuthStore, client_id: str) -> bool:
+    """Remove a client with its codes and refresh tokens (no new tokens, no refresh);
+    False when no such client is registered. Access tokens already issued expire on
+    their own (at most ``WARDBOOK_TOKEN_LIFETIME``)."""
+    return await store.remove_client(client_id)
+
+
 class JwksCache:
     """Client key sets fetched from ``jwks_uri`` (SMART Backend Services), kept 5 minutes."""
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,12 +15,14 @@ from wardbook.errors import BadRequest, NotFound, WardbookError
 from wardbook.fhir import jsonio
 from wardbook.web import chart, forms, records, writes
 from wardbook.web.context import WebContext
+from wardbook.web.formatting import parse_fhir_datetime
 
 RECENT_COOKIE = "wb_recent"
 RECENT_LIMIT = 6
 SEARCH_LIMIT = 20
 TIMELINE_LIMIT = 25
-CHART_SETS = 100  # the charts plot the latest sets; the table lists every set
+# The vital signs page shows this many sets (charts and table), then "Older readings".
+VITALS_PAGE_SETS = 50
 MAX_FORM_BYTES = 64 * 1024
 
 
@@ -142,15 +145,29 @@ class PatientPages:
         return response
 
     async def vitals(self, request: Request) -> Response:
+        """Vital signs, newest first, ``VITALS_PAGE_SETS`` sets a page (keyset on time)."""
         patient_id = request.path_params["patient_id"]
-        data = await records.load_chart(self.service, patient_id)
-        shown = data.vitals[-CHART_SETS:]
+        before = _before_param(request.query_params.get("before"))
+        banner, page = await asyncio.gather(
+            self._banner(patient_id),
+            records.load_vitals_page(
+                self.service, patient_id, before=before, sets=VITALS_PAGE_SETS
+            ),
+        )
+        latest = None
+        if before is None:
+            complete = [v for v in page.sets if v.news2 is not None]
+            latest = complete[0] if complete else (page.sets[0] if page.sets else None)
+        shown = list(reversed(page.sets))  # the charts run oldest to newest
         return self.ctx.renderer.page(
             request,
             "patients/vitals.html",
             {
-                "data": data,
-                "rows": list(reversed(data.vitals)),
+                "banner": banner,
+                "latest": latest,
+                "rows": page.sets,
+                "older": _iso(page.older) if page.older else None,
+                "paged": before is not None,
                 "saved": request.query_params.get("saved") == "1",
                 "chart_sets": len(shown),
                 "chart_data": {**chart_series(shown), "zone": str(self.ctx.renderer.zone)},
@@ -248,6 +265,20 @@ CHARTS: list[dict[str, str]] = [
     {"id": "resp", "title": "Respiratory rate (breaths/min) and oxygen saturation (%)"},
     {"id": "temp", "title": "Temperature (°C)"},
 ]
+
+
+def _before_param(text: str | None) -> datetime | None:
+    """The ``before`` of an "Older readings" link; 400 for anything else."""
+    if text is None:
+        return None
+    when = parse_fhir_datetime(text) if len(text) <= 40 else None
+    if when is None:
+        raise BadRequest("The link to older readings is not valid: go back to the newest ones")
+    return when
+
+
+def _iso(when: datetime) -> str:
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def chart_series(sets: list[chart.VitalSet]) -> dict[str, list[float | None]]:

@@ -211,6 +211,47 @@ async def load_observations(
     return labs + vitals
 
 
+@dataclass(frozen=True, slots=True)
+class VitalsPage:
+    """One page of a patient's vital sign sets, newest first, and where older ones start."""
+
+    sets: list[chart.VitalSet]  # newest first
+    older: datetime | None  # the ``before`` of the next (older) page; None on the last page
+
+
+async def load_vitals_page(
+    service: ResourceService, patient_id: str, *, before: datetime | None, sets: int
+) -> VitalsPage:
+    """The newest ``sets`` vital sign sets taken before ``before`` (keyset paging on time).
+
+    One bounded search, newest first (``_sort=-date``, R4 search.html#sort): however many
+    years of observations a patient has, a page reads at most ``sets`` sets' worth.
+    """
+    params = [
+        ("subject", f"Patient/{patient_id}"),
+        ("category", "vital-signs"),
+        ("_sort", "-date"),
+    ]
+    if before is not None:
+        params.append(("date", "lt" + before.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")))
+    # A set is at most 8 observations; one more than a full page tells whether more exist.
+    limit = sets * 8 + 1
+    found = await search(service, "Observation", params, limit=limit)
+    grouped: dict[str, chart.VitalSet] = {}
+    for observation in found:
+        if observation.get("status") not in ("entered-in-error", "cancelled"):
+            chart.add_vital(grouped, observation)
+    newest_first = sorted(grouped.values(), key=lambda v: v.when, reverse=True)
+    more = len(found) >= limit
+    if more and len(newest_first) <= sets:
+        # The oldest set may be cut off by the limit: it starts the next page instead.
+        newest_first = newest_first[:-1] if len(newest_first) > 1 else newest_first
+    elif len(newest_first) > sets:
+        newest_first, more = newest_first[:sets], True
+    older = newest_first[-1].when if more and newest_first else None
+    return VitalsPage(newest_first, older)
+
+
 async def load_chart(
     service: ResourceService,
     patient_id: str,

@@ -12,6 +12,7 @@ from starlette.routing import BaseRoute, Route
 from wardbook.config import Settings
 from wardbook.service.resources import ResourceService
 from wardbook.web.admin import AdminPages
+from wardbook.web.admin_clients import ClientPages
 from wardbook.web.appointments import AppointmentPages
 from wardbook.web.assets import StaticAssets, default_assets
 from wardbook.web.break_glass import BreakGlassPages
@@ -99,6 +100,7 @@ def web_routes(
         Route("/admin", wrap(admin.index), methods=GET),
         Route("/admin/users", wrap(admin.user_list), methods=GET),
         Route("/admin/roles", wrap(admin.role_list), methods=GET),
+        *ClientPages(ctx).routes(wrap),
         Route("/admin/feedback", wrap(help_pages.feedback_list), methods=GET),
         Route("/admin/feedback.csv", wrap(help_pages.feedback_csv), methods=GET),
         Route("/manual", manual_home, methods=GET),

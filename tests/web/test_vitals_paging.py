@@ -84,7 +84,8 @@ async def test_vitals_are_paged_newest_first_with_an_older_readings_link(
     assert '<nav class="nhsuk-pagination wb-pagination" role="navigation"' in first.text
     assert 'aria-label="Vital signs pages"' in first.text
     assert "Newest readings" not in first.text
-    assert "NEWS2 score 0: low clinical risk" in first.text  # the latest set, scored
+    # The latest set, scored: heart rate 60 + 61 = 121 scores 2 (RCP 2017), all else 0.
+    assert "NEWS2 score 2: low clinical risk" in first.text
     link = older_link(first.text)
     assert link is not None and link.startswith(f"/patients/{patient}/vitals?before=")
 

@@ -18,8 +18,9 @@ from wardbook.storage.export_jobs import ExportJobs
 from wardbook.storage.factory import open_repository
 
 SYNTHEA = Path(__file__).resolve().parents[2].parent / "shared/data/blaze-synthea"
-# The hospitals and practitioners, then six patients' records (which refer to them).
-BUNDLES = sorted(SYNTHEA.glob("*.json.bz2"))[:8]
+# The hospitals and practitioners, then twelve patients' records (which refer to them):
+# enough that the export is still running when the kill lands, even on an idle machine.
+BUNDLES = sorted(SYNTHEA.glob("*.json.bz2"))[:14]
 
 
 def get(url: str, **headers: str) -> tuple[int, dict[str, str], bytes]:
@@ -87,7 +88,7 @@ def test_an_export_killed_midway_completes_after_restart(
     server.start()
     try:
         # Kill the server as soon as the job runs; if it already finished, try again.
-        for _ in range(5):
+        for _ in range(10):
             status_url = kick_off(server)
             job_id = status_url.rsplit("/", 1)[1]
             while True:

@@ -18,11 +18,8 @@ from tests.web.test_pages import patient as patient
 from tests.web.test_pages import web as web
 from wardbook.auth.principal import Principal
 from wardbook.storage.base import Repository
-from wardbook.web.appointment_form import (
-    appointment_resource,
-    parse_clock,
-    validate_appointment,
-)
+from wardbook.web.appointment_form import appointment_resource, validate_appointment
+from wardbook.web.localtime import parse_clock
 
 NOW = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
 

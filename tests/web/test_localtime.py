@@ -7,6 +7,7 @@ summer and a winter reading show in BST and GMT, and a booking in the spring gap
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -25,7 +26,7 @@ from wardbook.service.resources import ResourceService
 from wardbook.storage.base import Repository
 from wardbook.web.appointment_form import validate_appointment
 from wardbook.web.formatting import clock_time, date_time
-from wardbook.web.forms import VitalsEntry
+from wardbook.web.forms import FormErrors, Taken, VitalsEntry, validate_taken
 from wardbook.web.localtime import (
     NonexistentTime,
     from_local,
@@ -229,3 +230,92 @@ async def test_an_autumn_time_that_happens_twice_is_booked_as_the_first_and_the_
     listed = await london.get(booked.headers["location"])
     assert "booked for the first one, still on summer time" in listed.text
     assert f"{autumn.day} Oct {NEXT}, 01:30 (BST)" in listed.text
+
+
+# -- "Date taken" and "Time taken" on the vital signs form -----------------------------------
+
+
+def taken(form: dict[str, str], now: datetime) -> tuple[Taken, list[tuple[str, str]]]:
+    errors = FormErrors()
+    result = validate_taken(form, now, LONDON, errors)
+    return result, errors.summary()
+
+
+def test_vitals_taken_empty_means_now_and_a_time_alone_means_today_locally() -> None:
+    now = datetime(2027, 7, 1, 23, 30, tzinfo=UTC)  # 00:30 BST on 2 July
+    result, errors = taken({}, now)
+    assert (result.moment, result.entered, errors) == (now, False, [])
+    result, errors = taken({"taken_time": "00:10"}, now)
+    assert not errors and result.entered
+    assert result.moment.astimezone(UTC) == datetime(2027, 7, 1, 23, 10, tzinfo=UTC)
+    result, errors = taken({"taken_date": "1/7/2027", "taken_time": "23:50"}, now)
+    assert not errors
+    assert result.moment.astimezone(UTC) == datetime(2027, 7, 1, 22, 50, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("form", "field", "words"),
+    [
+        ({"taken_date": "28/3/2027", "taken_time": "01:15"}, "taken-time", "does not exist"),
+        ({"taken_date": "28/3/2027"}, "taken-time", "Enter the time"),
+        ({"taken_date": "30/2/2027", "taken_time": "10:00"}, "taken-date", "real date"),
+        ({"taken_time": "25:00"}, "taken-time", "real time"),
+        ({"taken_date": "28/3/2027", "taken_time": "12:00"}, "taken-time", "in the future"),
+        ({"taken_date": "20/3/2027", "taken_time": "10:00"}, "taken-date", "last 7 days"),
+    ],
+)
+def test_vitals_taken_errors_are_readable(form: dict[str, str], field: str, words: str) -> None:
+    now = datetime(2027, 3, 28, 9, 0, tzinfo=UTC)  # 10:00 BST, the morning after the gap
+    _result, errors = taken(form, now)
+    [(where, message)] = errors
+    assert where == field and words in message
+
+
+def test_vitals_taken_in_the_autumn_overlap_is_the_first_occurrence() -> None:
+    now = datetime(2027, 10, 31, 9, 0, tzinfo=UTC)
+    result, errors = taken({"taken_time": "01:30"}, now)
+    assert not errors and result.ambiguous
+    assert result.moment.astimezone(UTC) == datetime(2027, 10, 31, 0, 30, tzinfo=UTC)
+
+
+@pytest.mark.anyio
+async def test_back_timed_vitals_are_stored_as_the_instant_and_shown_on_the_local_clock(
+    london: httpx.AsyncClient, patient: dict[str, Any]
+) -> None:
+    pid = patient["id"]
+    when = to_local(datetime.now(UTC) - timedelta(hours=2), LONDON).replace(second=0, microsecond=0)
+    form = {
+        "respiratory_rate": "18",
+        "spo2": "97",
+        "supplemental_oxygen": "air",
+        "systolic": "124",
+        "diastolic": "78",
+        "heart_rate": "72",
+        "consciousness": "A",
+        "temperature": "36.8",
+        "taken_date": f"{when.day}/{when.month}/{when.year}",
+        "taken_time": f"{when:%H:%M}",
+    }
+    page = await london.get(f"/patients/{pid}/vitals/new")
+    assert "24-hour clock, hospital time (Europe/London)" in page.text
+    saved = await london.post(f"/patients/{pid}/vitals/new", data=form, headers=SAME_SITE)
+    assert saved.status_code == 303
+    assert saved.headers["location"].endswith("?saved=1&earlier=1")
+    found = await london.get(
+        "/fhir/Observation", params={"subject": f"Patient/{pid}", "code": "http://loinc.org|9279-1"}
+    )
+    ours = [
+        e["resource"]["effectiveDateTime"]
+        for e in found.json()["entry"]
+        if e["resource"]["performer"] == [{"display": "local"}]
+    ]
+    assert ours == [when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")]
+    shown = await london.get(saved.headers["location"])
+    assert "charted at the time they were taken" in shown.text
+    assert f"{when:%H:%M} ({zone_abbreviation(when)})</th>" in shown.text
+    later = to_local(when + timedelta(hours=3), LONDON)
+    future = {**form, "taken_date": dmy(later.date()), "taken_time": f"{later:%H:%M}"}
+    refused = await london.post(f"/patients/{pid}/vitals/new", data=future, headers=SAME_SITE)
+    assert refused.status_code == 422
+    assert "Time taken cannot be in the future" in refused.text
+    assert re.search(r'id="taken-time"[^>]*aria-invalid="true"', refused.text)

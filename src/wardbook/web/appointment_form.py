@@ -12,22 +12,20 @@ start and end).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
 from wardbook.auth.principal import Principal
 from wardbook.web.chart import Resource
 from wardbook.web.forms import MAX_SHORT_TEXT, FormErrors, text_of, validate_text
-from wardbook.web.localtime import NonexistentTime, from_local, gap_message
+from wardbook.web.localtime import NonexistentTime, from_local, gap_message, parse_clock
 from wardbook.web.records import parse_birth_date
 from wardbook.web.writes import fhir_instant
 
 DURATIONS: list[tuple[str, str]] = [("15", "15 minutes"), ("30", "30 minutes"), ("60", "1 hour")]
 BOOKING_HORIZON_DAYS = 2 * 366  # clinics book up to about two years ahead
-_TIME = re.compile(r"^\s*(\d{1,2})[:.](\d{2})\s*$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,17 +36,6 @@ class AppointmentEntry:
     start: datetime  # aware, on the hospital's clock
     minutes: int
     ambiguous: bool = False  # the autumn overlap: the first occurrence was taken
-
-
-def parse_clock(text: str) -> time | None:
-    """14:30 or 14.30 (24-hour clock); None when not a real time."""
-    match = _TIME.match(text)
-    if not match:
-        return None
-    hour, minute = int(match[1]), int(match[2])
-    if hour > 23 or minute > 59:
-        return None
-    return time(hour, minute)
 
 
 def validate_appointment(

@@ -9,10 +9,19 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, tzinfo
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from wardbook.web import news2
+from wardbook.web.localtime import (
+    NonexistentTime,
+    from_local,
+    gap_message,
+    parse_clock,
+    to_local,
+)
+from wardbook.web.records import parse_birth_date
 
 MAX_TITLE = 200
 MAX_NOTE = 20_000
@@ -194,6 +203,52 @@ def validate_vitals(form: Mapping[str, Any]) -> tuple[VitalsEntry | None, FormEr
         temperature=float(temp),
     )
     return entry, errors
+
+
+# A set is charted when it is taken; a late entry may be back-timed up to a week (a date
+# typo of a year would otherwise chart silently in the wrong place), never ahead of the
+# clock beyond a few minutes of drift between the bedside device and the server.
+TAKEN_WINDOW = timedelta(days=7)
+TAKEN_DRIFT = timedelta(minutes=5)
+
+
+@dataclass(frozen=True, slots=True)
+class Taken:
+    """When a set of observations was taken."""
+
+    moment: datetime
+    entered: bool  # typed by the user (else: now, at saving)
+    ambiguous: bool = False  # the autumn overlap: the first occurrence was taken
+
+
+def validate_taken(
+    form: Mapping[str, Any], now: datetime, zone: tzinfo, errors: FormErrors
+) -> Taken:
+    """The optional "Date taken" and "Time taken" on the hospital's clock; empty means now."""
+    date_text, time_text = text_of(form, "taken_date"), text_of(form, "taken_time")
+    if not date_text and not time_text:
+        return Taken(now, entered=False)
+    today = to_local(now, zone).date()
+    day = parse_birth_date(date_text) if date_text else today
+    clock = parse_clock(time_text) if time_text else None
+    if day is None:
+        errors.add("taken-date", "Date taken must be a real date, like 25/11/2026")
+    if not time_text:
+        errors.add("taken-time", "Enter the time the observations were taken")
+    elif clock is None:
+        errors.add("taken-time", "Time taken must be a real time, like 14:30")
+    if day is None or clock is None:
+        return Taken(now, entered=False)
+    try:
+        local = from_local(day, clock, zone)
+    except NonexistentTime as gap:
+        errors.add("taken-time", gap_message(gap, "Time taken"))
+        return Taken(now, entered=False)
+    if local.moment > now + TAKEN_DRIFT:
+        errors.add("taken-time", "Time taken cannot be in the future")
+    elif local.moment < now - TAKEN_WINDOW:
+        errors.add("taken-date", "Date taken must be within the last 7 days")
+    return Taken(local.moment, entered=True, ambiguous=local.ambiguous)
 
 
 def validate_text(

@@ -16,8 +16,22 @@ two daylight-saving edge cases explicitly instead of guessing silently:
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
+
+_CLOCK = re.compile(r"^\s*(\d{1,2})[:.](\d{2})\s*$")
+
+
+def parse_clock(text: str) -> time | None:
+    """14:30 or 14.30 (24-hour clock); None when not a real time."""
+    match = _CLOCK.match(text)
+    if not match:
+        return None
+    hour, minute = int(match[1]), int(match[2])
+    if hour > 23 or minute > 59:
+        return None
+    return time(hour, minute)
 
 
 class NonexistentTime(ValueError):

@@ -169,6 +169,8 @@ class PatientPages:
                 "older": _iso(page.older) if page.older else None,
                 "paged": before is not None,
                 "saved": request.query_params.get("saved") == "1",
+                "earlier": request.query_params.get("earlier") == "1",
+                "first_of_two": request.query_params.get("first") == "1",
                 "chart_sets": len(shown),
                 "chart_data": {**chart_series(shown), "zone": str(self.ctx.renderer.zone)},
                 "charts": CHARTS,
@@ -188,16 +190,24 @@ class PatientPages:
         if request.method == "POST":
             values = plain_form(await read_form(request))
             entry, errors = forms.validate_vitals(values)
-            if entry is not None:
+            taken = forms.validate_taken(values, now(), self.ctx.renderer.zone, errors)
+            if entry is not None and not errors:
                 encounter = await active_encounter(self.ctx, patient_id)
                 observations = writes.vital_sign_observations(
-                    entry, patient_id, now(), current_principal(), encounter
+                    entry, patient_id, taken.moment, current_principal(), encounter
                 )
                 outcome = await self.service.put_many(observations)
                 failed = [r for r in outcome if isinstance(r, WardbookError)]
                 if failed:
                     raise failed[0]
-                return RedirectResponse(f"/patients/{patient_id}/vitals?saved=1", status_code=303)
+                # A back-timed set may not be the latest: the page then says so instead of
+                # showing the latest set's NEWS2 as if it were this one's.
+                extra = ("&earlier=1" if taken.entered else "") + (
+                    "&first=1" if taken.ambiguous else ""
+                )
+                return RedirectResponse(
+                    f"/patients/{patient_id}/vitals?saved=1{extra}", status_code=303
+                )
         return self.ctx.renderer.page(
             request,
             "patients/vitals_new.html",

@@ -319,3 +319,19 @@ async def test_back_timed_vitals_are_stored_as_the_instant_and_shown_on_the_loca
     assert refused.status_code == 422
     assert "Time taken cannot be in the future" in refused.text
     assert re.search(r'id="taken-time"[^>]*aria-invalid="true"', refused.text)
+
+
+@pytest.mark.anyio
+async def test_an_onset_of_today_means_the_hospitals_today_after_midnight_bst(
+    london: httpx.AsyncClient, patient: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 23:30 UTC on 1 July is 00:30 BST on 2 July: on the ward it is already the 2nd.
+    monkeypatch.setattr("wardbook.web.record.now", lambda: datetime(2027, 7, 1, 23, 30, tzinfo=UTC))
+    url = f"/patients/{patient['id']}/problems/new"
+    saved = await london.post(url, data={"problem": "Fall", "onset": "2/7/2027"}, headers=SAME_SITE)
+    assert saved.status_code == 303
+    tomorrow = await london.post(
+        url, data={"problem": "Fall", "onset": "3/7/2027"}, headers=SAME_SITE
+    )
+    assert tomorrow.status_code == 422
+    assert "Date of onset must be today or in the past" in tomorrow.text

@@ -16,6 +16,7 @@ from wardbook.errors import NotFound
 from wardbook.fhir import jsonio
 from wardbook.web import chart, forms, writes
 from wardbook.web.context import WebContext
+from wardbook.web.localtime import to_local
 from wardbook.web.patients import PatientPages, now, plain_form, read_form
 
 
@@ -47,7 +48,9 @@ class RecordPages:
         errors = forms.FormErrors()
         if request.method == "POST":
             values = plain_form(await read_form(request))
-            entry, errors = forms.validate_problem(values, now().date())
+            # "Today" is the hospital's date: after midnight BST it is already tomorrow in UTC+1.
+            today = to_local(now(), self.ctx.renderer.zone).date()
+            entry, errors = forms.validate_problem(values, today)
             if entry is not None:
                 condition = writes.problem_condition(entry, patient_id, now(), current_principal())
                 await self.service.create("Condition", condition)

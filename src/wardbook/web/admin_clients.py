@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from starlette.requests import Request
@@ -37,7 +37,7 @@ TYPE_LABELS = {
 Handler = Callable[[Request], Any]
 
 
-def client_row(client: ClientRecord) -> dict[str, Any]:
+def client_row(client: ClientRecord, zone: tzinfo = UTC) -> dict[str, Any]:
     """What the list shows of one registered client."""
     if client.redirect_uris:
         where = list(client.redirect_uris)
@@ -50,7 +50,7 @@ def client_row(client: ClientRecord) -> dict[str, Any]:
         "type": client.client_type.capitalize(),
         "scopes": client.scope.split(),
         "redirects": where,
-        "created": date_time(datetime.fromtimestamp(client.created_at, tz=UTC)),
+        "created": date_time(datetime.fromtimestamp(client.created_at, tz=UTC), zone),
         "status": "Active",
     }
 
@@ -77,7 +77,8 @@ class ClientPages:
 
     async def client_list(self, request: Request) -> Response:
         self._require_admin()
-        rows = [client_row(c) for c in await self.store.list_clients()]
+        zone = self.ctx.renderer.zone  # the hospital's clock, like every other page
+        rows = [client_row(c, zone) for c in await self.store.list_clients()]
         revoked = request.query_params.get("revoked", "")[:200]
         return self.ctx.renderer.page(
             request, "admin/clients.html", {"rows": rows, "revoked": revoked}

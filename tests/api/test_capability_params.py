@@ -22,6 +22,7 @@ SAMPLES = {
     "number": "gt1",
     "quantity": "5.4||mg",
     "uri": "http://example.org/fhir/x",
+    "special": "42.25|-83.69|10|km",  # Location near, the only special one advertised
 }
 
 

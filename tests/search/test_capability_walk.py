@@ -24,6 +24,7 @@ from wardbook.fhir.registry import search_parameters
 from wardbook.search.extract import extract_index
 from wardbook.search.index import IndexRows
 from wardbook.search.matcher import Universe, included, matches
+from wardbook.search.params import near
 from wardbook.search.params.escape import escape
 from wardbook.search.parse import parse_search
 from wardbook.search.query import SearchQuery
@@ -83,6 +84,10 @@ def value_from(rows: IndexRows, code: str, ptype: str) -> str | None:
     if ptype == "uri":
         row = first(rows.uri)
         return None if row is None else escape(row.uri)
+    if ptype == "special" and code == "near":
+        lat = next((r.value for r in rows.number if r.param == near.LATITUDE), None)
+        lon = next((r.value for r in rows.number if r.param == near.LONGITUDE), None)
+        return None if lat is None or lon is None else f"{_number(lat)}|{_number(lon)}|50|km"
     if ptype == "reference":
         row = first(rows.reference)
         if row is None:

@@ -5,10 +5,12 @@ from __future__ import annotations
 import math
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from wardbook.search.index import QuantityRow, ReferenceRow, StringRow, TokenRow
 from wardbook.search.normalize import normalize_string
-from wardbook.search.params import number, quantity, reference, string, token, uri
+from wardbook.search.params import near, number, quantity, reference, string, token, uri
 from wardbook.search.params.escape import escape, split_escaped, unescape
 from wardbook.search.ucum import UCUM_SYSTEM, to_canonical
 
@@ -303,3 +305,68 @@ def test_reference_matching(search: str, targets: tuple[str, ...], expected: boo
     value = reference.parse(search, None, targets)
 
     assert reference.matches(found, [], [value]) is expected
+
+
+# -- Location near (R4 search.html#special) --------------------------------------------------------
+
+
+def test_near_distances_are_great_circle_km() -> None:
+    assert near.distance_km(51.5074, -0.1278, 48.8566, 2.3522) == pytest.approx(343.56, abs=0.1)
+    assert near.distance_km(0, 179.9, 0, -179.9) == pytest.approx(22.24, abs=0.01)
+    assert near.distance_km(89.9, 0, 89.9, 180) == pytest.approx(22.24, abs=0.01)
+
+
+def test_near_rows_need_both_coordinates() -> None:
+    assert list(near.extract_near_rows({"latitude": 1.5, "longitude": -2})) == [
+        near.NumberRow(near.LATITUDE, 1.5, 1.5, 1.5),
+        near.NumberRow(near.LONGITUDE, -2.0, -2.0, -2.0),
+    ]
+    assert list(near.extract_near_rows({"latitude": 1.5})) == []
+    assert list(near.extract_near_rows({"latitude": 95, "longitude": 0})) == []
+
+
+@given(
+    lat=st.floats(-89.9, 89.9),
+    lon=st.floats(-180, 180),
+    bearing=st.floats(0, 2 * math.pi),
+    fraction=st.floats(0, 1),
+    distance=st.floats(0.01, 3000),
+)
+def test_the_bounding_box_keeps_every_point_within_the_distance(
+    lat: float, lon: float, bearing: float, fraction: float, distance: float
+) -> None:
+    """The SQL prefilter (box) never drops a point the exact haversine test keeps."""
+    # The point at ``fraction * distance`` km along ``bearing`` (spherical destination).
+    angular = fraction * distance / near.EARTH_RADIUS_KM
+    p1, l1 = math.radians(lat), math.radians(lon)
+    p2 = math.asin(
+        math.sin(p1) * math.cos(angular) + math.cos(p1) * math.sin(angular) * math.cos(bearing)
+    )
+    l2 = l1 + math.atan2(
+        math.sin(bearing) * math.sin(angular) * math.cos(p1),
+        math.cos(angular) - math.sin(p1) * math.sin(p2),
+    )
+    plat = math.degrees(p2)
+    plon = (math.degrees(l2) + 540.0) % 360.0 - 180.0
+    value = near.NearValue(lat, lon, distance)
+    rows = list(near.extract_near_rows({"latitude": plat, "longitude": plon}))
+    if not near.matches(rows, [value]):
+        return  # at the very edge rounding may put it outside: nothing to check
+    low, high = value.latitude_range()
+    assert low <= plat <= high
+    ranges = value.longitude_ranges()
+    assert ranges is None or any(a <= plon <= b for a, b in ranges)
+
+
+def test_identifiers_get_one_of_type_row_per_coded_type() -> None:
+    ident = {
+        "system": "urn:mrn",
+        "value": "4|2",
+        "type": {"coding": [{"system": "http://t", "code": "MR"}, {"code": "no-system"}]},
+    }
+
+    assert list(token.extract_of_type_rows("identifier", ident, "Identifier")) == [
+        TokenRow("identifier:of-type", "http://t", "MR|4\\|2")
+    ]
+    concept = {"coding": [{"system": "http://t", "code": "MR"}]}
+    assert list(token.extract_of_type_rows("code", concept, "CodeableConcept")) == []

@@ -333,8 +333,6 @@ NOT_SUPPORTED = [
     "_filter=name eq x",
     "_text=%20-%20",  # no words to search for
     "_list=$current-allergies",
-    "_contained=true",
-    "_containedType=contained",
     "code:in=http://hl7.org/fhir/ValueSet/observation-codes",  # LOINC: not in the package
     "code:below=x",
     "code:of-type=a|b|c",
@@ -354,6 +352,48 @@ def test_unsupported_features_are_400_under_strict_and_reported_under_lenient(
     assert q.criteria == []
     assert len(q.ignored) == 1
     assert q.ignored[0][0] == query.split("=", 1)[0]
+
+
+@pytest.mark.parametrize(
+    ("query", "code"),
+    [
+        ("_contained=true", "not-supported"),
+        ("_contained=both", "not-supported"),
+        ("_containedType=contained", "not-supported"),
+        ("_contained=1", "invalid"),
+        ("_containedType=all", "invalid"),
+    ],
+)
+def test_contained_values_it_cannot_answer_are_400_even_under_lenient(
+    query: str, code: str
+) -> None:
+    """R4 search.html#contained: ignoring them would answer a different question."""
+    with pytest.raises(BadRequest) as caught:
+        lenient("Observation", query)
+    assert [i.code for i in caught.value.issues] == [code]
+    assert rejected("Observation", query).issues[0].code == code
+    q = strict("Observation", "_contained=false&_containedType=container")
+    assert (q.contained, q.contained_type) == ("false", "container")
+
+
+def test_of_type_parses_type_system_code_and_value() -> None:
+    q = strict("Patient", "identifier:of-type=http://t|MR|a\\|b")
+    (value,) = q.criteria[0].values
+    assert value == TokenValue("http://t", "MR|a\\|b", False, "")  # the stored row key
+    assert rejected("Patient", "identifier:of-type=http://t|MR").issues[0].code == "invalid"
+    assert rejected("Patient", "identifier:of-type=|MR|1").issues[0].code == "invalid"
+    assert "Identifier" in rejected("Observation", "category:of-type=a|b|c").message
+
+
+def test_near_parses_point_distance_and_units() -> None:
+    (value,) = strict("Location", "near=51.5|-0.12|2|[mi_i]").criteria[0].values
+    assert (value.latitude, value.longitude) == (51.5, -0.12)
+    assert value.distance_km == pytest.approx(3.218688)
+    (default,) = strict("Location", "near=51.5|-0.12").criteria[0].values
+    assert default.distance_km == 10.0
+    for bad in ("near=51.5", "near=a|b", "near=0|0|1|s", "near=-91|0|1", "near=0|0|1e3"):
+        assert rejected("Location", bad).issues[0].code == "invalid", bad
+    assert rejected("Location", "near:missing=true").issues[0].code == "not-supported"
 
 
 def test_unknown_parameters_and_modifiers() -> None:

@@ -108,6 +108,8 @@ SEARCHES = [
     ("Observation", "value-quantity:missing=true"),
     ("Patient", "gender=female"),
     ("Patient", "identifier=http://hl7.org/fhir/sid/us-ssn|999-82-5655"),
+    ("Patient", "identifier:of-type=http://terminology.hl7.org/CodeSystem/v2-0203|SS|999-82-5655"),
+    ("Patient", "identifier:of-type=http://terminology.hl7.org/CodeSystem/v2-0203|DL|999-82-5655"),
     ("Patient", "deceased=true"),
     ("Patient", "telecom=555-942-8848"),
     ("Encounter", "class=AMB"),
@@ -191,7 +193,12 @@ async def test_sql_agrees_with_the_matcher(
             empty.append(text)
     assert failures == []
     # Only the searches meant to find nothing find nothing.
-    assert empty == ["code=|8302-2", "family:exact=cormier289", f"subject=Group/{PATIENT}"]
+    assert empty == [
+        "code=|8302-2",
+        "identifier:of-type=http://terminology.hl7.org/CodeSystem/v2-0203|DL|999-82-5655",
+        "family:exact=cormier289",
+        f"subject=Group/{PATIENT}",
+    ]
 
 
 async def test_system_level_search(loaded: tuple[Repository, list[dict[str, Any]]]) -> None:

@@ -33,11 +33,12 @@ from wardbook.search.index import (
 )
 from wardbook.search.params.composite import AnyRow, composite_rows, row_keys
 from wardbook.search.params.date import extract_date_rows
+from wardbook.search.params.near import extract_near_rows
 from wardbook.search.params.number import extract_number_rows
 from wardbook.search.params.quantity import extract_quantity_rows
 from wardbook.search.params.reference import extract_reference_rows
 from wardbook.search.params.string import extract_string_rows
-from wardbook.search.params.token import extract_token_rows
+from wardbook.search.params.token import extract_of_type_rows, extract_token_rows
 from wardbook.search.params.uri import extract_uri_rows
 from wardbook.search.paths import Node, Unsupported, compile_expression, type_for_suffix
 
@@ -69,6 +70,8 @@ class ParamPlan:
     compiled: bool
     # Top-level elements the expression starts from; None: unknown, always evaluate.
     roots: frozenset[str] | None = None
+    # A token parameter that may yield Identifiers: it also writes ``:of-type`` rows.
+    identifier: bool = False
 
 
 @dataclass(slots=True)
@@ -114,6 +117,16 @@ def _row_extractor(param_type: str, code: str, bindings: Iterable[str]) -> RowEx
         if systems:
             return partial(extract_token_rows, code, implicit_systems=systems)
     return partial(base, code)
+
+
+def _with_of_type(extract: RowExtractor, code: str) -> RowExtractor:
+    """Token rows plus the ``:of-type`` rows of Identifier values (R4 search.html#token)."""
+
+    def run(value: Any, datatype: str | None) -> Iterable[Row]:
+        yield from extract(value, datatype)
+        yield from extract_of_type_rows(code, value, datatype)
+
+    return run
 
 
 def _typed_extract(extract: RowExtractor) -> RowExtractor:
@@ -219,6 +232,19 @@ def _composite_plan(
     return ParamPlan(param.code, "composite", _root_evaluator(base.evaluate, rtype), extract, True)
 
 
+def _near_plan(expression: str, rtype: str) -> ParamPlan:
+    """``Location.near`` (special): latitude/longitude number rows of ``position``."""
+    compiled = compile_expression(expression, rtype)
+
+    def extract(value: Any, datatype: str | None) -> Iterable[Row]:
+        return extract_near_rows(value)
+
+    roots = expression_roots(expression, rtype)
+    return ParamPlan(
+        "near", "special", _root_evaluator(compiled.evaluate, rtype), extract, True, roots
+    )
+
+
 def _param_plan(param: registry.SearchParamDef, rtype: str, plan: TypePlan) -> None:
     expression = param.expression_for(rtype)
     if not expression or param.code in ENTITY_PARAMS:
@@ -229,6 +255,9 @@ def _param_plan(param: registry.SearchParamDef, rtype: str, plan: TypePlan) -> N
             plan.skipped.append(param.code)
         else:
             plan.params.append(composite)
+        return
+    if param.type == "special" and param.code == "near":
+        plan.params.append(_near_plan(expression, rtype))
         return
     if param.type not in _EXTRACTORS:
         return
@@ -241,11 +270,26 @@ def _param_plan(param: registry.SearchParamDef, rtype: str, plan: TypePlan) -> N
             plan.params.append(ParamPlan(param.code, param.type, special, extractor, True))
             return
         evaluator = _fhirpath_evaluator(expression)
-        extractor = _typed_extract(_row_extractor(param.type, param.code, ()))
-        plan.params.append(ParamPlan(param.code, param.type, evaluator, extractor, False))
+        extractor = _row_extractor(param.type, param.code, ())
+        identifier = param.type == "token"  # result types unknown: any may be an Identifier
+        if identifier:
+            extractor = _with_of_type(extractor, param.code)
+        plan.params.append(
+            ParamPlan(
+                param.code,
+                param.type,
+                evaluator,
+                _typed_extract(extractor),
+                False,
+                identifier=identifier,
+            )
+        )
         plan.fallback.append(param.code)
         return
     extractor = _row_extractor(param.type, param.code, compiled.bindings)
+    identifier = param.type == "token" and "Identifier" in compiled.contexts
+    if identifier:
+        extractor = _with_of_type(extractor, param.code)
     if "Extension" in compiled.contexts:
         extractor = _typed_extract(extractor)
     plan.params.append(
@@ -256,6 +300,7 @@ def _param_plan(param: registry.SearchParamDef, rtype: str, plan: TypePlan) -> N
             extractor,
             True,
             expression_roots(expression, rtype),
+            identifier,
         )
     )
 
@@ -345,6 +390,12 @@ def extract_index(resource: dict[str, Any]) -> IndexRows:
         if len(found) > 1:
             setattr(rows, name, list(dict.fromkeys(found)))
     return rows
+
+
+@cache
+def of_type_params(resource_type: str) -> frozenset[str]:
+    """Codes of the token parameters of a type that index Identifiers (``:of-type``)."""
+    return frozenset(p.code for p in type_plan(resource_type).params if p.identifier)
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,6 +20,7 @@ from wardbook.search.params import (
     composite,
     concepts,
     date,
+    near,
     number,
     quantity,
     reference,
@@ -106,7 +107,10 @@ def _rows_of(rows: IndexRows, criterion: Criterion) -> list[Any]:
         "reference": rows.reference,
         "composite": rows.composite,
     }
-    return [r for r in tables.get(criterion.type, ()) if r.param == criterion.code]
+    code = criterion.code
+    if criterion.type == "token" and criterion.modifier == "of-type":
+        code += token.OF_TYPE_SUFFIX
+    return [r for r in tables.get(criterion.type, ()) if r.param == code]
 
 
 def _identifier_rows(rows: IndexRows, code: str) -> list[TokenRow]:
@@ -137,6 +141,8 @@ def criterion_matches(
     if criterion.code in fulltext.PARAMS:
         mine = [r for r in rows.text if r.param == criterion.code]
         return fulltext.matches(mine, cast(list[fulltext.FullTextValue], list(criterion.values)))
+    if criterion.type == "special" and criterion.code == "near":
+        return near.matches(rows.number, cast(list[near.NearValue], list(criterion.values)))
     found = _rows_of(rows, criterion)
     missing = criterion.missing
     if missing is not None:

@@ -19,10 +19,12 @@ from wardbook.fhir import registry
 from wardbook.fhir.registry import SearchParamDef
 from wardbook.search import fulltext
 from wardbook.search.custom import CUSTOM
+from wardbook.search.extract import of_type_params
 from wardbook.search.params import (
     composite,
     concepts,
     date,
+    near,
     number,
     quantity,
     reference,
@@ -67,7 +69,7 @@ KNOWN_MODIFIERS = frozenset(
     )
 )
 SUPPORTED_MODIFIERS: Mapping[str, frozenset[str]] = {
-    "token": frozenset(("missing", "not", "text", *concepts.MODIFIERS)),
+    "token": frozenset(("missing", "not", "text", "of-type", *concepts.MODIFIERS)),
     "string": frozenset(("missing", "exact", "contains")),
     "date": frozenset(("missing",)),
     "number": frozenset(("missing",)),
@@ -81,7 +83,11 @@ ENTITY_SORTS = frozenset(("_lastUpdated", "_id"))
 # parameters do not.
 SORTABLE_TYPES = frozenset(("string", "token", "date", "number", "quantity", "reference", "uri"))
 SUMMARY_MODES = frozenset(("true", "text", "data", "count", "false"))
+# R4 search.html#contained: what Wardbook answers, and every value the specification defines.
 CONTAINED_MODES = frozenset(("false",))
+CONTAINED_TYPES = frozenset(("container",))
+_CONTAINED = frozenset(("true", "false", "both"))
+_CONTAINED_TYPES = frozenset(("container", "contained"))
 # Chains longer than this are refused: each link is one more nested subquery.
 MAX_CHAIN_DEPTH = 6
 TOTAL_MODES = frozenset(("none", "estimate", "accurate"))
@@ -178,15 +184,30 @@ def _value_parser(
         return lambda text: reference.parse(text, modifier, targets, registry.is_resource_type)
     if ptype == "composite":
         return lambda text: composite.parse(text, component_types)
+    if ptype == "special" and param.code == "near":
+        return near.parse
     raise _not_supported(f"parameter {param.code} of type {ptype} is not supported yet")
 
 
-def _check_modifier(param: SearchParamDef, modifier: str | None) -> None:
+def _identifier_params(resource_type: str | None) -> frozenset[str]:
+    """Token parameters of the type whose values are Identifiers (``:of-type`` applies)."""
+    if resource_type is None:
+        return frozenset()
+    custom = {p.code for p in CUSTOM.plans(resource_type) if p.identifier}
+    return of_type_params(resource_type) | custom
+
+
+def _check_modifier(
+    param: SearchParamDef, modifier: str | None, resource_type: str | None = None
+) -> None:
     if modifier is None:
         return
     if param.code in ENTITY_PARAMS or param.code in fulltext.PARAMS:
         raise _not_supported(f"modifier :{modifier} on {param.code} is not supported")
     supported = SUPPORTED_MODIFIERS.get(param.type, frozenset())
+    if modifier == "of-type" and param.code not in _identifier_params(resource_type):
+        # R4 search.html#token: "of-type" is defined for Identifier values only.
+        raise _invalid(f":of-type applies to Identifier parameters only, not to {param.code}")
     if modifier in supported:
         return
     if param.type == "reference" and registry.is_resource_type(modifier):
@@ -280,7 +301,7 @@ def _criterion(
     if param is None:
         where = resource_type or "a system-level search"
         raise _not_supported(f"unknown search parameter {base} for {where}")
-    _check_modifier(param, modifier)
+    _check_modifier(param, modifier, resource_type)
     component_types = _component_types(param) if param.type == "composite" else ()
     parse_value = _value_parser(param, modifier, component_types)
     raw = tuple(part for part in split_escaped(text, ",") if part)
@@ -336,6 +357,27 @@ def _parse_list(text: str) -> ListCriterion:
         if "/" in part:
             raise _invalid(f"_list takes List ids, not {part!r}")
     return ListCriterion(raw, raw)
+
+
+def _parse_contained(
+    name: str, text: str, supported: frozenset[str], defined: frozenset[str]
+) -> str:
+    """``_contained`` / ``_containedType`` (R4 search.html#contained).
+
+    Any value Wardbook cannot answer is a 400 under lenient handling too: dropping it
+    would answer a different question (containers instead of contained resources)
+    while the client believes its filter applied.
+    """
+    if text in supported:
+        return text
+    if text in defined:
+        message = (
+            f"{name}={text} is not supported: contained resources are not indexed;"
+            f" this server answers {name}={' or '.join(sorted(supported))} only"
+        )
+        raise BadRequest(message, issues=[Issue("error", "not-supported", message, (name,))])
+    message = f"{name} must be one of {', '.join(sorted(defined))}, not {text!r}"
+    raise BadRequest(message, issues=[Issue("error", "invalid", message, (name,))])
 
 
 def _parse_count(text: str) -> int:
@@ -461,13 +503,11 @@ def parse_search(
             elif name == "_list":
                 query.criteria.append(_parse_list(text))
             elif name == "_contained":
-                if text not in CONTAINED_MODES:
-                    raise _not_supported(f"_contained={text} is not supported")
-                query.contained = text
+                query.contained = _parse_contained(name, text, CONTAINED_MODES, _CONTAINED)
             elif name == "_containedType":
-                if text != "container":
-                    raise _not_supported(f"_containedType={text} is not supported")
-                query.contained_type = text
+                query.contained_type = _parse_contained(
+                    name, text, CONTAINED_TYPES, _CONTAINED_TYPES
+                )
             elif name == "_type":
                 if resource_type is not None:
                     raise _invalid("_type applies to system-level searches only")

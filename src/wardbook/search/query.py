@@ -16,6 +16,7 @@ from wardbook.search.fulltext import FullTextValue
 from wardbook.search.params.composite import CompositeValue
 from wardbook.search.params.concepts import ConceptSetValue
 from wardbook.search.params.date import DateValue
+from wardbook.search.params.near import NearValue
 from wardbook.search.params.number import NumberValue
 from wardbook.search.params.quantity import QuantityValue
 from wardbook.search.params.reference import ReferenceValue
@@ -68,6 +69,7 @@ Value = (
     | MissingValue
     | ConceptSetValue
     | FullTextValue
+    | NearValue
 )
 
 

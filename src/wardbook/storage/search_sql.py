@@ -26,6 +26,7 @@ from typing import Any, cast
 from wardbook.errors import BadRequest
 from wardbook.search.fulltext import PARAMS as FULLTEXT_PARAMS
 from wardbook.search.params import reference as reference_param
+from wardbook.search.params import token as token_param
 from wardbook.search.params.composite import CompositeValue
 from wardbook.search.params.concepts import MODIFIERS as CONCEPT_MODIFIERS
 from wardbook.search.params.concepts import NEGATED as NEGATED_CONCEPTS
@@ -53,6 +54,7 @@ from wardbook.storage.base import Dialect, Page, SqlRunner, StoredResource
 from wardbook.storage.compartment_scope_sql import reach_sql
 from wardbook.storage.search_concepts import concept_sql
 from wardbook.storage.search_fulltext import fulltext_sql
+from wardbook.storage.search_near import near_sql
 from wardbook.storage.version_rows import stored_from_row, version_columns
 
 Reaches = tuple[Reach, ...]
@@ -301,6 +303,8 @@ def criterion_sql(criterion: Criterion, resource_type: str | None, now: int) -> 
         return _entity_sql(criterion, now)
     if criterion.code in FULLTEXT_PARAMS:
         return fulltext_sql(criterion, resource_type)
+    if criterion.type == "special" and criterion.code == "near":
+        return near_sql(criterion, resource_type)
     table = _TABLES[criterion.type]
     code = criterion.code
     missing = criterion.missing
@@ -329,6 +333,8 @@ def criterion_sql(criterion: Criterion, resource_type: str | None, now: int) -> 
         return _or(parts)
     where = _values_sql(criterion, now)
     negate = criterion.type == "token" and criterion.modifier in ("not", *NEGATED_CONCEPTS)
+    if criterion.type == "token" and criterion.modifier == "of-type":
+        code += token_param.OF_TYPE_SUFFIX  # rows of the identifier's type and value
     return _in(_subquery(table, resource_type, code, where), negate)
 
 

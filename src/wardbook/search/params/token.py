@@ -4,7 +4,14 @@ Indexed from Coding (system, code, display), CodeableConcept (each coding, plus 
 Identifier (system, value; type text), ContactPoint (system, value), code, boolean, id,
 uri and string elements. Search forms: ``code`` (any system), ``system|code``, ``|code``
 (no system), ``system|`` (any code in the system); modifiers ``:not`` (no row matches,
-including resources without a value) and ``:text`` (string match on the display text).
+including resources without a value), ``:text`` (string match on the display text) and
+``:of-type`` (Identifier parameters: ``type-system|type-code|value``, R4 search.html#token:
+"the search parameter is searching on the type and value of an identifier").
+
+``:of-type`` is answered from extra token rows the extractor writes for every Identifier
+whose ``type`` has codings: parameter ``<code>:of-type``, ``system`` the type coding's
+system and ``code`` the escaped type code and the identifier value joined by ``|``
+(:func:`of_type_key`), so one B-tree probe on ``idx_token_code`` answers it.
 """
 
 from __future__ import annotations
@@ -15,7 +22,9 @@ from typing import Any
 
 from wardbook.search.index import TokenRow
 from wardbook.search.normalize import normalize_string
-from wardbook.search.params.escape import split_escaped, unescape
+from wardbook.search.params.escape import escape, split_escaped, unescape
+
+OF_TYPE_SUFFIX = ":of-type"
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +46,8 @@ def parse(text: str, modifier: str | None = None) -> TokenValue:
         if not norm:
             raise ValueError("empty token text")
         return TokenValue(None, None, True, norm)
+    if modifier == "of-type":
+        return parse_of_type(text)
     parts = split_escaped(text, "|", 1)
     if len(parts) == 1:
         return TokenValue(None, unescape(text), True, "")
@@ -44,6 +55,22 @@ def parse(text: str, modifier: str | None = None) -> TokenValue:
     if not system and not code:
         raise ValueError(f"token value has neither system nor code: {text!r}")
     return TokenValue(system or None, code or None, False, "")
+
+
+def of_type_key(type_code: str, value: str) -> str:
+    """The stored ``code`` of an ``:of-type`` row: escaped type code, ``|``, escaped value."""
+    return f"{escape(type_code)}|{escape(value)}"
+
+
+def parse_of_type(text: str) -> TokenValue:
+    """``[type-system]|[type-code]|[value]``: all three parts are required (R4 #token)."""
+    parts = split_escaped(text, "|")
+    if len(parts) != 3 or not all(parts):
+        raise ValueError(
+            f":of-type takes system|code|value (the identifier type and the value), not {text!r}"
+        )
+    system, type_code, value = (unescape(p) for p in parts)
+    return TokenValue(system, of_type_key(type_code, value), False, "")
 
 
 # --- extraction ----------------------------------------------------------------------------
@@ -91,6 +118,28 @@ def _identifier_row(param: str, ident: dict[str, Any]) -> TokenRow | None:
     if isinstance(ident_type, dict) and isinstance(ident_type.get("text"), str):
         type_text = normalize_string(ident_type["text"])
     return TokenRow(param, system, value, type_text)
+
+
+def _of_type_rows(param: str, ident: dict[str, Any]) -> Iterable[TokenRow]:
+    value = ident.get("value")
+    ident_type = ident.get("type")
+    if not isinstance(value, str) or not isinstance(ident_type, dict):
+        return
+    codings = ident_type.get("coding")
+    for coding in codings if isinstance(codings, list) else ():
+        if not isinstance(coding, dict):
+            continue
+        system, code = coding.get("system"), coding.get("code")
+        if isinstance(system, str) and isinstance(code, str):
+            yield TokenRow(param + OF_TYPE_SUFFIX, system, of_type_key(code, value))
+
+
+def extract_of_type_rows(param: str, value: Any, datatype: str | None) -> Iterable[TokenRow]:
+    """The ``:of-type`` rows of an Identifier (one per coded type); none for other types."""
+    if isinstance(value, dict):
+        kind = datatype if datatype in _DICT_KINDS else _guess(value)
+        if kind == "Identifier":
+            yield from _of_type_rows(param, value)
 
 
 def _guess(value: dict[str, Any]) -> str:

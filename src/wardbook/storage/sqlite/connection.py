@@ -9,9 +9,10 @@ loop inside SQLite's busy handler.
 from __future__ import annotations
 
 import asyncio
+import math
 import sqlite3
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from typing import Any
 
@@ -46,7 +47,31 @@ def connect(
         conn.execute(f"PRAGMA synchronous = {synchronous}")
         # Savepoint sub-journals (one per writer, see group.py) in memory, not temp files.
         conn.execute("PRAGMA temp_store = MEMORY")
+        ensure_math_functions(conn)
     return conn
+
+
+_MATH_FUNCTIONS = {"sin": math.sin, "cos": math.cos, "radians": math.radians}
+
+
+def ensure_math_functions(conn: sqlite3.Connection) -> None:
+    """``sin``, ``cos``, ``radians`` for ``Location?near`` (storage/search_near.py).
+
+    SQLite has them only when built with SQLITE_ENABLE_MATH_FUNCTIONS (3.35+); on other
+    builds the Python ones are registered, so the same SQL text runs everywhere.
+    """
+    try:
+        conn.execute("SELECT sin(0.0), cos(0.0), radians(0.0)").fetchone()
+    except sqlite3.OperationalError:
+        for name, function in _MATH_FUNCTIONS.items():
+            conn.create_function(name, 1, _null_safe(function), deterministic=True)
+
+
+def _null_safe(function: Callable[[float], float]) -> Callable[[float | None], float | None]:
+    def run(value: float | None) -> float | None:
+        return None if value is None else function(value)
+
+    return run
 
 
 def set_busy_timeout(conn: sqlite3.Connection, seconds: float) -> None:

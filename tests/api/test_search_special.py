@@ -1,0 +1,252 @@
+"""``Location?near``, token ``:of-type`` and ``_contained`` over HTTP, on both backends.
+
+R4 search.html#special (Location ``near``), #token (``:of-type``) and #contained. Every
+answer is also checked against the in-memory matcher in tests/search; here the HTTP
+contract: the right ids, and a 400 OperationOutcome for what the server cannot answer.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+pytestmark = pytest.mark.anyio
+
+V2_0203 = "http://terminology.hl7.org/CodeSystem/v2-0203"
+STRICT = {"Prefer": "handling=strict"}
+
+# Known great-circle distances from Big Ben (51.50073, -0.12463): the London Eye is
+# about 0.4 km away, St Paul's 2.6 km, Heathrow 23 km, Oxford 84 km, Paris 342 km.
+BIG_BEN = (51.50073, -0.12463)
+PLACES = {
+    "london-eye": (51.50329, -0.11953),
+    "st-pauls": (51.51381, -0.09837),
+    "heathrow": (51.47002, -0.45429),
+    "oxford": (51.75202, -1.25773),
+    "paris": (48.85837, 2.29448),
+}
+
+
+async def _put(client: httpx.AsyncClient, body: dict[str, Any]) -> None:
+    response = await client.put(f"/{body['resourceType']}/{body['id']}", json=body)
+    assert response.status_code in (200, 201), response.text
+
+
+def _ids(response: httpx.Response) -> set[str]:
+    assert response.status_code == 200, response.text
+    return {e["resource"]["id"] for e in response.json().get("entry", [])}
+
+
+def _outcome(response: httpx.Response) -> str:
+    assert response.status_code == 400, response.text
+    body = response.json()
+    assert body["resourceType"] == "OperationOutcome"
+    return " ".join(i.get("diagnostics", "") for i in body["issue"])
+
+
+@pytest.fixture
+async def places(client: httpx.AsyncClient) -> httpx.AsyncClient:
+    for name, (lat, lon) in PLACES.items():
+        await _put(
+            client,
+            {
+                "resourceType": "Location",
+                "id": name,
+                "name": name,
+                "position": {"latitude": lat, "longitude": lon},
+            },
+        )
+    await _put(client, {"resourceType": "Location", "id": "nowhere", "name": "no position"})
+    return client
+
+
+@pytest.mark.parametrize(
+    ("distance", "expected"),
+    [
+        ("1|km", {"london-eye"}),
+        ("3|km", {"london-eye", "st-pauls"}),
+        ("3000|m", {"london-eye", "st-pauls"}),
+        ("30|km", {"london-eye", "st-pauls", "heathrow"}),
+        ("60|[mi_i]", {"london-eye", "st-pauls", "heathrow", "oxford"}),  # 96.6 km
+        ("400", {"london-eye", "st-pauls", "heathrow", "oxford", "paris"}),  # km by default
+        ("0.1|km", set()),
+    ],
+)
+async def test_near_finds_locations_within_the_distance(
+    places: httpx.AsyncClient, distance: str, expected: set[str]
+) -> None:
+    lat, lon = BIG_BEN
+    response = await places.get("/Location", params={"near": f"{lat}|{lon}|{distance}"})
+    assert _ids(response) == expected
+
+
+async def test_near_combines_with_other_criteria_and_or_values(places: httpx.AsyncClient) -> None:
+    paris = PLACES["paris"]
+    either = f"{BIG_BEN[0]}|{BIG_BEN[1]}|1|km,{paris[0]}|{paris[1]}|5|km"
+    assert _ids(await places.get("/Location", params={"near": either})) == {"london-eye", "paris"}
+    both = [("near", f"{BIG_BEN[0]}|{BIG_BEN[1]}|30|km"), ("name", "st")]
+    assert _ids(await places.get("/Location", params=both)) == {"st-pauls"}
+    # Without a distance the server's default (10 km) applies.
+    assert _ids(await places.get("/Location", params={"near": f"{BIG_BEN[0]}|{BIG_BEN[1]}"})) == {
+        "london-eye",
+        "st-pauls",
+    }
+
+
+async def test_near_across_the_antimeridian(client: httpx.AsyncClient) -> None:
+    # Taveuni, Fiji straddles 180°: points 20 km apart on either side of the line.
+    await _put(
+        client,
+        {
+            "resourceType": "Location",
+            "id": "east",
+            "position": {"latitude": -16.8, "longitude": 179.95},
+        },
+    )
+    await _put(
+        client,
+        {
+            "resourceType": "Location",
+            "id": "west",
+            "position": {"latitude": -16.8, "longitude": -179.9},
+        },
+    )
+    assert _ids(await client.get("/Location", params={"near": "-16.8|179.99|25|km"})) == {
+        "east",
+        "west",
+    }
+    assert _ids(await client.get("/Location", params={"near": "-16.8|179.99|5|km"})) == {"east"}
+
+
+@pytest.mark.parametrize(
+    ("value", "fragment"),
+    [
+        ("51.5", "latitude|longitude"),
+        ("north|-0.12|1|km", "latitude must be a decimal"),
+        ("91|0|1|km", "between -90 and 90"),
+        ("0|181|1|km", "between -180 and 180"),
+        ("51.5|-0.12|-2|km", "must not be negative"),
+        ("51.5|-0.12|2|kg", "UCUM length"),
+        ("51.5|-0.12|2|km|x", "latitude|longitude"),
+    ],
+)
+async def test_malformed_near_is_a_400_operation_outcome(
+    client: httpx.AsyncClient, value: str, fragment: str
+) -> None:
+    response = await client.get("/Location", params={"near": value}, headers=STRICT)
+    assert fragment in _outcome(response)
+
+
+async def test_near_is_advertised_as_a_special_parameter(client: httpx.AsyncClient) -> None:
+    statement = (await client.get("/metadata")).json()
+    location = next(r for r in statement["rest"][0]["resource"] if r["type"] == "Location")
+    near = [p for p in location["searchParam"] if p["name"] == "near"]
+    assert near == [
+        {
+            "name": "near",
+            "type": "special",
+            "definition": "http://hl7.org/fhir/SearchParameter/Location-near",
+        }
+    ]
+
+
+# -- :of-type -------------------------------------------------------------------------------------
+
+
+def _patient(pid: str, *identifiers: tuple[str | None, str, str]) -> dict[str, Any]:
+    out = []
+    for type_system, type_code, value in identifiers:
+        coding = (
+            {"code": type_code}
+            if type_system is None
+            else {"system": type_system, "code": type_code}
+        )
+        out.append(
+            {"system": f"urn:example:{type_code}", "type": {"coding": [coding]}, "value": value}
+        )
+    return {"resourceType": "Patient", "id": pid, "identifier": out}
+
+
+async def test_of_type_matches_the_identifier_type_and_value(client: httpx.AsyncClient) -> None:
+    await _put(client, _patient("mr", (V2_0203, "MR", "446053")))
+    await _put(client, _patient("ss", (V2_0203, "SS", "446053")))  # same value, other type
+    await _put(client, _patient("both", (V2_0203, "MR", "1"), (V2_0203, "DL", "446053")))
+    await _put(client, _patient("local", ("http://example.org/types", "MR", "446053")))
+    await _put(client, _patient("uncoded", (None, "MR", "446053")))
+    search = "/Patient"
+    mr = {"identifier:of-type": f"{V2_0203}|MR|446053"}
+    assert _ids(await client.get(search, params=mr)) == {"mr"}
+    either = {"identifier:of-type": f"{V2_0203}|MR|446053,{V2_0203}|DL|446053"}
+    assert _ids(await client.get(search, params=either)) == {"mr", "both"}
+    # The value must belong to the identifier of that type, not to another one.
+    assert _ids(await client.get(search, params={"identifier:of-type": f"{V2_0203}|MR|x"})) == set()
+    assert _ids(await client.get(search, params={"identifier:of-type": f"{V2_0203}|DL|1"})) == set()
+
+
+async def test_of_type_escapes_bars_in_the_value(client: httpx.AsyncClient) -> None:
+    await _put(client, _patient("bar", (V2_0203, "MR", "a|b")))
+    await _put(client, _patient("plain", (V2_0203, "MR", "a")))
+    response = await client.get("/Patient", params={"identifier:of-type": f"{V2_0203}|MR|a\\|b"})
+    assert _ids(response) == {"bar"}
+
+
+@pytest.mark.parametrize(
+    ("resource_type", "name", "value", "fragment"),
+    [
+        ("Patient", "identifier:of-type", "MR|446053", "system|code|value"),
+        ("Patient", "identifier:of-type", f"{V2_0203}||446053", "system|code|value"),
+        ("Observation", "code:of-type", f"{V2_0203}|MR|1", "Identifier parameters only"),
+    ],
+)
+async def test_bad_of_type_is_a_400(
+    client: httpx.AsyncClient, resource_type: str, name: str, value: str, fragment: str
+) -> None:
+    response = await client.get(f"/{resource_type}", params={name: value}, headers=STRICT)
+    assert fragment in _outcome(response)
+
+
+# -- _contained -----------------------------------------------------------------------------------
+
+
+async def test_contained_false_is_the_default_and_searches_containers(
+    client: httpx.AsyncClient,
+) -> None:
+    await _put(
+        client,
+        {
+            "resourceType": "MedicationRequest",
+            "id": "mr1",
+            "status": "active",
+            "intent": "order",
+            "subject": {"reference": "Patient/p1"},
+            "medicationReference": {"reference": "#med"},
+            "contained": [{"resourceType": "Medication", "id": "med", "status": "active"}],
+        },
+    )
+    assert _ids(await client.get("/MedicationRequest", params={"_contained": "false"})) == {"mr1"}
+    both = {"_contained": "false", "_containedType": "container"}
+    assert _ids(await client.get("/MedicationRequest", params=both)) == {"mr1"}
+    # Contained resources are never matches of their own type's search.
+    assert _ids(await client.get("/Medication", params={"status": "active"})) == set()
+
+
+@pytest.mark.parametrize(
+    ("params", "code", "fragment"),
+    [
+        ({"_contained": "true"}, "not-supported", "_contained=true is not supported"),
+        ({"_contained": "both"}, "not-supported", "_contained=both is not supported"),
+        ({"_containedType": "contained"}, "not-supported", "_containedType=contained"),
+        ({"_contained": "yes"}, "invalid", "_contained must be one of both, false, true"),
+    ],
+)
+@pytest.mark.parametrize("handling", ["strict", "lenient"])
+async def test_unsupported_contained_values_are_refused_not_ignored(
+    client: httpx.AsyncClient, params: dict[str, str], code: str, fragment: str, handling: str
+) -> None:
+    response = await client.get(
+        "/Medication", params=params, headers={"Prefer": f"handling={handling}"}
+    )
+    assert fragment in _outcome(response)
+    assert [i["code"] for i in response.json()["issue"]] == [code]

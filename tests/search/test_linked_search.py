@@ -152,6 +152,10 @@ PATIENT = "057aa36e-b892-9964-75b9-ffb46b097e34"
 SYNTHEA_QUERIES = [
     ("Observation", "subject:Patient.family=Cormier289"),
     ("Observation", "patient.gender=female&code=8302-2"),
+    # a chain over four target types: UNION ALL when it drives, OR when it is probed
+    ("Observation", "subject.identifier=http://hl7.org/fhir/sid/us-ssn|999-82-5655"),
+    ("Observation", "code=8302-2&subject.identifier=http://hl7.org/fhir/sid/us-ssn|999-82-5655"),
+    ("Observation", f"subject={PATIENT}&encounter.class=AMB&date=ge2015&code:not=8302-2"),
     ("Observation", "encounter:Encounter.subject:Patient.family=Cormier289&_sort=-date"),
     ("Procedure", "reason-reference:Condition.subject:Patient.family=Cormier289"),
     ("MedicationRequest", "medication.code=854235,198440,854252"),

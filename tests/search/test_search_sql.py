@@ -160,6 +160,12 @@ SEARCHES = [
     ("Observation", "code-value-concept=72166-2$266919005,72166-2$449868002"),
     ("Observation", f"_lastUpdated=ge{'2024-03-01T09:00:00Z'}&_lastUpdated=lt2024-03-01T10:00:00Z"),
     ("DiagnosticReport", "_lastUpdated=eb2024-03-01T08:40:00Z"),
+    # several criteria: one drives, the others probe each candidate (where_sql)
+    ("Observation", f"subject=Patient/{PATIENT}&code=http://loinc.org|8302-2&date=ge2015"),
+    ("Observation", f"code=8302-2&date=ge2015&patient={PATIENT}&value-quantity=gt150"),
+    ("Observation", f"_id=a,b&subject={PATIENT}"),
+    ("Observation", f"subject={PATIENT}&code:not=8302-2&value-quantity:missing=true"),
+    ("Observation", "category:in=http://hl7.org/fhir/ValueSet/observation-category&date=le2015"),
     # sorts
     ("Observation", "category=laboratory&_sort=_id"),
     ("Observation", "category=laboratory&_sort=-_lastUpdated"),
@@ -198,6 +204,7 @@ async def test_sql_agrees_with_the_matcher(
         "identifier:of-type=http://terminology.hl7.org/CodeSystem/v2-0203|DL|999-82-5655",
         "family:exact=cormier289",
         f"subject=Group/{PATIENT}",
+        f"_id=a,b&subject={PATIENT}",
     ]
 
 

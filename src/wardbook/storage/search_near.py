@@ -46,17 +46,13 @@ def _value_sql(value: NearValue) -> Sql:
 
 def near_sql(criterion: Criterion, resource_type: str | None) -> Sql:
     """``e.pid IN (...)``: Locations whose position is within one value's distance."""
-    from wardbook.storage.search_sql import Sql, _in, _or
+    from wardbook.storage.search_sql import Sql, Subquery, _in, _or
 
-    values = [_value_sql(cast(NearValue, v)) for v in criterion.values]
-    where = _or(values)
-    text = (
-        "SELECT a.pid FROM idx_number a"
-        " JOIN idx_number o ON o.pid = a.pid AND o.res_type = a.res_type AND o.param = ?"
-        " WHERE a.param = ?"
-    )
+    where = _or([_value_sql(cast(NearValue, v)) for v in criterion.values])
+    text = "o.param = ? AND a.param = ?"
     params: list[object] = [LONGITUDE, LATITUDE]
     if resource_type is not None:
         text += " AND a.res_type = ?"
         params.append(resource_type)
-    return _in(Sql(f"{text} AND {where.text}", [*params, *where.params]))
+    source = "idx_number a JOIN idx_number o ON o.pid = a.pid AND o.res_type = a.res_type"
+    return _in(Subquery("a.pid", source, Sql(f"{text} AND {where.text}", [*params, *where.params])))

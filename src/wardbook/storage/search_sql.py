@@ -75,16 +75,47 @@ _TABLES = {
 
 @dataclass(slots=True)
 class Sql:
-    """A SQL fragment and its parameters, in placeholder order."""
+    """A SQL fragment and its parameters, in placeholder order.
+
+    ``correlated``: the same predicate as a correlated ``EXISTS`` probe of one resource's
+    index rows (set on index-table membership tests, see :func:`_in`).
+    """
 
     text: str
     params: list[Any] = field(default_factory=list)
+    correlated: Sql | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Subquery:
+    """``SELECT <column> FROM <source> WHERE <where>``: index rows naming a resource's pid."""
+
+    column: str
+    source: str
+    where: Sql
+
+    def select(self) -> Sql:
+        return Sql(
+            f"SELECT {self.column} FROM {self.source} WHERE {self.where.text}", self.where.params
+        )
 
 
 def _or(parts: Sequence[Sql]) -> Sql:
     if len(parts) == 1:
         return parts[0]
-    return Sql("(" + " OR ".join(p.text for p in parts) + ")", [x for p in parts for x in p.params])
+    correlated = None
+    if all(p.correlated is not None for p in parts):
+        correlated = _or([cast(Sql, p.correlated) for p in parts])
+    return Sql(
+        "(" + " OR ".join(p.text for p in parts) + ")",
+        [x for p in parts for x in p.params],
+        correlated,
+    )
+
+
+def _not(sql: Sql) -> Sql:
+    correlated = None if sql.correlated is None else _not(sql.correlated)
+    return Sql(f"NOT {sql.text}", sql.params, correlated)
 
 
 def _and(parts: Sequence[Sql]) -> Sql:
@@ -241,8 +272,8 @@ def composite_sql(values: Sequence[CompositeValue]) -> Sql:
 # --- criteria -----------------------------------------------------------------------------------
 
 
-def _subquery(table: str, resource_type: str | None, param: str, where: Sql | None) -> Sql:
-    text = f"SELECT i.pid FROM {table} i WHERE "  # internal identifiers, values bound  # nosec B608
+def _subquery(table: str, resource_type: str | None, param: str, where: Sql | None) -> Subquery:
+    text = ""
     params: list[Any] = []
     if resource_type is not None:
         text += "i.res_type = ? AND "
@@ -252,11 +283,25 @@ def _subquery(table: str, resource_type: str | None, param: str, where: Sql | No
     if where is not None:
         text += f" AND {where.text}"
         params.extend(where.params)
-    return Sql(text, params)
+    return Subquery("i.pid", f"{table} i", Sql(text, params))
 
 
-def _in(subquery: Sql, negate: bool = False) -> Sql:
-    return Sql(f"e.pid {'NOT IN' if negate else 'IN'} ({subquery.text})", subquery.params)
+def _in(subquery: Subquery, negate: bool = False) -> Sql:
+    """``e.pid [NOT] IN (subquery)``, with its correlated ``[NOT] EXISTS`` twin.
+
+    As ``IN`` the subquery's rows drive the search (one index range, then the entity by
+    primary key); as ``EXISTS`` it tests one candidate through the table's ``pid`` index.
+    :func:`where_sql` lets the most selective criterion drive and probes the others, so
+    the cost follows the smallest criterion, not the largest (R4 search.html: criteria
+    AND; the result is the same either way).
+    """
+    sub = subquery.select()
+    probe = Sql(
+        f"{'NOT ' if negate else ''}EXISTS (SELECT 1 FROM {subquery.source}"
+        f" WHERE {subquery.column} = e.pid AND {subquery.where.text})",
+        subquery.where.params,
+    )
+    return Sql(f"e.pid {'NOT IN' if negate else 'IN'} ({sub.text})", sub.params, probe)
 
 
 def _values_sql(criterion: Criterion, now: int) -> Sql:
@@ -317,7 +362,7 @@ def criterion_sql(criterion: Criterion, resource_type: str | None, now: int) -> 
             ident = code + reference_param.IDENTIFIER_SUFFIX
             present.append(_in(_subquery("idx_token", resource_type, ident, None)))
         found = _or(present)
-        return Sql(f"NOT {found.text}", found.params) if missing else found
+        return _not(found) if missing else found
     if criterion.type == "reference":
         plain = [v for v in criterion.values if isinstance(v, ReferenceValue) and not v.identifier]
         idents = [v.identifier for v in criterion.values if isinstance(v, ReferenceValue)]
@@ -366,6 +411,9 @@ def chain_sql(
     ``e.pid IN (SELECT i.pid FROM idx_reference i WHERE ... AND i.target_type = T AND
     i.target_id IN (SELECT e.res_id FROM resource_entity e WHERE <rest on T>))``: one
     nested subquery per link, answered from idx_reference_target; never a query per row.
+    Several candidate target types are a ``UNION ALL`` of one such select each (an OR
+    of them would hide the selective inner criterion from PostgreSQL's planner, which
+    then read every reference of the parameter); as a correlated probe they are ORed.
     """
     branches: list[Sql] = []
     for target_type, inner in term.branches:
@@ -376,7 +424,13 @@ def chain_sql(
                 [target_type, *ids.params],
             )
         )
-    return _in(_subquery("idx_reference", resource_type, term.param.code, _or(branches)))
+    code = term.param.code
+    membership = _in(_subquery("idx_reference", resource_type, code, _or(branches)))
+    if len(branches) == 1:
+        return membership
+    selects = [_subquery("idx_reference", resource_type, code, b).select() for b in branches]
+    union = " UNION ALL ".join(s.text for s in selects)
+    return Sql(f"e.pid IN ({union})", [x for s in selects for x in s.params], membership.correlated)
 
 
 def has_sql(term: HasCriterion, resource_type: str | None, now: int, reaches: Reaches = ()) -> Sql:
@@ -459,8 +513,60 @@ def term_sql(term: Term, resource_type: str | None, now: int, reaches: Reaches =
     return list_sql(term)
 
 
+# How many rows a criterion of each kind typically selects, smallest first: the first
+# criterion of the lowest rank drives the search (see :func:`driving_rank`).
+_TYPE_RANK = {
+    "reference": 1,
+    "token": 2,
+    "composite": 2,
+    "string": 3,
+    "uri": 3,
+    "special": 4,
+    "number": 5,
+    "quantity": 5,
+    "date": 6,
+}
+
+
+def driving_rank(term: Term) -> int | None:
+    """How selective a term usually is (lower: fewer rows); None if it cannot drive.
+
+    Without statistics (SQLite has none unless ANALYZEd) the compiler picks the driver
+    itself: ``_id`` and compartment membership name one resource or one owner; references
+    name a target; tokens and composites a code, which common codes (LOINC vital signs)
+    share across every patient; dates and quantities are ranges. ``:missing=false``,
+    ``:contains`` and value-set expansions select many rows and drive only when nothing
+    else can; negations never do.
+    """
+    if isinstance(term, CompartmentCriterion):
+        return 1
+    if isinstance(term, (ChainCriterion, HasCriterion)):
+        return 2
+    if isinstance(term, ListCriterion):
+        return None
+    if term.on_entity:
+        return 0 if term.code == "_id" else None
+    if term.code in FULLTEXT_PARAMS:
+        return 3
+    if term.missing is True or term.modifier in ("not", *NEGATED_CONCEPTS):
+        return None  # NOT IN / NOT EXISTS: nothing to drive from
+    if term.missing is False or term.modifier in ("contains", *CONCEPT_MODIFIERS):
+        return 8  # many rows: drives only when nothing better is there
+    if term.type == "token" and term.modifier == "text":
+        return 4
+    return _TYPE_RANK.get(term.type)
+
+
 def where_sql(query: SearchQuery) -> Sql:
-    """The WHERE clause on ``resource_entity e`` selecting every match (no paging)."""
+    """The WHERE clause on ``resource_entity e`` selecting every match (no paging).
+
+    The most selective criterion (:func:`driving_rank`) is an ``e.pid IN (...)`` whose
+    rows drive the search; every other index criterion is a correlated ``EXISTS`` probe
+    of each candidate's rows (through the ``idx_*_pid`` indexes). Written as ``IN`` each,
+    SQLite would build every criterion's full pid list -- all Observations with a common
+    code, every date after 2020 -- before intersecting, a cost that grows with the
+    database rather than with the answer. PostgreSQL plans both forms as semi-joins.
+    """
     parts = [Sql("NOT e.deleted")]
     if query.resource_type is not None:
         parts.insert(0, Sql("e.res_type = ?", [query.resource_type]))
@@ -468,10 +574,16 @@ def where_sql(query: SearchQuery) -> Sql:
         types = list(dict.fromkeys(query.types))
         parts.append(Sql(f"e.res_type IN ({', '.join('?' * len(types))})", types))
     reaches = query.reaches()
-    for criterion in query.criteria:
+    ranks = [driving_rank(term) for term in query.criteria]
+    candidates = [(rank, n) for n, rank in enumerate(ranks) if rank is not None]
+    driver = min(candidates)[1] if candidates else None
+    for n, criterion in enumerate(query.criteria):
         sql = term_sql(criterion, query.resource_type, query.now, reaches)
-        if sql is not None:
-            parts.append(sql)
+        if sql is None:
+            continue
+        if n != driver and sql.correlated is not None:
+            sql = sql.correlated
+        parts.append(sql)
     parts += [reach_sql(reach, query.resource_type, query.types) for reach in reaches]
     return _and(parts)
 

@@ -1,0 +1,66 @@
+"""Which AND criterion drives a search, and how the others are tested (search_sql.where_sql).
+
+The result never depends on the choice (tests/search/test_search_sql.py compares every
+shape with the in-memory matcher on both backends); these tests pin the statement shape
+that keeps multi-criterion searches from growing with the database.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qsl
+
+import pytest
+
+from wardbook.search.parse import parse_search
+from wardbook.storage.search_sql import where_sql
+
+
+def where(resource_type: str, text: str) -> str:
+    query = parse_search(resource_type, parse_qsl(text), strict=True)
+    return where_sql(query).text
+
+
+def test_the_reference_drives_and_code_and_date_are_probed() -> None:
+    text = where("Observation", "code=http://loinc.org|8302-2&date=ge2020&subject=Patient/1")
+
+    assert text.count("e.pid IN (SELECT i.pid FROM idx_reference i") == 1
+    assert "EXISTS (SELECT 1 FROM idx_token i WHERE i.pid = e.pid" in text
+    assert "EXISTS (SELECT 1 FROM idx_date i WHERE i.pid = e.pid" in text
+    assert " IN (SELECT i.pid FROM idx_token" not in text
+
+
+@pytest.mark.parametrize(
+    ("query", "driver"),
+    [
+        ("_id=a&code=x", "e.res_id IN (?)"),
+        ("date=ge2020&code=x", "e.pid IN (SELECT i.pid FROM idx_token i"),
+        ("date=ge2020&value-quantity=gt5", "e.pid IN (SELECT i.pid FROM idx_quantity i"),
+        (
+            "category:in=http://hl7.org/fhir/ValueSet/observation-category&date=ge2020",
+            "e.pid IN (SELECT i.pid FROM idx_date i",
+        ),
+        (
+            "category:in=http://hl7.org/fhir/ValueSet/observation-category",
+            "e.pid IN (SELECT i.pid FROM idx_token i",
+        ),
+    ],
+)
+def test_the_most_selective_kind_drives(query: str, driver: str) -> None:
+    assert driver in where("Observation", query)
+
+
+def test_negations_are_never_the_driver_and_become_not_exists() -> None:
+    text = where("Observation", "code:not=x&status=final&value-quantity:missing=true")
+
+    assert "e.pid IN (SELECT i.pid FROM idx_token i" in text  # status
+    assert text.count("NOT EXISTS (SELECT 1 FROM") == 2
+    assert "NOT IN" not in text
+
+
+def test_a_chain_over_several_target_types_is_a_union_when_it_drives() -> None:
+    text = where("Observation", "subject.identifier=urn:mrn|1")
+
+    assert text.count(" UNION ALL ") == 3  # Device, Group, Location, Patient
+    probed = where("Observation", "_id=a&subject.identifier=urn:mrn|1")
+    assert "UNION ALL" not in probed
+    assert "EXISTS (SELECT 1 FROM idx_reference i WHERE i.pid = e.pid" in probed

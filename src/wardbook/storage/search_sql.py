@@ -517,7 +517,7 @@ def term_sql(term: Term, resource_type: str | None, now: int, reaches: Reaches =
 # criterion of the lowest rank drives the search (see :func:`driving_rank`).
 _TYPE_RANK = {
     "reference": 1,
-    "token": 2,
+    "token": 2,  # a parameter type, not a password  # nosec B105
     "composite": 2,
     "string": 3,
     "uri": 3,

@@ -38,6 +38,7 @@ from typing import Any
 
 import asyncpg
 
+from wardbook.config import Settings
 from wardbook.demo import generate, shared_resources
 from wardbook.errors import BadRequest
 from wardbook.fhir import jsonio
@@ -244,9 +245,14 @@ def _open(url: str) -> Repository:
         from wardbook.storage.sqlite import SqliteRepository
 
         # Several loader processes share the file: wait for the write lock, do not fail.
-        return SqliteRepository(url[len("sqlite:///") :], busy_timeout=3600)
-    # ANALYZE of a 500,000-resource database takes longer than the default 30 s limit.
-    return open_repository(url, command_timeout=3600)
+        repository: Repository = SqliteRepository(url[len("sqlite:///") :], busy_timeout=3600)
+    else:
+        # ANALYZE of a 500,000-resource database takes longer than the default 30 s limit.
+        repository = open_repository(url, command_timeout=3600)
+    # Searches run as in production: under the default WARDBOOK_SEARCH_TIMEOUT_MS (on
+    # PostgreSQL a read-only transaction with SET LOCAL, on SQLite a progress handler).
+    repository.search_timeout_ms = Settings().search_timeout_ms
+    return repository
 
 
 async def _load_range(

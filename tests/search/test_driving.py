@@ -64,3 +64,13 @@ def test_a_chain_over_several_target_types_is_a_union_when_it_drives() -> None:
     probed = where("Observation", "_id=a&subject.identifier=urn:mrn|1")
     assert "UNION ALL" not in probed
     assert "EXISTS (SELECT 1 FROM idx_reference i WHERE i.pid = e.pid" in probed
+
+
+def test_an_identifier_drives_before_a_has_and_a_chain_before_a_code() -> None:
+    patient = where("Patient", "_has:Condition:patient:code=44054006&identifier=urn:mrn|1")
+    assert "e.pid IN (SELECT i.pid FROM idx_token i" in patient
+    assert "EXISTS (SELECT 1 FROM idx_token i WHERE i.pid = e.pid" not in patient
+
+    observation = where("Observation", "code=8302-2&subject:Patient.identifier=urn:mrn|1")
+    assert "e.pid IN (SELECT i.pid FROM idx_reference i" in observation
+    assert "EXISTS (SELECT 1 FROM idx_token i WHERE i.pid = e.pid" in observation

@@ -22,3 +22,9 @@ async def run_search(runner: SqlRunner, query: SearchQuery) -> Page:
     search_sql = importlib.import_module("wardbook.storage.search_sql")
     page: Page = await search_sql.run_search(runner, query)
     return page
+
+
+def plan_sensitive(query: SearchQuery) -> bool:
+    """Whether ``query``'s plan depends on its values (several or linked criteria)."""
+    search_sql = importlib.import_module("wardbook.storage.search_sql")
+    return bool(search_sql.plan_sensitive(query))

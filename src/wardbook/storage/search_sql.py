@@ -516,16 +516,17 @@ def term_sql(term: Term, resource_type: str | None, now: int, reaches: Reaches =
 # How many rows a criterion of each kind typically selects, smallest first: the first
 # criterion of the lowest rank drives the search (see :func:`driving_rank`).
 _TYPE_RANK = {
-    "reference": 1,
-    "token": 2,  # a parameter type, not a password  # nosec B105
-    "composite": 2,
-    "string": 3,
-    "uri": 3,
-    "special": 4,
-    "number": 5,
-    "quantity": 5,
-    "date": 6,
+    "reference": 2,
+    "token": 4,  # a parameter type, not a password  # nosec B105
+    "composite": 4,
+    "string": 6,
+    "uri": 6,
+    "special": 7,
+    "number": 8,
+    "quantity": 8,
+    "date": 9,
 }
+_MANY_ROWS = 10
 
 
 def driving_rank(term: Term) -> int | None:
@@ -533,28 +534,41 @@ def driving_rank(term: Term) -> int | None:
 
     Without statistics (SQLite has none unless ANALYZEd) the compiler picks the driver
     itself: ``_id`` and compartment membership name one resource or one owner; references
-    name a target; tokens and composites a code, which common codes (LOINC vital signs)
-    share across every patient; dates and quantities are ranges. ``:missing=false``,
-    ``:contains`` and value-set expansions select many rows and drive only when nothing
-    else can; negations never do.
+    name a target; a chain ends in its own criterion (an identifier, a name) and follows
+    references; tokens and composites name a code, which common codes (LOINC vital signs)
+    share across every patient; ``_has`` keeps whatever its sources refer to; dates and
+    quantities are ranges. ``:missing=false``, ``:contains`` and value-set expansions
+    select many rows and drive only when nothing else can; negations never do.
     """
     if isinstance(term, CompartmentCriterion):
         return 1
-    if isinstance(term, (ChainCriterion, HasCriterion)):
-        return 2
+    if isinstance(term, ChainCriterion):
+        return 3
+    if isinstance(term, HasCriterion):
+        return 5
     if isinstance(term, ListCriterion):
         return None
     if term.on_entity:
         return 0 if term.code == "_id" else None
     if term.code in FULLTEXT_PARAMS:
-        return 3
+        return 6
     if term.missing is True or term.modifier in ("not", *NEGATED_CONCEPTS):
         return None  # NOT IN / NOT EXISTS: nothing to drive from
     if term.missing is False or term.modifier in ("contains", *CONCEPT_MODIFIERS):
-        return 8  # many rows: drives only when nothing better is there
+        return _MANY_ROWS
     if term.type == "token" and term.modifier == "text":
-        return 4
+        return 7
     return _TYPE_RANK.get(term.type)
+
+
+def plan_sensitive(query: SearchQuery) -> bool:
+    """Whether the query's plan depends on which criterion drives (several, or linked).
+
+    PostgreSQL plans such searches for their actual values (see
+    ``wardbook.storage.postgres.deadline``).
+    """
+    linked = any(isinstance(t, (ChainCriterion, HasCriterion)) for t in query.criteria)
+    return linked or len(query.criteria) + (query.compartment is not None) > 1
 
 
 def where_sql(query: SearchQuery) -> Sql:

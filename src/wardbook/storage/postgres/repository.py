@@ -51,7 +51,7 @@ from wardbook.storage.postgres.write import (
     load_rows,
     write_many,
 )
-from wardbook.storage.search_delegate import run_search
+from wardbook.storage.search_delegate import plan_sensitive, run_search
 from wardbook.storage.version_rows import MAX_VERSION, stored_from_row
 
 if TYPE_CHECKING:
@@ -242,7 +242,11 @@ class PostgresRepository(Repository):
         return Page(entries=entries, total=total, next_cursor=next_cursor)
 
     async def search(self, query: SearchQuery) -> Page:
-        async with self._connection() as conn, search_deadline(conn, self.search_timeout_ms):
+        custom = plan_sensitive(query)
+        async with (
+            self._connection() as conn,
+            search_deadline(conn, self.search_timeout_ms, custom),
+        ):
             return await run_search(PostgresRunner(conn), query)
 
     @asynccontextmanager

@@ -12,7 +12,7 @@ from urllib.parse import parse_qsl
 import pytest
 
 from wardbook.search.parse import parse_search
-from wardbook.storage.search_sql import where_sql
+from wardbook.storage.search_sql import plan_sensitive, where_sql
 
 
 def where(resource_type: str, text: str) -> str:
@@ -74,3 +74,13 @@ def test_an_identifier_drives_before_a_has_and_a_chain_before_a_code() -> None:
     observation = where("Observation", "code=8302-2&subject:Patient.identifier=urn:mrn|1")
     assert "e.pid IN (SELECT i.pid FROM idx_reference i" in observation
     assert "EXISTS (SELECT 1 FROM idx_token i WHERE i.pid = e.pid" in observation
+
+
+def test_only_several_or_linked_criteria_ask_postgresql_for_custom_plans() -> None:
+    def sensitive(resource_type: str, text: str) -> bool:
+        return plan_sensitive(parse_search(resource_type, parse_qsl(text), strict=True))
+
+    assert not sensitive("Patient", "identifier=urn:mrn|1")
+    assert sensitive("Patient", "family=x&given=y")
+    assert sensitive("Observation", "subject.identifier=urn:mrn|1")
+    assert sensitive("Patient", "_has:Condition:patient:code=1")

@@ -95,9 +95,10 @@ class Subquery:
     where: Sql
 
     def select(self) -> Sql:
-        return Sql(
-            f"SELECT {self.column} FROM {self.source} WHERE {self.where.text}", self.where.params
-        )
+        """The subquery's text and parameters."""
+        # internal identifiers, values bound:
+        text = f"SELECT {self.column} FROM {self.source} WHERE {self.where.text}"  # nosec B608
+        return Sql(text, self.where.params)
 
 
 def _or(parts: Sequence[Sql]) -> Sql:
@@ -296,11 +297,10 @@ def _in(subquery: Subquery, negate: bool = False) -> Sql:
     AND; the result is the same either way).
     """
     sub = subquery.select()
-    probe = Sql(
-        f"{'NOT ' if negate else ''}EXISTS (SELECT 1 FROM {subquery.source}"
-        f" WHERE {subquery.column} = e.pid AND {subquery.where.text})",
-        subquery.where.params,
-    )
+    exists = "NOT EXISTS" if negate else "EXISTS"
+    # internal identifiers, values bound:
+    text = f"{exists} (SELECT 1 FROM {subquery.source} WHERE {subquery.column} = e.pid"  # nosec B608
+    probe = Sql(f"{text} AND {subquery.where.text})", subquery.where.params)
     return Sql(f"e.pid {'NOT IN' if negate else 'IN'} ({sub.text})", sub.params, probe)
 
 
@@ -568,7 +568,7 @@ def plan_sensitive(query: SearchQuery) -> bool:
     ``wardbook.storage.postgres.deadline``).
     """
     linked = any(isinstance(t, (ChainCriterion, HasCriterion)) for t in query.criteria)
-    return linked or len(query.criteria) + (query.compartment is not None) > 1
+    return linked or len(query.criteria) + len(query.reaches()) > 1
 
 
 def where_sql(query: SearchQuery) -> Sql:

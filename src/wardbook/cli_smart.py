@@ -53,6 +53,7 @@ def cmd_client_add(args: argparse.Namespace) -> int:
             scope=args.scope,
             jwks=jwks,
             jwks_uri=args.jwks_uri,
+            name=args.name,
         )
 
     new = _run(settings, work)
@@ -129,6 +130,7 @@ def register(sub: Any, command: Command) -> None:
     add.add_argument("--type", required=True, choices=["public", "confidential", "backend"])
     add.add_argument("--redirect-uri", action="append", help="repeat for several")
     add.add_argument("--scope", help="the scopes the client may be granted (space-separated)")
+    add.add_argument("--name", help="the app's name, shown to users on the consent page")
     keys = add.add_mutually_exclusive_group()
     keys.add_argument("--jwks", help="file with the backend client's public JWK Set")
     keys.add_argument("--jwks-uri", help="URL of the backend client's public JWK Set")

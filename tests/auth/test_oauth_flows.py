@@ -478,3 +478,52 @@ async def test_backend_services_client_credentials(
     assert escalation.json()["error"] == "invalid_scope"
     user_scope = await token(assertion(key, kind, "bulk-loader"), "user/*.rs")
     assert user_scope.json()["error"] == "invalid_scope"
+
+
+async def test_the_consent_page_names_the_app_by_its_registered_name(
+    web: httpx.AsyncClient, repository: Repository
+) -> None:
+    await register_client(
+        OAuthStore(repository),
+        client_id="gc-2",
+        client_type="public",
+        redirect_uris=[REDIRECT],
+        scope=None,
+        jwks=None,
+        jwks_uri=None,
+        name="Growth <chart>",
+    )
+    _, challenge = pkce()
+    page = await web.get(
+        "/oauth2/authorize",
+        params={
+            "response_type": "code",
+            "client_id": "gc-2",
+            "redirect_uri": REDIRECT,
+            "scope": "openid launch/patient patient/Observation.rs",
+            "state": "xyz",
+            "aud": BASE,
+            "code_challenge": challenge,
+            "code_challenge_method": "S256",
+        },
+    )
+    assert page.status_code == 200
+    # Escaped like any user-supplied text, and the id still shown for the technically minded.
+    assert "<h1>Allow Growth &lt;chart&gt; to use your Wardbook account?</h1>" in page.text
+    assert "<code>gc-2</code>" in page.text
+
+
+async def test_a_client_name_must_be_printable(repository: Repository) -> None:
+    from wardbook.errors import BadRequest
+
+    with pytest.raises(BadRequest, match="client name"):
+        await register_client(
+            OAuthStore(repository),
+            client_id="gc-3",
+            client_type="public",
+            redirect_uris=[REDIRECT],
+            scope=None,
+            jwks=None,
+            jwks_uri=None,
+            name="bad\nname",
+        )

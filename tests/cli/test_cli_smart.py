@@ -57,6 +57,8 @@ def test_client_lifecycle(
                 "https://billing.example/cb",
                 "--scope",
                 "user/*.rs",
+                "--name",
+                "Billing service",
             ]
         )
         == 0
@@ -131,6 +133,8 @@ def test_client_lifecycle(
         ["chart", "public"],
         ["exporter", "backend"],
     ]
+    # the name is for people (consent and admin pages); the list's columns stay as they were
+    assert all(len(line.split("\t")) == 4 for line in listed)
     assert main(["client", "remove", "chart", "--database", database]) == 0
     assert main(["client", "remove", "chart", "--database", database]) == 1
     assert "no client" in capsys.readouterr().err

@@ -38,6 +38,7 @@ async def test_admin_lists_registers_and_revokes_clients(repository: Repository)
         scope="launch/patient patient/Observation.rs",
         jwks=None,
         jwks_uri=None,
+        name="Growth chart",
     )
     async with signed_in_as(repository, "ada.admin", ["admin"]) as admin:
         listed = await admin.get("/admin/clients")
@@ -47,7 +48,7 @@ async def test_admin_lists_registers_and_revokes_clients(repository: Repository)
         assert "<td>Public</td>" in row
         assert "<code>patient/Observation.rs</code>" in row
         assert "https://growth.example/cb" in row
-        assert "<td>Active</td>" in row
+        assert "<td>Growth chart</td>" in row
 
         # Register a confidential client through the form: the secret is shown once.
         form = await admin.get("/admin/clients/new")
@@ -60,9 +61,11 @@ async def test_admin_lists_registers_and_revokes_clients(repository: Repository)
                 "client_type": "confidential",
                 "redirect_uris": "https://billing.example/cb\nhttps://billing.example/cb2",
                 "scope": "user/Patient.rs",
+                "name": "  Billing service  ",
             },
         )
         assert created.status_code == 201, created.text
+        assert "Billing service" in created.text
         secret = re.search(r'id="client-secret" type="text" readonly value="([^"]+)"', created.text)
         assert secret is not None
         stored = await store.get_client("billing")
@@ -70,6 +73,7 @@ async def test_admin_lists_registers_and_revokes_clients(repository: Repository)
         assert stored.client_type == "confidential"
         assert stored.redirect_uris == ("https://billing.example/cb", "https://billing.example/cb2")
         assert stored.scope == "user/Patient.rs"
+        assert stored.name == "Billing service"
         assert stored.secret_hash is not None and secret.group(1) not in stored.secret_hash
         assert listed_ids((await admin.get("/admin/clients")).text) == ["billing", "growth-chart"]
 

@@ -102,8 +102,12 @@ async def register_client(
     scope: str | None,
     jwks: dict[str, Any] | None,
     jwks_uri: str | None,
+    name: str | None = None,
 ) -> NewClient:
     """Register a client; BadRequest for an inconsistent registration, Conflict if taken."""
+    name = name.strip() if name else None
+    if name is not None and (len(name) > 200 or not name.isprintable()):
+        raise BadRequest("The client name must be at most 200 printable characters")
     if not client_id or len(client_id) > 200 or not client_id.isprintable() or " " in client_id:
         raise BadRequest("The client id must be 1-200 printable characters without spaces")
     if client_type not in CLIENT_TYPES:
@@ -134,6 +138,7 @@ async def register_client(
         jwks=jwks,
         jwks_uri=jwks_uri,
         created_at=now_seconds(),
+        name=name or None,
     )
     try:
         await store.add_client(record)

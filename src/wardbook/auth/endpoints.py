@@ -293,9 +293,12 @@ class SmartEndpoints:
         patient_label = None
         if authz.patient is not None:
             patient_label = await self._patient_label(authz.patient)
+        # The user decides by the app's registered name (RFC 7591 client_name) when it has one.
+        client = await self.auth.store.get_client(authz.client_id)
         return self._page(
             "consent",
             client_id=authz.client_id,
+            client_name=client.name if client is not None else None,
             username=user.subject,
             descriptions=[describe_scope(s) for s in authz.scopes],
             need_patient=authz.need_patient,

@@ -35,6 +35,7 @@ class ClientRecord:
     jwks: dict[str, Any] | None
     jwks_uri: str | None
     created_at: int
+    name: str | None = None  # RFC 7591 client_name, shown on the consent page
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +89,7 @@ class OAuthStore:
         """Register a client; VersionConflict when the id is taken."""
         await self._run(
             "INSERT INTO oauth_client (client_id, client_type, secret_hash, redirect_uris,"
-            " scope, jwks, jwks_uri, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            " scope, jwks, jwks_uri, created_at, client_name) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 client.client_id,
                 client.client_type,
@@ -98,13 +99,14 @@ class OAuthStore:
                 None if client.jwks is None else json.dumps(client.jwks),
                 client.jwks_uri,
                 client.created_at,
+                client.name,
             ],
         )
 
     async def get_client(self, client_id: str) -> ClientRecord | None:
         rows = await self._run(
             "SELECT client_id, client_type, secret_hash, redirect_uris, scope, jwks, jwks_uri,"
-            " created_at FROM oauth_client WHERE client_id = ?",
+            " created_at, client_name FROM oauth_client WHERE client_id = ?",
             [client_id],
         )
         return _client(rows[0]) if rows else None
@@ -112,7 +114,7 @@ class OAuthStore:
     async def list_clients(self) -> list[ClientRecord]:
         rows = await self._run(
             "SELECT client_id, client_type, secret_hash, redirect_uris, scope, jwks, jwks_uri,"
-            " created_at FROM oauth_client ORDER BY client_id",
+            " created_at, client_name FROM oauth_client ORDER BY client_id",
             [],
         )
         return [_client(r) for r in rows]
@@ -291,4 +293,5 @@ def _client(row: tuple[Any, ...]) -> ClientRecord:
         jwks=None if row[5] is None else json.loads(row[5]),
         jwks_uri=row[6],
         created_at=int(row[7]),
+        name=row[8],
     )

@@ -50,8 +50,8 @@ def client_row(client: ClientRecord, zone: tzinfo = UTC) -> dict[str, Any]:
         "type": client.client_type.capitalize(),
         "scopes": client.scope.split(),
         "redirects": where,
+        "name": client.name or "",
         "created": date_time(datetime.fromtimestamp(client.created_at, tz=UTC), zone),
-        "status": "Active",
     }
 
 
@@ -154,6 +154,7 @@ def registration_arguments(values: dict[str, str], errors: FormErrors) -> dict[s
         "scope": text_of(values, "scope") or None,
         "jwks": jwks,
         "jwks_uri": text_of(values, "jwks_uri") or None,
+        "name": text_of(values, "name") or None,
     }
 
 
@@ -166,6 +167,7 @@ def _field_of(message: str) -> str:
         ("jwks", "jwks"),
         ("scope", "scope"),
         ("client id", "client-id"),
+        ("client name", "name"),
         ("client type", "client-type"),
     ):
         if needle in lowered:

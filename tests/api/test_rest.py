@@ -170,6 +170,36 @@ async def test_conditional_create(client: httpx.AsyncClient) -> None:
     assert search["total"] == 1
 
 
+async def test_conditional_create_with_the_criteria_in_the_url(client: httpx.AsyncClient) -> None:
+    """fhirpy's get_or_create POSTs to ``Patient?identifier=...``: never a duplicate."""
+    ident = [{"system": "https://wardbook.example.org/mrn", "value": "URL-1"}]
+    url = "/Patient?identifier=https://wardbook.example.org/mrn|URL-1&_format=json"
+    first = await client.post(url, json=patient(identifier=ident), headers={"Content-Type": FHIR})
+    assert first.status_code == 201
+    second = await client.post(url, json=patient(identifier=ident), headers={"Content-Type": FHIR})
+    assert second.status_code == 200
+    assert second.json()["id"] == first.json()["id"]
+    # the same criteria in the header too are fine; different ones are refused
+    same = await client.post(
+        url,
+        json=patient(identifier=ident),
+        headers={
+            "Content-Type": FHIR,
+            "If-None-Exist": "identifier=https://wardbook.example.org/mrn%7CURL-1",
+        },
+    )
+    assert same.status_code == 200
+    clash = await client.post(
+        url,
+        json=patient(identifier=ident),
+        headers={"Content-Type": FHIR, "If-None-Exist": "name=x"},
+    )
+    assert clash.status_code == 400
+    assert "differ" in clash.json()["issue"][0]["diagnostics"]
+    search = (await client.get("/Patient", params={"identifier": "URL-1"})).json()
+    assert search["total"] == 1
+
+
 async def test_concurrent_conditional_creates_make_one_resource(
     client: httpx.AsyncClient,
 ) -> None:

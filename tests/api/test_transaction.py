@@ -240,6 +240,21 @@ async def test_if_none_exist_reuses_the_match_and_links_to_it(client: httpx.Asyn
     assert await total(client, f"/Patient?identifier={MRN}|KNOWN") == 1
 
 
+async def test_search_parameters_on_a_post_url_make_it_conditional(
+    client: httpx.AsyncClient,
+) -> None:
+    await client.put("/Patient/known2", json=patient("KNOWN2", id="known2"))
+    url = f"Patient?identifier={MRN}|KNOWN2"
+    response = await send(client, bundle("transaction", call("POST", url, patient("KNOWN2"))))
+    assert response.status_code == 200, response.text
+    assert response.json()["entry"][0]["response"]["status"] == "200 OK"
+    assert await total(client, f"/Patient?identifier={MRN}|KNOWN2") == 1
+    clash = call("POST", url, patient("KNOWN2"), ifNoneExist="name=other")
+    refused = await send(client, bundle("transaction", clash))
+    assert refused.status_code == 400
+    assert "differ" in refused.json()["issue"][0]["diagnostics"]
+
+
 async def test_conditional_update_delete_and_patch_entries(client: httpx.AsyncClient) -> None:
     await client.put("/Patient/a", json=patient("A", id="a"))
     await client.put("/Patient/b", json=patient("B", id="b"))

@@ -38,6 +38,16 @@ def test_fhirpy_round_trip(server: Server) -> None:
     fetched.delete()
     assert fhir.resources("Patient").search(_id=patient.id).count() == 0
 
+    # get_or_create sends the search as the POST's query string: one resource, found again
+    mrn = {"system": "https://wardbook.example.org/mrn", "value": "FHIRPY-1"}
+    query = fhir.resources("Patient").search(identifier="https://wardbook.example.org/mrn|FHIRPY-1")
+    made = query.get_or_create(fhir.resource("Patient", identifier=[mrn]))
+    again = query.get_or_create(fhir.resource("Patient", identifier=[mrn]))
+    made_id = made[0].id if isinstance(made, tuple) else made.id
+    again_id = again[0].id if isinstance(again, tuple) else again.id
+    assert made_id == again_id
+    assert query.count() == 1
+
 
 def test_fhirclient_round_trip(server: Server) -> None:
     smart = smart_client.FHIRClient(settings={"app_id": "wardbook-test", "api_base": server.fhir})

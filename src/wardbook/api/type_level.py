@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from functools import partial
-from urllib.parse import quote
+from urllib.parse import parse_qsl, quote
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -26,14 +26,39 @@ from wardbook.search.projection import project
 from wardbook.service.resources import check_id, check_type, reject_nul
 
 
+# Query parameters of a create that shape the response, not the condition (R4 http.html#parameters).
+_RESPONSE_PARAMETERS = frozenset({"_format", "_pretty"})
+
+
+def create_condition(request: Request) -> str | None:
+    """The conditional-create criteria: the If-None-Exist header (R4 http.html#ccreate), or
+    search parameters in the URL of the POST, which fhirpy's ``get_or_create`` and Aidbox
+    clients send. Ignoring them would create a duplicate each time; both at once must agree.
+    """
+    header = request.headers.get("if-none-exist")
+    pairs = [
+        (name, value)
+        for name, value in request.query_params.multi_items()
+        if name not in _RESPONSE_PARAMETERS
+    ]
+    if not pairs:
+        return header
+    query = "&".join(f"{quote(name, safe='_:.-')}={quote(value, safe='')}" for name, value in pairs)
+    if header is not None and parse_qsl(header.lstrip("?"), keep_blank_values=True) != pairs:
+        raise BadRequest(
+            "Conditional create: the If-None-Exist header and the search parameters in the "
+            "URL differ; give the criteria once"
+        )
+    return query
+
+
 async def create(ctx: FhirContext, request: Request) -> Response:
     media = negotiate(request)
     resource_type = request.path_params["type"]
     check_type(resource_type)
+    condition = create_condition(request)
     body = await read_json(request, ctx.settings.max_body_bytes)
-    result = await ctx.service.create(
-        resource_type, body, if_none_exist=request.headers.get("if-none-exist")
-    )
+    result = await ctx.service.create(resource_type, body, if_none_exist=condition)
     return write_response(ctx, request, result, media)
 
 

@@ -614,6 +614,13 @@ def parse_entry(index: int, raw: Any, base: str) -> EntryRequest:
         if entry.if_match is None:
             raise BadRequest(f"ifMatch '{if_match}' is not a version ETag like W/\"3\"")
     entry.kind = _kind(method, segments, criteria, entry)
+    if entry.kind == "create" and criteria:
+        # Search parameters on a POST's url: a conditional create, as on the REST API
+        # (wardbook.api.type_level.create_condition), never silently dropped.
+        if entry.if_none_exist is None:
+            entry.if_none_exist = criteria
+        elif parse_qsl(entry.if_none_exist.lstrip("?")) != parse_qsl(criteria):
+            raise BadRequest("request.ifNoneExist and the search parameters in request.url differ")
     if entry.resource_type is not None and not segments[0].startswith("_"):
         check_type(entry.resource_type)
     if entry.resource_id is not None:

@@ -25,7 +25,6 @@ from wardbook.search.parse import parse_search
 from wardbook.search.projection import project
 from wardbook.service.resources import check_id, check_type, reject_nul
 
-
 # Query parameters of a create that shape the response, not the condition (R4 http.html#parameters).
 _RESPONSE_PARAMETERS = frozenset({"_format", "_pretty"})
 

@@ -379,6 +379,9 @@ class WardbookStack(cdk.Stack):
             "WARDBOOK_BASE_URL": f"https://{config.domain_name}/fhir",
             "WARDBOOK_PUBLIC_URL": f"https://{config.domain_name}",
             "WARDBOOK_TLS_TERMINATED": "true",  # the ALB terminates TLS
+            # The hospital's wall clock for every time the web app shows or reads: set your
+            # hospital's IANA zone here (docs/operations/configuration.md).
+            "WARDBOOK_TIMEZONE": "Europe/London",
             "DB_HOST": self.database.db_instance_endpoint_address,
             "DB_REPLICA_HOST": replica_host,
         }

@@ -1,9 +1,11 @@
-"""Chart reads through the service layer: latest vital signs from widening time windows."""
+"""Chart reads through the service layer: latest vital signs from widening time windows,
+and the banner's age on the hospital's calendar."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -13,6 +15,7 @@ from wardbook.service.resources import ResourceService
 from wardbook.storage.base import Repository
 from wardbook.web import records
 from wardbook.web.forms import VitalsEntry
+from wardbook.web.localtime import local_date
 from wardbook.web.writes import vital_sign_observations
 
 pytestmark = pytest.mark.anyio
@@ -109,3 +112,44 @@ async def test_my_ward_lists_patients_with_a_current_encounter_there(
     assert {p["id"] for p in found} == expected
     assert await records.ward_patients(service, frozenset()) == []
     assert await records.ward_patients(service, frozenset({"no-such-ward"})) == []
+
+
+LONDON = ZoneInfo("Europe/London")
+
+
+@pytest.mark.parametrize(
+    ("now", "age"),
+    [
+        # 22:59 UTC on 14 July is 23:59 BST: still the day before her 76th birthday.
+        (datetime(2026, 7, 14, 22, 59, tzinfo=UTC), "75 years"),
+        # 23:30 UTC on 14 July is 00:30 BST on 15 July: the ward's calendar says 76 (the UTC
+        # date, still the 14th, said 75 for the first hour of the day).
+        (datetime(2026, 7, 14, 23, 30, tzinfo=UTC), "76 years"),
+        (datetime(2026, 7, 15, 0, 30, tzinfo=UTC), "76 years"),
+    ],
+)
+async def test_banner_age_turns_over_at_the_hospitals_midnight(
+    repository: Repository, now: datetime, age: str
+) -> None:
+    service = ResourceService(repository)
+    patient = {
+        "resourceType": "Patient",
+        "id": "born-in-july",
+        "name": [{"family": "Ellis", "given": ["Margaret"]}],
+        "birthDate": "1950-07-15",
+    }
+    await service.put_many([patient])
+    chart = await records.load_chart(service, "born-in-july", now, zone=LONDON)
+    assert chart.banner.age == age
+    # The same instant on a UTC server's clock: the birthday starts an hour later.
+    on_utc = await records.load_chart(service, "born-in-july", now)
+    expected_utc = "76 years" if now.date() >= date(2026, 7, 15) else "75 years"
+    assert on_utc.banner.age == expected_utc
+
+
+def test_local_date_is_the_wall_calendar_date() -> None:
+    late = datetime(2026, 7, 14, 23, 30, tzinfo=UTC)
+    assert local_date(late, LONDON) == date(2026, 7, 15)
+    assert local_date(late, UTC) == date(2026, 7, 14)
+    # In winter London is on GMT: the same time of night is still the 14th.
+    assert local_date(datetime(2026, 1, 14, 23, 30, tzinfo=UTC), LONDON) == date(2026, 1, 14)

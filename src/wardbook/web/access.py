@@ -8,12 +8,13 @@ patient lands on their appointments, an auditor on the access log, a clinician o
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 
 from wardbook.auth.principal import Principal, current_principal
 from wardbook.auth.roles import user_may
 from wardbook.service.resources import ResourceService
 from wardbook.web import chart, records
+from wardbook.web.localtime import local_date
 
 ALLERGIES_HIDDEN = "Allergies are not shown to your role"
 
@@ -44,10 +45,12 @@ def patient_home(patient_id: str) -> str:
     return f"/patients/{patient_id}"
 
 
-async def role_banner(service: ResourceService, patient_id: str) -> chart.Banner:
-    """The patient banner, with allergies only for roles that may read them."""
+async def role_banner(
+    service: ResourceService, patient_id: str, zone: tzinfo = UTC
+) -> chart.Banner:
+    """The patient banner (age on the hospital's date), allergies only for roles that may."""
     patient = await records.load_patient(service, patient_id)
-    today = datetime.now(UTC).date()
+    today = local_date(datetime.now(UTC), zone)
     if user_may(current_principal(), "search", "AllergyIntolerance"):
         allergies = await records.load_allergies(service, patient_id)
         return chart.banner(patient, allergies, today)

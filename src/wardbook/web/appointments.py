@@ -42,7 +42,7 @@ class AppointmentPages:
         if not user_may(current_principal(), "search", "Appointment"):
             raise Forbidden("Your role cannot see appointments")
         patient_id = request.path_params["patient_id"]
-        banner = await role_banner(self.service, patient_id)
+        banner = await role_banner(self.service, patient_id, self.ctx.renderer.zone)
         found = await records.search(
             self.service, "Appointment", [("patient", f"Patient/{patient_id}")]
         )
@@ -74,7 +74,7 @@ class AppointmentPages:
         if not user_may(current_principal(), "create", "Appointment"):
             raise Forbidden("Your role cannot book appointments")
         patient_id = request.path_params["patient_id"]
-        banner = await role_banner(self.service, patient_id)
+        banner = await role_banner(self.service, patient_id, self.ctx.renderer.zone)
         values: dict[str, str] = {"minutes": "30"}
         errors = forms.FormErrors()
         if request.method == "POST":

@@ -132,7 +132,7 @@ class DischargePages:
         if not user_may(current_principal(), "update", "Encounter"):
             raise Forbidden("Your role cannot discharge patients")
         patient_id = request.path_params["patient_id"]
-        banner = await role_banner(self.service, patient_id)
+        banner = await role_banner(self.service, patient_id, self.ctx.renderer.zone)
         changed = False
         if request.method == "POST":
             form = plain_form(await read_form(request))

@@ -207,7 +207,7 @@ class HelpPages:
             raise Forbidden("Only auditors can see who looked at a record")
         patient_id = request.path_params["patient_id"]
         # Auditors read no clinical data: the banner shows allergies only to those who may.
-        banner = await role_banner(self.service, patient_id)
+        banner = await role_banner(self.service, patient_id, self.ctx.renderer.zone)
         events = await records.search(
             self.service, "AuditEvent", [("entity", f"Patient/{patient_id}")], limit=1000
         )

@@ -72,6 +72,11 @@ def to_local(moment: datetime, zone: tzinfo) -> datetime:
     return moment.astimezone(zone)
 
 
+def local_date(moment: datetime, zone: tzinfo) -> date:
+    """The hospital's date at an instant (ages and "today" turn over at local midnight)."""
+    return to_local(moment, zone).date()
+
+
 def from_local(day: date, clock: time, zone: tzinfo) -> LocalTime:
     """The instant a wall-clock date and time in ``zone`` mean (see the module docstring)."""
     naive = datetime.combine(day, clock)

@@ -16,6 +16,7 @@ from wardbook.fhir import jsonio
 from wardbook.web import chart, forms, records, writes
 from wardbook.web.context import WebContext
 from wardbook.web.formatting import parse_fhir_datetime
+from wardbook.web.localtime import local_date
 
 RECENT_COOKIE = "wb_recent"
 RECENT_LIMIT = 6
@@ -78,7 +79,7 @@ class PatientPages:
         if len(query) > 200:
             raise BadRequest("Search for a shorter name or identifier")
         patients = await records.find_patients(self.service, query, limit=SEARCH_LIMIT)
-        today = now().date()
+        today = local_date(now(), self.ctx.renderer.zone)
         found = [chart.banner(p, [], today) for p in patients]
         return sorted(found, key=lambda b: b.name)
 
@@ -86,13 +87,13 @@ class PatientPages:
         query = request.query_params.get("q", "").strip()
         results = await self._results(query) if query else []
         recent: list[chart.Banner] = []
+        today = local_date(now(), self.ctx.renderer.zone)
         for patient_id in recent_ids(request):
             try:
                 patient = await records.load_patient(self.service, patient_id)
             except WardbookError:
                 continue
-            recent.append(chart.banner(patient, [], now().date()))
-        today = now().date()
+            recent.append(chart.banner(patient, [], today))
         ward = [
             chart.banner(p, [], today)
             for p in await records.ward_patients(self.service, current_principal().wards)
@@ -124,7 +125,9 @@ class PatientPages:
 
     async def summary(self, request: Request) -> Response:
         patient_id = request.path_params["patient_id"]
-        data = await records.load_chart(self.service, patient_id, recent_vitals=True)
+        data = await records.load_chart(
+            self.service, patient_id, recent_vitals=True, zone=self.ctx.renderer.zone
+        )
         messages = {
             "note": "Note saved",
             "problem": "Problem added",
@@ -180,7 +183,7 @@ class PatientPages:
     async def _banner(self, patient_id: str) -> chart.Banner:
         patient = await records.load_patient(self.service, patient_id)
         allergies = await records.load_allergies(self.service, patient_id)
-        return chart.banner(patient, allergies, now().date())
+        return chart.banner(patient, allergies, local_date(now(), self.ctx.renderer.zone))
 
     async def vitals_form(self, request: Request) -> Response:
         patient_id = request.path_params["patient_id"]
@@ -219,7 +222,7 @@ class PatientPages:
 
     async def notes(self, request: Request) -> Response:
         patient_id = request.path_params["patient_id"]
-        data = await records.load_chart(self.service, patient_id)
+        data = await records.load_chart(self.service, patient_id, zone=self.ctx.renderer.zone)
         return self.ctx.renderer.page(request, "patients/notes.html", {"data": data})
 
     async def note(self, request: Request) -> Response:

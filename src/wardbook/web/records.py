@@ -11,7 +11,7 @@ import asyncio
 import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 
 import orjson
 
@@ -22,6 +22,7 @@ from wardbook.service.lastn import lastn
 from wardbook.service.resources import ResourceService
 from wardbook.web import chart
 from wardbook.web.chart import Resource
+from wardbook.web.localtime import local_date
 
 # Enough for a long admission charted hourly; the chart reads at most this many.
 MAX_OBSERVATIONS = 10_000
@@ -258,6 +259,7 @@ async def load_chart(
     now: datetime | None = None,
     *,
     recent_vitals: bool = False,
+    zone: tzinfo = UTC,
 ) -> ChartData:
     """Read the whole chart: the patient and the resources that refer to them.
 
@@ -309,7 +311,7 @@ async def load_chart(
     active = [e for e in encounters if e.get("status") == "in-progress"]
     return ChartData(
         patient=patient,
-        banner=chart.banner(patient, allergy_items, now.date()),
+        banner=chart.banner(patient, allergy_items, local_date(now, zone)),
         problems=sorted(
             (chart.problem(c) for c in conditions), key=lambda p: (not p.active, p.name.lower())
         ),

@@ -88,7 +88,7 @@ reference: $(STAMP)
 screenshots: $(STAMP)
 	bash scripts/ensure_browser.sh
 	WARDBOOK_SCREENSHOTS=1 $(BIN)/pytest -q -p no:xdist tests/web/test_browser.py \
-	  tests/web/test_browser_auth.py tests/web/test_manual_screenshots.py
+	  tests/web/test_browser_auth.py tests/web/test_browser_password.py tests/web/test_manual_screenshots.py
 
 # The narrated training video of the user manual: docs/media/wardbook-training.webm and .vtt
 # (a real server with demo data, Chromium, espeak-ng narration, ffmpeg; about 10 minutes).

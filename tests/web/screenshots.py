@@ -45,6 +45,11 @@ def capture(page: Page, name: str) -> None:
     desktop = f"{name}-desktop.png"
     page.screenshot(path=str(folder / desktop), full_page=True)
     page.set_viewport_size({"width": NARROW_WIDTH, "height": 800})
+    # The charts redraw on resize: a full-page capture measured before they have shrunk
+    # comes out wider than 320 px (the page reflows; test_browser's checks prove that).
+    page.wait_for_function(
+        "width => document.documentElement.scrollWidth <= width", arg=NARROW_WIDTH
+    )
     narrow = f"{name}-320px.png"
     page.screenshot(path=str(folder / narrow), full_page=True)
     page.set_viewport_size(original)

@@ -18,6 +18,15 @@ from tests.server.conftest import WARDBOOK, Server, free_port, migrate
 
 DEMO_PATIENTS = 4
 DEMO_SEED = 3
+# The manual's screenshots show times as a UK ward sees them (GMT in winter, BST in summer).
+DEMO_TIMEZONE = "Europe/London"
+
+
+class HospitalServer(Server):
+    """A demo server on the hospital's clock, as the deployment kit's examples set it."""
+
+    def environment(self) -> dict[str, str]:
+        return {**super().environment(), "WARDBOOK_TIMEZONE": DEMO_TIMEZONE}
 
 
 def chromium_path() -> str:
@@ -44,9 +53,9 @@ def demo_database(folder: Path) -> str:
 
 @pytest.fixture(scope="module")
 def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """A server (``--no-auth``) on a fresh SQLite database holding a few demo patients."""
+    """A server (``--no-auth``, on Europe/London time) on SQLite holding a few demo patients."""
     database = demo_database(tmp_path_factory.mktemp("web"))
-    server = Server(database, free_port())
+    server = HospitalServer(database, free_port())
     server.start()
     try:
         yield server

@@ -336,6 +336,7 @@ def test_discharge_confirmation_conflict_and_done_are_accessible(
 ) -> None:
     _name, patient = first_patient(page, family_name)
     patient_id = patient.rsplit("/", 1)[1]
+    ward = fhir_json(f"{demo_server.fhir}/Location?_count=1")["entry"][0]["resource"]
     admitted = fhir_json(
         f"{demo_server.fhir}/Encounter",
         "POST",
@@ -347,14 +348,25 @@ def test_discharge_confirmation_conflict_and_done_are_accessible(
                 "code": "IMP",
                 "display": "inpatient encounter",
             },
+            "type": [{"text": "Emergency hospital admission"}],
             "subject": {"reference": f"Patient/{patient_id}"},
             "period": {"start": "2026-11-20T10:15:00Z"},
+            "location": [
+                {
+                    "location": {"reference": f"Location/{ward['id']}", "display": ward["name"]},
+                    "status": "active",
+                }
+            ],
         },
     )
     page.goto(patient)
     page.get_by_role("link", name="Discharge", exact=True).click()
     expect(page.get_by_role("heading", level=1)).to_contain_text("Discharge")
+    # Admitted at 10:15 UTC on a November day: 10:15 GMT on the hospital's clock.
+    expect(page.locator(".nhsuk-summary-list")).to_contain_text("20 Nov 2026, 10:15 (GMT)")
+    expect(page.locator(".nhsuk-summary-list")).to_contain_text(ward["name"])
     check(page, "discharge, confirmation")
+    screenshot(page, "discharge")
     # Someone else changes the stay before the nurse confirms: a readable conflict.
     url = f"{demo_server.fhir}/Encounter/{admitted['id']}"
     current = fhir_json(url)
@@ -363,6 +375,7 @@ def test_discharge_confirmation_conflict_and_done_are_accessible(
     page.get_by_role("button", name="Discharge patient").click()
     expect(page.locator(".nhsuk-error-summary")).to_contain_text("Someone else changed")
     check(page, "discharge, someone else changed the stay")
+    screenshot(page, "discharge-changed")
     page.get_by_role("link", name="Reload").click()
     page.get_by_role("button", name="Discharge patient").click()
     expect(page.get_by_role("status").first).to_contain_text("Patient discharged")

@@ -8,12 +8,14 @@ clinician who meets a message can find it there. Field labels come from the same
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from wardbook.web import forms
+from wardbook.web.appointment_form import validate_appointment
 
 Validator = Callable[[Mapping[str, str]], tuple[object | None, forms.FormErrors]]
 MANUAL = Path(__file__).resolve().parents[2] / "docs" / "manual"
@@ -97,3 +99,37 @@ def test_problems_page_quotes_every_message() -> None:
         messages.update(message for _field, message in errors.summary())
     assert len(messages) == 4
     assert sorted(m for m in messages if m not in text) == []
+
+
+LONDON = ZoneInfo("Europe/London")
+
+
+def test_vital_signs_page_quotes_every_time_taken_message() -> None:
+    text = page_text("record-vital-signs.md")
+    now = datetime(2027, 3, 29, 12, 0, tzinfo=UTC)  # the day after the clocks went forward
+    messages: set[str] = set()
+    for form in (
+        {"taken_date": "31/2/2027", "taken_time": "9:00"},
+        {"taken_date": "29/3/2027"},
+        {"taken_time": "2.30pm"},
+        {"taken_time": "13:30"},
+        {"taken_date": "1/3/2027", "taken_time": "09:00"},
+        {"taken_date": "28/3/2027", "taken_time": "01:30"},
+    ):
+        errors = forms.FormErrors()
+        forms.validate_taken(form, now, LONDON, errors)
+        messages.update(message for _field, message in errors.summary())
+    assert len(messages) == 6
+    # The manual quotes the gap message for one real night, the one the form gives here.
+    assert sorted(m for m in messages if m not in " ".join(text.split())) == []
+
+
+def test_read_the_chart_quotes_the_appointment_gap_message() -> None:
+    text = " ".join(page_text("read-the-chart.md").split())
+    now = datetime(2027, 1, 10, 12, 0, tzinfo=UTC)
+    form = {"reason": "Clinic", "date": "28/3/2027", "time": "01:30", "minutes": "30"}
+    entry, errors = validate_appointment(form, now, LONDON)
+    assert entry is None
+    messages = [message for _field, message in errors.summary()]
+    assert len(messages) == 1 and "clocks go forward" in messages[0]
+    assert messages[0] in text

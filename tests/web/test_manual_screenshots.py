@@ -31,6 +31,7 @@ PAGES = [
     "allergies.md",
     "medications.md",
     "problems.md",
+    "discharge.md",
     "break-the-glass.md",
     "sign-in.md",
     "help-and-feedback.md",

@@ -40,6 +40,7 @@ from wardbook.web.manual import MANUAL_PAGES
 
 PASSWORD = "ward seven night shift 2026"
 WARD_ID = "uat-ward-7"
+WARD_NAME = "Ward 7 (Respiratory)"
 PATIENT_ID = "uat-margaret-ellis"
 ENCOUNTER_ID = "uat-admission"
 PATIENT_NAME = "Margaret Ellis"
@@ -59,18 +60,15 @@ WARD_STAFF = frozenset({"nurse.adeyemi", "dr.okafor"})
 # -- the ward: data and server ------------------------------------------------------------
 
 
-def admission_bundle(status: str = "in-progress") -> dict[str, Any]:
+def admission_bundle() -> dict[str, Any]:
     """Ward 7, Margaret Ellis and her admission Encounter (a PAS feed, as a batch Bundle)."""
     admitted = (datetime.now(UTC) - timedelta(days=1)).strftime("%Y-%m-%dT08:00:00Z")
-    period: dict[str, str] = {"start": admitted}
-    if status == "finished":
-        period["end"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     resources: list[dict[str, Any]] = [
         {
             "resourceType": "Location",
             "id": WARD_ID,
             "status": "active",
-            "name": "Ward 7 (Respiratory)",
+            "name": WARD_NAME,
             "physicalType": {
                 "coding": [
                     {
@@ -94,16 +92,17 @@ def admission_bundle(status: str = "in-progress") -> dict[str, Any]:
         {
             "resourceType": "Encounter",
             "id": ENCOUNTER_ID,
-            "status": status,
+            "status": "in-progress",
             "class": {
                 "system": "http://terminology.hl7.org/CodeSystem/v3-ActCode",
                 "code": "IMP",
                 "display": "inpatient encounter",
             },
+            "type": [{"text": "Emergency hospital admission"}],
             "subject": {"reference": f"Patient/{PATIENT_ID}"},
-            "period": period,
+            "period": {"start": admitted},
             "reasonCode": [{"text": "Community-acquired pneumonia"}],
-            "location": [{"location": {"reference": f"Location/{WARD_ID}"}}],
+            "location": [{"location": {"reference": f"Location/{WARD_ID}", "display": WARD_NAME}}],
         },
     ]
     return {

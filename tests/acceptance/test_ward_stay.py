@@ -14,10 +14,9 @@ from tests.acceptance.conftest import (
     MRN,
     PATIENT_ID,
     PATIENT_NAME,
+    WARD_NAME,
     Person,
     Ward,
-    admission_bundle,
-    load_bundle,
     person,
 )
 
@@ -47,6 +46,7 @@ BOOK_BUDGET = 6
 BOOK_RECOVER_BUDGET = 9
 FIND_BUDGET = 3
 HELP_BUDGET = 4
+DISCHARGE_BUDGET = 2  # Discharge, then Discharge patient on the confirmation page
 
 
 def staff(ward: Ward, browser: Browser, username: str) -> Person:
@@ -443,9 +443,26 @@ def still_on_ward(ward: Ward, browser: Browser) -> None:
     assert PATIENT_NAME in ward_list(staff(ward, browser, NURSE).page)
 
 
-@when("the patient administration system records her discharge")
-def discharge(ward: Ward) -> None:
-    load_bundle(ward.server.database, ward.folder, admission_bundle("finished"), "discharge.json")
+@when("nurse Adeyemi discharges her from her record")
+def discharge(ward: Ward, browser: Browser) -> None:
+    nurse = staff(ward, browser, NURSE)
+    page = nurse.page
+    page.goto(SUMMARY)
+    nurse.start("Discharge a patient", budget=DISCHARGE_BUDGET)
+    nurse.click(page.get_by_role("link", name="Discharge", exact=True))
+    expect(page.get_by_role("heading", level=1)).to_have_text(f"Discharge {PATIENT_NAME}?")
+    stay = page.locator(".nhsuk-summary-list")
+    expect(stay).to_contain_text("Emergency hospital admission")
+    expect(stay).to_contain_text(WARD_NAME)
+    nurse.check_page("Discharge, confirmation")
+    nurse.click(page.get_by_role("button", name="Discharge patient"))
+    nurse.finish()
+
+
+@then("she is told the patient was discharged")
+def told_discharged(ward: Ward, browser: Browser) -> None:
+    page = staff(ward, browser, NURSE).page
+    expect(page.get_by_role("status").first).to_contain_text("Patient discharged")
 
 
 @then("Margaret Ellis is no longer on nurse Adeyemi's ward list")

@@ -65,5 +65,6 @@ Feature: A ward stay from admission to discharge
 
   Scenario: Discharge takes her off the ward list
     Given Margaret Ellis is on nurse Adeyemi's ward list
-    When the patient administration system records her discharge
-    Then Margaret Ellis is no longer on nurse Adeyemi's ward list
+    When nurse Adeyemi discharges her from her record
+    Then she is told the patient was discharged
+    And Margaret Ellis is no longer on nurse Adeyemi's ward list

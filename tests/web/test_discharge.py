@@ -268,3 +268,31 @@ def test_discharged_refuses_another_patients_or_an_ended_stay() -> None:
         discharged(stay, "p2", when)
     with pytest.raises(Exception, match="already ended"):
         discharged(ended, "p1", when)
+
+
+async def test_the_ward_is_named_from_the_location_when_the_stay_has_no_display(
+    repository: Repository, patient: dict[str, Any]
+) -> None:
+    service = ResourceService(repository)
+    location = await service.create(
+        "Location", {"resourceType": "Location", "status": "active", "name": "Rowan Ward"}
+    )
+    await service.create(
+        "Encounter",
+        {
+            "resourceType": "Encounter",
+            "status": "in-progress",
+            "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "IMP"},
+            "subject": {"reference": f"Patient/{patient['id']}"},
+            "period": {"start": ADMITTED},
+            "location": [
+                {"location": {"reference": f"Location/{location.stored.id}"}, "status": "active"}
+            ],
+        },
+    )
+    wards = [location.stored.id]
+    async with signed_in(repository, "nurse.rowan", ["nurse"], wards) as nurse:
+        page = await nurse.get(f"/patients/{patient['id']}/discharge")
+        assert page.status_code == 200, page.text
+        assert "Rowan Ward" in page.text
+        assert "Not recorded" not in page.text

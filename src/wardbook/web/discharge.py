@@ -52,12 +52,25 @@ class Stay:
     admitted: datetime | None
 
 
-def stay_of(encounter: Resource, version: int) -> Stay:
-    """The confirmation page's view of one Encounter version."""
-    places = [
-        str((place.get("location") or {}).get("display") or "")
+def current_places(encounter: Resource) -> list[Resource]:
+    """The Encounter's locations the patient is (or is about to be) in."""
+    return [
+        place
         for place in encounter.get("location", []) or []
         if place.get("status") in (None, "active", "planned", "reserved")
+    ]
+
+
+def stay_of(encounter: Resource, version: int, names: dict[str, str] | None = None) -> Stay:
+    """The confirmation page's view of one Encounter version; ``names`` gives the stored
+    Location names by id, for references that carry no display text."""
+    places = [
+        str(
+            (place.get("location") or {}).get("display")
+            or (names or {}).get(chart.reference_id(place.get("location"), "Location") or "")
+            or ""
+        )
+        for place in current_places(encounter)
     ]
     kind = chart.concept_text((encounter.get("type") or [{}])[0]) or str(
         (encounter.get("class") or {}).get("display", "Stay")
@@ -125,7 +138,26 @@ class DischargePages:
         stored = await self.service.read("Encounter", str(found[0]["id"]))
         if stored.body is None:
             raise RuntimeError("internal error: stored.body is missing")
-        return stay_of(jsonio.loads(stored.body), stored.version)
+        encounter = jsonio.loads(stored.body)
+        return stay_of(encounter, stored.version, await self._location_names(encounter))
+
+    async def _location_names(self, encounter: Resource) -> dict[str, str]:
+        """Names of the stored Locations the stay refers to without a display text."""
+        names: dict[str, str] = {}
+        for place in current_places(encounter):
+            ref = place.get("location") or {}
+            location_id = chart.reference_id(ref, "Location")
+            if ref.get("display") or location_id is None or location_id in names:
+                continue
+            try:
+                location = await self.service.read("Location", location_id)
+            except WardbookError:
+                continue  # gone or not readable: the page says "Not recorded"
+            if location.body is not None:
+                name = jsonio.loads(location.body).get("name")
+                if isinstance(name, str) and name:
+                    names[location_id] = name
+        return names
 
     async def page(self, request: Request) -> Response:
         """The confirmation page; a confirmed post finishes the stay."""

@@ -8,38 +8,36 @@ breaks the glass. axe checks each page and state.
 
 from __future__ import annotations
 
-import os
 import re
-import signal
 import subprocess
 import time
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pyotp
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.server.conftest import WARDBOOK, free_port
+from tests.server.conftest import WARDBOOK
 from tests.web.conftest import DEMO_PATIENTS, DEMO_SEED, demo_database
 from tests.web.test_browser import assert_accessible, check, screenshot
 from wardbook.demo import generate
+from wardbook.ops.server_process import ServerProcess
 
 pytestmark = pytest.mark.xdist_group("browser")
 
 PASSWORD = "correct horse battery staple 42"
 
 
-class AuthServer:
-    def __init__(self, database: str, port: int, secret: str) -> None:
-        self.database, self.port, self.secret = database, port, secret
-        self.process: subprocess.Popen[bytes] | None = None
+@dataclass
+class AuthServer(ServerProcess):
+    """The shared server harness with authentication on, and the demo user's TOTP secret."""
 
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+    no_auth: bool = False
+    secret: str = ""
 
 
 @pytest.fixture(scope="module")
@@ -58,28 +56,12 @@ def auth_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuthServer
     uri = re.search(rb"otpauth://\S+", added.stdout)
     assert uri is not None, added.stdout
     secret = urllib.parse.parse_qs(urllib.parse.urlsplit(uri.group().decode()).query)["secret"][0]
-    server = AuthServer(database, free_port(), secret)
-    env = {**os.environ, "WARDBOOK_LOG_LEVEL": "warning"}
-    with (folder / "server.log").open("ab") as log:
-        server.process = subprocess.Popen(
-            [WARDBOOK, "serve", "--database", database, "--port", str(server.port)],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            with urllib.request.urlopen(f"{server.base}/livez", timeout=1):
-                break
-        except OSError:
-            assert time.monotonic() < deadline, (folder / "server.log").read_text()[-2000:]
-            time.sleep(0.1)
+    server = AuthServer(database, log=folder / "server.log", secret=secret)
+    server.start()
     try:
         yield server
     finally:
-        server.process.send_signal(signal.SIGINT)
-        server.process.wait(timeout=15)
+        server.stop()
 
 
 @pytest.fixture

@@ -9,20 +9,17 @@ manual's screenshots of the page are captured here.
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.server.conftest import WARDBOOK, free_port
+from tests.server.conftest import WARDBOOK
 from tests.web.conftest import demo_database
 from tests.web.test_browser import assert_accessible, check, screenshot
+from wardbook.ops.server_process import ServerProcess
 
 pytestmark = pytest.mark.xdist_group("browser")
 
@@ -46,29 +43,12 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             check=True,
             capture_output=True,
         )
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "WARDBOOK_LOG_LEVEL": "warning"}
-    with (folder / "server.log").open("ab") as log:
-        process = subprocess.Popen(
-            [WARDBOOK, "serve", "--database", database, "--port", str(port)],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            with urllib.request.urlopen(f"{base}/livez", timeout=1):
-                break
-        except OSError:
-            assert time.monotonic() < deadline, (folder / "server.log").read_text()[-2000:]
-            time.sleep(0.1)
+    server = ServerProcess(database, no_auth=False, log=folder / "server.log")
+    server.start()
     try:
-        yield base
+        yield server.base
     finally:
-        process.send_signal(signal.SIGINT)
-        process.wait(timeout=15)
+        server.stop()
 
 
 @pytest.fixture

@@ -11,8 +11,10 @@ import httpx
 import pytest
 
 from wardbook.app import build_app
+from wardbook.auth.care import clear_cache
 from wardbook.auth.cli_tokens import issue_admin_token
 from wardbook.auth.clients import register_client
+from wardbook.auth.users import UserStore
 from wardbook.config import Settings
 from wardbook.service.resources import ResourceService
 from wardbook.storage.base import Repository
@@ -156,3 +158,23 @@ def ids(bundle: dict[str, Any]) -> list[str]:
     return sorted(
         f"{e['resource']['resourceType']}/{e['resource']['id']}" for e in bundle.get("entry", [])
     )
+
+
+async def add_nurse_caring_for_alice(repository: Repository) -> str:
+    """User "nina", a nurse whose only care relationship is a CareTeam for Patient/alice."""
+    clear_cache()
+    await UserStore(repository).add("nina", ["nurse"], None, fhir_user="Practitioner/pr-nina")
+    results = await ResourceService(repository).put_many(
+        [
+            {"resourceType": "Practitioner", "id": "pr-nina", "name": [{"family": "Nash"}]},
+            {
+                "resourceType": "CareTeam",
+                "id": "team-alice",
+                "status": "active",
+                "subject": {"reference": "Patient/alice"},
+                "participant": [{"member": {"reference": "Practitioner/pr-nina"}}],
+            },
+        ]
+    )
+    assert all(not isinstance(r, Exception) for r in results)
+    return "nina"

@@ -10,11 +10,9 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.auth.conftest import Records, TokenFactory, bearer, ids
+from tests.auth.conftest import Records, TokenFactory, add_nurse_caring_for_alice, bearer, ids
 from wardbook.auth import break_glass
-from wardbook.auth.care import clear_cache
 from wardbook.auth.users import UserStore
-from wardbook.service.resources import ResourceService
 from wardbook.storage.base import Repository
 
 pytestmark = pytest.mark.anyio
@@ -22,22 +20,7 @@ pytestmark = pytest.mark.anyio
 
 @pytest.fixture
 async def nurse(repository: Repository, records: Records) -> str:
-    clear_cache()
-    await UserStore(repository).add("nina", ["nurse"], None, fhir_user="Practitioner/pr-nina")
-    results = await ResourceService(repository).put_many(
-        [
-            {"resourceType": "Practitioner", "id": "pr-nina", "name": [{"family": "Nash"}]},
-            {
-                "resourceType": "CareTeam",
-                "id": "team-alice",
-                "status": "active",
-                "subject": {"reference": "Patient/alice"},
-                "participant": [{"member": {"reference": "Practitioner/pr-nina"}}],
-            },
-        ]
-    )
-    assert all(not isinstance(r, Exception) for r in results)
-    return "nina"
+    return await add_nurse_caring_for_alice(repository)
 
 
 async def test_nurse_token_sees_only_patients_in_care(

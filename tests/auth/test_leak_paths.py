@@ -18,9 +18,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.auth.conftest import BASE, Records, TokenFactory, bearer
+from tests.auth.conftest import BASE, Records, TokenFactory, add_nurse_caring_for_alice, bearer
 from wardbook.app import build_app
-from wardbook.auth.care import clear_cache
 from wardbook.auth.principal import Principal, acting_as
 from wardbook.auth.users import UserStore
 from wardbook.config import Settings
@@ -273,22 +272,7 @@ async def test_batch_and_transaction_gets_are_authorized_per_entry(
 
 @pytest.fixture
 async def nurse(repository: Repository, linked: Records) -> str:
-    clear_cache()
-    await UserStore(repository).add("nina", ["nurse"], None, fhir_user="Practitioner/pr-nina")
-    results = await ResourceService(repository).put_many(
-        [
-            {"resourceType": "Practitioner", "id": "pr-nina", "name": [{"family": "Nash"}]},
-            {
-                "resourceType": "CareTeam",
-                "id": "team-alice",
-                "status": "active",
-                "subject": {"reference": "Patient/alice"},
-                "participant": [{"member": {"reference": "Practitioner/pr-nina"}}],
-            },
-        ]
-    )
-    assert all(not isinstance(r, Exception) for r in results)
-    return "nina"
+    return await add_nurse_caring_for_alice(repository)
 
 
 # Bob's demographics stay findable by the nurse (one must find him to break the glass): a

@@ -10,26 +10,20 @@ from __future__ import annotations
 import contextlib
 import json
 import re
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.web.test_pages import BASE, SAME_SITE
+from tests.web.test_pages import SAME_SITE, signed_in_as
 from tests.web.test_pages import patient as patient
 from tests.web.test_pages import web as web
-from wardbook.app import build_app
 from wardbook.auth.principal import Principal
 from wardbook.auth.roles import user_may
-from wardbook.auth.sessions import SessionStore
-from wardbook.auth.users import UserStore
-from wardbook.config import Settings
 from wardbook.demo import shared_resources
 from wardbook.service.resources import ResourceService
 from wardbook.storage.base import Repository
 from wardbook.web.discharge import discharged
-from wardbook.web.session import SESSION_COOKIE
 
 pytestmark = pytest.mark.anyio
 
@@ -64,26 +58,11 @@ async def ward(repository: Repository, patient: dict[str, Any]) -> dict[str, str
     return {"location": location["id"], "encounter": written.stored.id}
 
 
-@contextlib.asynccontextmanager
-async def signed_in(
+def signed_in(
     repository: Repository, username: str, roles: list[str], wards: list[str]
-) -> AsyncIterator[httpx.AsyncClient]:
-    """A client with a real signed-in session for a new user assigned to ``wards``."""
-    settings = Settings(env="test", no_auth=False)
-    users = UserStore(repository)
-    await users.add(username, roles, None, wards=wards)
-    sessions = SessionStore(
-        repository,
-        idle_minutes=settings.session_idle_minutes,
-        absolute_minutes=settings.session_absolute_minutes,
-    )
-    cookie, _session = await sessions.create(username, mfa_done=True, source_ip=None)
-    app = build_app(settings, repository)
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(
-        transport=transport, base_url=BASE, cookies={SESSION_COOKIE: cookie}
-    ) as client:
-        yield client
+) -> contextlib.AbstractAsyncContextManager[httpx.AsyncClient]:
+    """A real signed-in session for a new user assigned to ``wards``."""
+    return signed_in_as(repository, username, roles, wards)
 
 
 def ward_list(page: str) -> str:

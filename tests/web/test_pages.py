@@ -352,13 +352,14 @@ async def test_static_assets_are_fingerprinted_immutable_and_compressed(
 
 @contextlib.asynccontextmanager
 async def signed_in_as(
-    repository: Repository, username: str, roles: list[str]
+    repository: Repository, username: str, roles: list[str], wards: list[str] | None = None
 ) -> AsyncIterator[httpx.AsyncClient]:
-    """A client with a real signed-in session (password and MFA done) for a new user."""
+    """A client with a real signed-in session (password and MFA done) for a new user,
+    assigned to ``wards`` when given."""
     settings = Settings(env="test", no_auth=False)
     users = UserStore(repository)
     if await users.get(username) is None:
-        await users.add(username, roles, None)
+        await users.add(username, roles, None, wards=wards)
     sessions = SessionStore(
         repository,
         idle_minutes=settings.session_idle_minutes,

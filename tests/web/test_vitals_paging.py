@@ -16,6 +16,7 @@ from wardbook.config import Settings
 from wardbook.service.resources import ResourceService
 from wardbook.storage.base import Repository
 from wardbook.web import forms, writes
+from wardbook.web.formatting import fhir_instant_precise
 from wardbook.web.patients import VITALS_PAGE_SETS
 
 pytestmark = pytest.mark.anyio
@@ -114,3 +115,55 @@ async def test_a_bad_older_readings_link_is_a_readable_400(
     empty = await web.get(f"/patients/{patient}/vitals", params={"before": "2000-01-01T00:00:00Z"})
     assert empty.status_code == 200
     assert "No older vital signs." in empty.text
+
+
+async def test_sets_saved_within_one_second_stay_separate_sets_across_pages(
+    web: httpx.AsyncClient, repository: Repository
+) -> None:
+    """Sets saved "now" carry milliseconds: two nurses saving within one second chart two
+    sets, and the "Older readings" link keeps the millisecond so no set is lost or repeated."""
+    service = ResourceService(repository)
+    nurse = Principal(kind="user", subject="nurse.test", roles=frozenset({"nurse"}))
+    resources: list[dict[str, object]] = [
+        {"resourceType": "Patient", "id": "pat-fast", "name": [{"family": "Fast"}]}
+    ]
+    second = datetime(2026, 11, 25, 12, 0, 0, tzinfo=UTC)
+    count = VITALS_PAGE_SETS + 3
+    for n in range(count):
+        entry, errors = forms.validate_vitals(
+            {
+                "respiratory_rate": "16",
+                "spo2": "97",
+                "supplemental_oxygen": "air",
+                "systolic": "120",
+                "diastolic": "80",
+                "heart_rate": str(60 + n),
+                "consciousness": "A",
+                "temperature": "36.8",
+            }
+        )
+        assert entry is not None, errors
+        taken = second + timedelta(milliseconds=10 * n + 1)  # all within the same second
+        for observation in writes.vital_sign_observations(entry, "pat-fast", taken, nurse):
+            assert observation["effectiveDateTime"] == (f"2026-11-25T12:00:00.{10 * n + 1:03d}Z")
+            resources.append(observation)
+    results = await service.put_many(resources)
+    assert not [r for r in results if isinstance(r, Exception)]
+
+    first = await web.get("/patients/pat-fast/vitals")
+    assert first.status_code == 200
+    newest = heart_rates(first.text)
+    assert newest == [60 + n for n in reversed(range(3, count))]
+    link = older_link(first.text)
+    assert link is not None and ".031Z" in link
+    rest = heart_rates((await web.get(link)).text)
+    assert rest == [62, 61, 60]
+
+
+def test_a_time_the_nurse_typed_is_written_to_the_second() -> None:
+    assert fhir_instant_precise(datetime(2026, 11, 25, 8, 0, tzinfo=UTC)) == (
+        "2026-11-25T08:00:00Z"
+    )
+    assert fhir_instant_precise(datetime(2026, 11, 25, 8, 0, 0, 999_999, tzinfo=UTC)) == (
+        "2026-11-25T08:00:00.999Z"
+    )

@@ -53,6 +53,19 @@ def parse_fhir_datetime(text: str | None) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+def fhir_instant_precise(moment: datetime) -> str:
+    """To the millisecond when the moment has one (a set saved "now"), else to the second.
+
+    The web app charts one vital-sign set per ``effectiveDateTime``; two sets saved for the
+    same patient within one second (two nurses, or a fast client) must stay two sets.
+    FHIR dateTime allows fractional seconds (R4 datatypes.html#dateTime).
+    """
+    moment = moment.astimezone(UTC)
+    if moment.microsecond // 1000 == 0:
+        return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
 def long_date(value: date | str | None) -> str:
     """25 November 2026."""
     day = parse_fhir_date(value) if isinstance(value, str) or value is None else value

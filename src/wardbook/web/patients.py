@@ -15,7 +15,7 @@ from wardbook.errors import BadRequest, NotFound, WardbookError
 from wardbook.fhir import jsonio
 from wardbook.web import chart, forms, records, writes
 from wardbook.web.context import WebContext
-from wardbook.web.formatting import parse_fhir_datetime
+from wardbook.web.formatting import fhir_instant_precise, parse_fhir_datetime
 from wardbook.web.localtime import local_date
 
 RECENT_COOKIE = "wb_recent"
@@ -291,7 +291,7 @@ def _before_param(text: str | None) -> datetime | None:
 
 
 def _iso(when: datetime) -> str:
-    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return fhir_instant_precise(when)
 
 
 def chart_series(sets: list[chart.VitalSet]) -> dict[str, list[float | None]]:

@@ -22,6 +22,7 @@ from wardbook.service.lastn import lastn
 from wardbook.service.resources import ResourceService
 from wardbook.web import chart
 from wardbook.web.chart import Resource
+from wardbook.web.formatting import fhir_instant_precise
 from wardbook.web.localtime import local_date
 
 # Enough for a long admission charted hourly; the chart reads at most this many.
@@ -234,7 +235,7 @@ async def load_vitals_page(
         ("_sort", "-date"),
     ]
     if before is not None:
-        params.append(("date", "lt" + before.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")))
+        params.append(("date", "lt" + fhir_instant_precise(before)))
     # A set is at most 8 observations; one more than a full page tells whether more exist.
     limit = sets * 8 + 1
     found = await search(service, "Observation", params, limit=limit)

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from wardbook.auth.principal import Principal
+from wardbook.web.formatting import fhir_instant_precise
 from wardbook.web.forms import AllergyEntry, FeedbackEntry, NoteEntry, ProblemEntry, VitalsEntry
 
 Resource = dict[str, Any]
@@ -76,7 +77,7 @@ def vital_sign_observations(
     encounter_id: str | None = None,
 ) -> list[Resource]:
     """The Observations of one NEWS2 set, sharing subject, encounter and time."""
-    when = fhir_instant(taken)
+    when = fhir_instant_precise(taken)
 
     def observation(code: Resource, loinc: str) -> Resource:
         resource: Resource = {

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -137,3 +139,82 @@ async def test_synchronous_level_comes_from_the_url(
 def test_unknown_sqlite_url_option_is_refused(tmp_path: Path) -> None:
     with pytest.raises(UnsupportedDatabaseUrl):
         open_repository(f"sqlite:///{tmp_path}/x.db?synchronous=off")
+
+
+def _all_rows(conn: Any) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of the resource tables, by table, in a stable order (pids included)."""
+    from wardbook.storage.index_tables import INDEX_TABLES
+
+    tables = ["resource_entity", "resource_version", *(t.name for t in INDEX_TABLES)]
+    return {
+        name: sorted(conn.execute(f"SELECT * FROM {name}").fetchall(), key=repr) for name in tables
+    }
+
+
+async def test_insert_new_versions_writes_the_rows_write_version_writes(tmp_path: Path) -> None:
+    """The audit writer's bulk path for brand-new resources equals one write per version."""
+    from wardbook.storage.sqlite.write import insert_new_versions, write_version
+
+    observations = synthea("Observation", 5)
+    for number, resource in enumerate(observations):
+        resource["id"] = f"obs-{number}"
+    versions = [new_version(patient(), 1, T0)] + [
+        new_version(r, 1, T0 + SECOND) for r in observations
+    ]
+    found = []
+    for bulk in (False, True):
+        repo = SqliteRepository(str(tmp_path / f"bulk-{bulk}.db"))
+        await repo.open()
+        try:
+            await repo.migrate()
+            await write(repo, new_version({**patient(), "id": "existing"}, 1, T0))
+            async with repo.write_turn():
+                conn = repo._write_conn()
+                conn.execute("BEGIN IMMEDIATE")
+                if bulk:
+                    insert_new_versions(conn, versions)
+                else:
+                    for version in versions:
+                        write_version(conn, version)
+                conn.execute("COMMIT")
+            found.append(_all_rows(repo._read_conn()))
+            assert (await repo.read("Observation", "obs-4")) is not None
+        finally:
+            await repo.close()
+    assert found[0] == found[1]
+    assert sum(len(r) for r in found[1].values()) > 2 * len(versions)
+
+
+async def test_insert_new_versions_refuses_an_existing_resource(
+    sqlite_repo: SqliteRepository,
+) -> None:
+    from wardbook.storage.sqlite.write import insert_new_versions
+
+    await write(sqlite_repo, new_version(patient(), 1, T0))
+    async with sqlite_repo.write_turn():
+        conn = sqlite_repo._write_conn()
+        conn.execute("BEGIN IMMEDIATE")
+        with pytest.raises(sqlite3.IntegrityError):
+            insert_new_versions(conn, [new_version(patient(), 1, T0 + SECOND)])
+        conn.execute("ROLLBACK")
+    assert (await sqlite_repo.read("Patient", patient()["id"])).version == 1  # type: ignore[union-attr]
+
+
+async def test_write_turn_holds_back_this_process_writers_until_it_ends(
+    sqlite_repo: SqliteRepository,
+) -> None:
+    """Writers queue on the turn (not on SQLite's file lock) and run when it is given back."""
+    order: list[str] = []
+
+    async def writer() -> None:
+        await write(sqlite_repo, new_version(patient(), 1, T0))
+        order.append("writer")
+
+    async with sqlite_repo.write_turn():
+        assert not sqlite_repo._write_conn().in_transaction  # nothing left open
+        task = asyncio.create_task(writer())
+        for _ in range(5):
+            await asyncio.sleep(0)
+        order.append("turn ends")
+    await task
+    assert order == ["turn ends", "writer"]

@@ -28,8 +28,12 @@ _PAGE = 1000
 
 def canonical_hash(body: bytes) -> str:
     """SHA-256 of the JSON with sorted keys, independent of how the database stored it."""
-    data = orjson.loads(body)
-    return hashlib.sha256(orjson.dumps(data, option=orjson.OPT_SORT_KEYS)).hexdigest()
+    return canonical_hash_of(orjson.loads(body))
+
+
+def canonical_hash_of(resource: Any) -> str:
+    """:func:`canonical_hash` of the JSON ``resource`` serializes to (no parse needed)."""
+    return hashlib.sha256(orjson.dumps(resource, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
 def entry_hash(seq: int, event_id: str, recorded: int, body_hash: str, prev_hash: str) -> str:

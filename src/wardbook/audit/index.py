@@ -13,7 +13,10 @@ by ``_content``; auditors search by patient, agent, date, type, outcome and tags
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from typing import Any
+
+import orjson
 
 from wardbook.search.index import DateRow, IndexRows, ReferenceRow, StringRow, TokenRow
 from wardbook.search.params.reference import extract_reference_rows
@@ -22,6 +25,26 @@ from wardbook.search.params.token import extract_token_rows
 
 ACTION_SYSTEM = "http://hl7.org/fhir/audit-event-action"
 OUTCOME_SYSTEM = "http://hl7.org/fhir/audit-event-outcome"
+
+
+# Rows by parameter and element JSON: most elements repeat from event to event (event type,
+# subtype, the agent, the network address, entity type and role, the patients being read).
+# Rows are frozen dataclasses, so sharing them is safe; the builders' cost was most of an
+# event's index.
+_MEMO: dict[tuple[str, str, bytes], tuple[Any, ...]] = {}
+_MEMO_MAX = 4096
+
+
+def _rows(
+    build: Callable[[str, Any, str], Iterable[Any]], param: str, value: Any, kind: str
+) -> tuple[Any, ...]:
+    key = (param, kind, orjson.dumps(value, option=orjson.OPT_SORT_KEYS))
+    found = _MEMO.get(key)
+    if found is None:
+        if len(_MEMO) >= _MEMO_MAX:
+            _MEMO.clear()
+        found = _MEMO[key] = tuple(build(param, value, kind))
+    return found
 
 
 def _add(rows: IndexRows, found: Any) -> None:
@@ -36,7 +59,7 @@ def _add(rows: IndexRows, found: Any) -> None:
 
 def _patient(rows: IndexRows, reference: Any) -> None:
     if isinstance(reference, dict):
-        for row in extract_reference_rows("patient", reference, "Reference"):
+        for row in _rows(extract_reference_rows, "patient", reference, "Reference"):
             if isinstance(row, ReferenceRow) and row.target_type == "Patient":
                 rows.reference.append(row)
 
@@ -45,39 +68,39 @@ def audit_index(event: dict[str, Any], recorded: int) -> IndexRows:
     """The index rows of one AuditEvent written by Wardbook (``recorded`` in epoch µs)."""
     rows = IndexRows()
     for tag in (event.get("meta") or {}).get("tag", ()):
-        _add(rows, extract_token_rows("_tag", tag, "Coding"))
+        _add(rows, _rows(extract_token_rows, "_tag", tag, "Coding"))
     rows.token.append(TokenRow("action", ACTION_SYSTEM, event["action"]))
     rows.token.append(TokenRow("outcome", OUTCOME_SYSTEM, event["outcome"]))
-    _add(rows, extract_token_rows("type", event["type"], "Coding"))
+    _add(rows, _rows(extract_token_rows, "type", event["type"], "Coding"))
     for coding in event.get("subtype", ()):
-        _add(rows, extract_token_rows("subtype", coding, "Coding"))
+        _add(rows, _rows(extract_token_rows, "subtype", coding, "Coding"))
     # R4 instants at microsecond precision: the range is that one microsecond.
     rows.date.append(DateRow("date", recorded, recorded + 1))
     for agent in event.get("agent", ()):
         who = agent.get("who")
         if isinstance(who, dict):
-            _add(rows, extract_reference_rows("agent", who, "Reference"))
+            _add(rows, _rows(extract_reference_rows, "agent", who, "Reference"))
             _patient(rows, who)
         for role in agent.get("role", ()):
-            _add(rows, extract_token_rows("agent-role", role, "CodeableConcept"))
+            _add(rows, _rows(extract_token_rows, "agent-role", role, "CodeableConcept"))
         if "altId" in agent:
             rows.token.append(TokenRow("altid", None, agent["altId"]))
         if "name" in agent:
-            _add(rows, extract_string_rows("agent-name", agent["name"], "string"))
+            _add(rows, _rows(extract_string_rows, "agent-name", agent["name"], "string"))
         address = (agent.get("network") or {}).get("address")
         if address:
-            _add(rows, extract_string_rows("address", address, "string"))
+            _add(rows, _rows(extract_string_rows, "address", address, "string"))
     for entity in event.get("entity", ()):
         what = entity.get("what")
         if isinstance(what, dict):
-            _add(rows, extract_reference_rows("entity", what, "Reference"))
+            _add(rows, _rows(extract_reference_rows, "entity", what, "Reference"))
             _patient(rows, what)
         if "type" in entity:
-            _add(rows, extract_token_rows("entity-type", entity["type"], "Coding"))
+            _add(rows, _rows(extract_token_rows, "entity-type", entity["type"], "Coding"))
         if "role" in entity:
-            _add(rows, extract_token_rows("entity-role", entity["role"], "Coding"))
+            _add(rows, _rows(extract_token_rows, "entity-role", entity["role"], "Coding"))
         if "name" in entity:
-            _add(rows, extract_string_rows("entity-name", entity["name"], "string"))
+            _add(rows, _rows(extract_string_rows, "entity-name", entity["name"], "string"))
     for name in ("string", "token", "reference"):
         found = getattr(rows, name)
         if len(found) > 1:

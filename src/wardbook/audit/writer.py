@@ -20,10 +20,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import sqlite3
 import uuid
 from typing import Any
 
-from wardbook.audit.chain import CHAIN_LOCK, GENESIS, canonical_hash, entry_hash
+from wardbook.audit.chain import CHAIN_LOCK, GENESIS, canonical_hash_of, entry_hash
 from wardbook.audit.events import audit_event, patients_in, provenance
 from wardbook.audit.index import audit_index
 from wardbook.audit.records import AuditRecord
@@ -32,6 +34,9 @@ from wardbook.fhir.meta import stamp
 from wardbook.ops import metrics
 from wardbook.search.extract import extract_index
 from wardbook.storage.base import NewVersion, Repository, WriteTx
+from wardbook.storage.sqlite import SqliteRepository
+from wardbook.storage.sqlite.connection import connect, rollback_quietly, sqlite_errors
+from wardbook.storage.sqlite.write import insert_new_versions
 
 log = logging.getLogger("wardbook.audit")
 
@@ -49,6 +54,12 @@ class _Prepared:
         self.body = b""
         self.body_hash = ""
         self.extra: dict[str, Any] | None = None
+
+
+def _uuid4s(count: int) -> list[str]:
+    """``count`` random (version 4) UUIDs from one ``os.urandom`` call instead of one each."""
+    data = os.urandom(16 * count)
+    return [str(uuid.UUID(bytes=data[16 * i : 16 * i + 16], version=4)) for i in range(count)]
 
 
 def _now() -> int:
@@ -79,6 +90,7 @@ class AuditWriter:
         self._lock = asyncio.Lock()
         self.written = 0
         self.dropped = 0
+        self._sqlite: sqlite3.Connection | None = None
 
     @property
     def running(self) -> bool:
@@ -99,7 +111,10 @@ class AuditWriter:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        await self.flush()
+        try:
+            await self.flush()
+        finally:
+            self._drop_sqlite_connection()
 
     async def submit(self, record: AuditRecord) -> None:
         """Queue a record; waits only when the bounded buffer is full."""
@@ -149,39 +164,30 @@ class AuditWriter:
 
     def _prepare(self, records: list[AuditRecord], micros: int) -> list[_Prepared]:
         prepared: list[_Prepared] = []
-        for record in records:
+        ids = _uuid4s(2 * len(records))
+        for number, record in enumerate(records):
             if record.body is not None and record.resource_type:
                 record.patients |= patients_in(record.resource_type, record.body)
                 record.body = None
-            item = _Prepared(str(uuid.uuid4()), record.recorded, {})
+            item = _Prepared(ids[2 * number], record.recorded, {})
             item.resource = stamp(audit_event(record, item.event_id), item.event_id, 1, micros)
             item.body = jsonio.dumps(item.resource)
-            item.body_hash = canonical_hash(item.body)
-            prov = provenance(record, str(uuid.uuid4()))
+            # The body is this dict serialized: hash the dict (as canonical_hash(body) would).
+            item.body_hash = canonical_hash_of(item.resource)
+            prov = provenance(record, ids[2 * number + 1])
             if prov is not None:
                 item.extra = stamp(prov, prov["id"], 1, micros)
             prepared.append(item)
         return prepared
 
-    def _prepare_indexed(
+    def _prepare_versions(
         self, records: list[AuditRecord], micros: int
-    ) -> tuple[list[_Prepared], list[Any]]:
+    ) -> tuple[list[_Prepared], list[NewVersion]]:
+        """The batch's AuditEvents and Provenances as new versions, index rows included."""
         prepared = self._prepare(records, micros)
-        return prepared, [audit_index(item.resource, item.recorded) for item in prepared]
-
-    async def _write_batch(self, records: list[AuditRecord]) -> None:
-        micros = _now()
-        # Building resources and index rows is pure Python; on a thread the interpreter
-        # switches back to the event loop every few ms instead of stalling it for a batch.
-        prepared, indexes = await asyncio.to_thread(self._prepare_indexed, records, micros)
-        target = _sqlite_file(self.repository)
-        if target is not None:
-            # SQLite statements run in C with the GIL released: on a thread with its own
-            # connection, the batch's B-tree work overlaps the event loop serving requests.
-            await asyncio.to_thread(_write_sqlite_batch, *target, prepared, indexes, micros)
-            return
         versions: list[NewVersion] = []
-        for item, index in zip(prepared, indexes, strict=True):
+        for item in prepared:
+            index = audit_index(item.resource, item.recorded)
             versions.append(
                 NewVersion("AuditEvent", item.event_id, 1, micros, "POST", item.body, index)
             )
@@ -197,15 +203,31 @@ class AuditWriter:
                         extract_index(item.extra),
                     )
                 )
-        async with self.repository.transaction() as tx:
+        return prepared, versions
+
+    async def _write_batch(self, records: list[AuditRecord]) -> None:
+        micros = _now()
+        # Building resources and index rows is pure Python; on a thread the interpreter
+        # switches back to the event loop every few ms instead of stalling it for a batch.
+        prepared, versions = await asyncio.to_thread(self._prepare_versions, records, micros)
+        repository = self.repository
+        if isinstance(repository, SqliteRepository) and not repository.in_memory:
+            # SQLite statements run in C with the GIL released: on a thread with its own
+            # connection, the batch's B-tree work overlaps the event loop serving requests.
+            # The repository's write turn is held meanwhile, so this process's own writers
+            # queue behind the batch (no lock polling on either side) and go right after.
+            async with repository.write_turn():
+                conn = self._sqlite_connection(repository)
+                try:
+                    await asyncio.to_thread(_write_sqlite_batch, conn, prepared, versions)
+                except BaseException:
+                    self._drop_sqlite_connection()
+                    raise
+            return
+        async with repository.transaction() as tx:
             await tx.lock_key(CHAIN_LOCK)
             seq, prev = await _chain_head(tx)
-            rows: list[Any] = []
-            for item in prepared:
-                seq += 1
-                link = entry_hash(seq, item.event_id, item.recorded, item.body_hash, prev)
-                rows.append((seq, item.event_id, item.recorded, item.body_hash, prev, link))
-                prev = link
+            rows = _chain_rows(prepared, seq, prev)
             # Every event and Provenance is new: a few array statements for the whole batch
             # (PostgreSQL: entities, versions, index rows) instead of two round trips each.
             await tx.write_many(versions)
@@ -219,71 +241,51 @@ class AuditWriter:
                     [value for row in chunk for value in row],
                 )
 
+    def _sqlite_connection(self, repository: SqliteRepository) -> sqlite3.Connection:
+        """The writer's own connection to the SQLite file, kept open between batches."""
+        if self._sqlite is None:
+            self._sqlite = connect(
+                repository.path, busy_timeout=30.0, synchronous=repository.synchronous
+            )
+        return self._sqlite
 
-def _sqlite_file(repository: Repository) -> tuple[str, str] | None:
-    """(path, synchronous) of a file-backed SQLite repository, else None."""
-    from wardbook.storage.sqlite import SqliteRepository
+    def _drop_sqlite_connection(self) -> None:
+        conn, self._sqlite = self._sqlite, None
+        if conn is not None:
+            conn.close()
 
-    if isinstance(repository, SqliteRepository) and not repository.in_memory:
-        return repository.path, repository.synchronous
-    return None
+
+def _chain_rows(prepared: list[_Prepared], seq: int, prev: str) -> list[tuple[Any, ...]]:
+    """The chain rows that link ``prepared`` after the entry (``seq``, ``prev``)."""
+    rows: list[tuple[Any, ...]] = []
+    for item in prepared:
+        seq += 1
+        link = entry_hash(seq, item.event_id, item.recorded, item.body_hash, prev)
+        rows.append((seq, item.event_id, item.recorded, item.body_hash, prev, link))
+        prev = link
+    return rows
 
 
 def _write_sqlite_batch(
-    path: str,
-    synchronous: str,
-    prepared: list[_Prepared],
-    indexes: list[Any],
-    micros: int,
+    conn: sqlite3.Connection, prepared: list[_Prepared], versions: list[NewVersion]
 ) -> None:
-    """One batch in one SQLite transaction on this thread's own connection."""
-    from wardbook.storage.sqlite.connection import connect, rollback_quietly, sqlite_errors
-    from wardbook.storage.sqlite.write import write_version
-
-    conn = connect(path, busy_timeout=30.0, synchronous=synchronous)
-    try:
-        with sqlite_errors():
-            conn.execute("BEGIN IMMEDIATE")  # waits (on this thread) for other writers
-            try:
-                head = conn.execute(
-                    "SELECT seq, entry_hash FROM audit_chain ORDER BY seq DESC LIMIT 1"
-                ).fetchone()
-                seq, prev = (int(head[0]), str(head[1])) if head else (0, GENESIS)
-                rows = []
-                for item, index in zip(prepared, indexes, strict=True):
-                    write_version(
-                        conn,
-                        NewVersion(
-                            "AuditEvent", item.event_id, 1, micros, "POST", item.body, index
-                        ),
-                    )
-                    seq += 1
-                    link = entry_hash(seq, item.event_id, item.recorded, item.body_hash, prev)
-                    rows.append((seq, item.event_id, item.recorded, item.body_hash, prev, link))
-                    prev = link
-                    if item.extra is not None:
-                        write_version(
-                            conn,
-                            NewVersion(
-                                "Provenance",
-                                item.extra["id"],
-                                1,
-                                micros,
-                                "POST",
-                                jsonio.dumps(item.extra),
-                                extract_index(item.extra),
-                            ),
-                        )
-                conn.executemany(
-                    "INSERT INTO audit_chain (seq, event_id, recorded, body_hash, prev_hash,"
-                    " entry_hash) VALUES (?, ?, ?, ?, ?, ?)",
-                    rows,
-                )
-                conn.execute("COMMIT")
-            finally:
-                rollback_quietly(conn)
-    finally:
-        conn.close()
+    """One batch in one SQLite transaction on the writer's own connection (on a thread)."""
+    with sqlite_errors():
+        conn.execute("BEGIN IMMEDIATE")  # waits (on this thread) for other processes' writers
+        try:
+            head = conn.execute(
+                "SELECT seq, entry_hash FROM audit_chain ORDER BY seq DESC LIMIT 1"
+            ).fetchone()
+            seq, prev = (int(head[0]), str(head[1])) if head else (0, GENESIS)
+            insert_new_versions(conn, versions)
+            conn.executemany(
+                "INSERT INTO audit_chain (seq, event_id, recorded, body_hash, prev_hash,"
+                " entry_hash) VALUES (?, ?, ?, ?, ?, ?)",
+                _chain_rows(prepared, seq, prev),
+            )
+            conn.execute("COMMIT")
+        finally:
+            rollback_quietly(conn)
 
 
 async def _chain_head(tx: WriteTx) -> tuple[int, str]:

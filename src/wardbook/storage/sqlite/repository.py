@@ -225,6 +225,18 @@ class SqliteRepository(Repository):
             finally:
                 tx.close()
 
+    @asynccontextmanager
+    async def write_turn(self) -> AsyncIterator[None]:
+        """This process's write turn, with no transaction left open on our connection.
+
+        For a writer on its own connection (the audit writer's thread): while it holds the
+        turn, this repository's writers queue on the asyncio lock instead of polling for
+        SQLite's file lock, and they start the moment the turn is given back.
+        """
+        async with self._write_lock:
+            self._committer.commit(self._write_conn())
+            yield
+
     async def write_many(self, versions: Sequence[NewVersion]) -> None:
         """Write many versions in ONE transaction (the loader's bulk path); all or nothing."""
         async with self._write_lock:

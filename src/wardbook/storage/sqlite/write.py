@@ -237,3 +237,47 @@ def _insert_new(conn: sqlite3.Connection, fresh: list[tuple[int, LoadRow]]) -> N
                 f"INSERT INTO {table.name} ({table.insert_columns}) VALUES ({marks})",  # nosec B608
                 records,
             )
+
+
+def insert_new_versions(conn: sqlite3.Connection, versions: Sequence[NewVersion]) -> None:
+    """First versions of resources that do not exist yet, one ``executemany`` per table.
+
+    Call inside a write transaction (the write lock is held, so the next pids are free).
+    The audit writer's batches are like this: every AuditEvent and Provenance is new. A
+    resource that exists already fails the whole statement (UNIQUE), as :func:`write_version`
+    would fail it with VersionConflict; nothing is written then (the caller rolls back).
+    """
+    if not versions:
+        return
+    if any(v.version != 1 or v.deleted for v in versions):
+        raise ValueError("insert_new_versions writes first, live versions only")
+    first = conn.execute("SELECT COALESCE(MAX(pid), 0) + 1 FROM resource_entity").fetchone()[0]
+    pids = range(first, first + len(versions))
+    conn.executemany(
+        sql.INSERT_ENTITY_WITH_PID,
+        [
+            (pid, v.resource_type, v.id, 1, 0, v.last_updated)
+            for pid, v in zip(pids, versions, strict=True)
+        ],
+    )
+    conn.executemany(
+        sql.INSERT_VERSION,
+        [
+            (pid, v.resource_type, v.id, 1, 0, v.last_updated, v.method, v.body)
+            for pid, v in zip(pids, versions, strict=True)
+        ],
+    )
+    per_table: dict[str, list[tuple[object, ...]]] = {}
+    for pid, v in zip(pids, versions, strict=True):
+        for name, keys in index_sets(v.index).items():
+            rows = per_table.setdefault(name, [])
+            rows.extend((pid, v.resource_type, *key) for key in keys)
+    for table in INDEX_TABLES:
+        records = per_table.get(table.name)
+        if records:
+            marks = ", ".join("?" * (len(table.columns) + 2))
+            conn.executemany(
+                # internal identifiers, values bound:
+                f"INSERT INTO {table.name} ({table.insert_columns}) VALUES ({marks})",  # nosec B608
+                records,
+            )

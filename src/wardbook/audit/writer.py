@@ -42,6 +42,7 @@ log = logging.getLogger("wardbook.audit")
 
 _CHAIN_INSERT_ROW = "(?, ?, ?, ?, ?, ?)"
 _CHAIN_INSERT_CHUNK = 100
+_SQLITE_BATCH = 200
 
 
 class _Prepared:
@@ -153,8 +154,13 @@ class AuditWriter:
     async def flush(self) -> None:
         """Write everything buffered now (in batches of ``max_batch``)."""
         async with self._lock:
+            size = self.max_batch
+            if isinstance(self.repository, SqliteRepository):
+                # Each batch holds this process's write turn while it commits: smaller ones
+                # let a create in between them instead of behind a thousand events.
+                size = min(size, _SQLITE_BATCH)
             while self._buffer:
-                batch = self._buffer[: self.max_batch]
+                batch = self._buffer[:size]
                 await self._write_batch(batch)
                 del self._buffer[: len(batch)]
                 self.written += len(batch)

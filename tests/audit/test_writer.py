@@ -1,13 +1,19 @@
-"""The audit writer's batch preparation: event ids and the canonical hash shortcut."""
+"""The audit writer: event ids, the canonical hash shortcut, failed batches kept buffered."""
 
 from __future__ import annotations
 
+import inspect
 import uuid
+from typing import Any
 
 import orjson
+import pytest
 
-from wardbook.audit.chain import canonical_hash, canonical_hash_of
-from wardbook.audit.writer import _uuid4s
+from wardbook.audit.chain import canonical_hash, canonical_hash_of, verify_chain
+from wardbook.audit.writer import AuditWriter, _uuid4s
+from wardbook.storage.base import Repository
+
+from .test_chain import record
 
 
 def test_event_ids_are_distinct_random_uuid4s() -> None:
@@ -30,3 +36,47 @@ def test_hash_of_the_dict_equals_hash_of_its_serialized_body() -> None:
         "entity": [{"what": {"reference": "Patient/p1"}, "n": 1.5}],
     }
     assert canonical_hash_of(resource) == canonical_hash(orjson.dumps(resource))
+
+
+@pytest.mark.anyio
+async def test_a_failed_batch_stays_buffered_and_is_written_whole_on_retry(
+    repository: Repository, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Nothing of a failed batch is committed, nothing is dropped, the retry writes it all."""
+    from wardbook.audit import writer as writer_module
+    from wardbook.storage.postgres import write as pg_write
+
+    writer = AuditWriter(repository, max_batch=4)
+    for n in range(6):
+        await writer.submit(record(n))
+    failures = {"left": 1}
+
+    def failing(module: Any, name: str) -> None:
+        original = getattr(module, name)
+
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if failures["left"]:
+                failures["left"] -= 1
+                raise RuntimeError("disk trouble")
+            return original(*args, **kwargs)
+
+        async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+            if failures["left"]:
+                failures["left"] -= 1
+                raise RuntimeError("disk trouble")
+            return await original(*args, **kwargs)
+
+        is_async = inspect.iscoroutinefunction(original)
+        monkeypatch.setattr(module, name, async_wrapper if is_async else wrapper)
+
+    failing(writer_module, "insert_new_versions")  # SQLite batches
+    failing(pg_write, "_create_many")  # PostgreSQL batches (write_many)
+    with pytest.raises(RuntimeError):
+        await writer.flush()
+    assert writer.pending == 6 and writer.written == 0
+    assert await repository.query("SELECT count(*) FROM audit_chain", ()) == [(0,)]
+    await writer.flush()
+    assert writer.pending == 0 and writer.written == 6
+    report = await verify_chain(repository)
+    assert report.intact and report.checked == 6
+    await writer.stop()

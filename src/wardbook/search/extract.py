@@ -47,6 +47,8 @@ ENTITY_PARAMS = frozenset(("_id", "_lastUpdated"))
 Row = AnyRow | CompositeRow
 RowExtractor = Callable[[Any, str | None], Iterable[Row]]
 NodeEvaluator = Callable[[dict[str, Any]], list[Node]]
+# (component signature, id of the value, its context) -> (the value, its component keys).
+ComponentMemo = dict[tuple[Any, int, str], tuple[Any, list[str]]]
 
 _EXTRACTORS: dict[str, Callable[[str, Any, str | None], Iterable[Row]]] = {
     "string": extract_string_rows,
@@ -72,6 +74,8 @@ class ParamPlan:
     roots: frozenset[str] | None = None
     # A token parameter that may yield Identifiers: it also writes ``:of-type`` rows.
     identifier: bool = False
+    # Composites: ``extract`` with the memo of component keys of one extraction call.
+    extract_shared: Callable[[Any, str | None, ComponentMemo], Iterable[Row]] | None = None
 
 
 @dataclass(slots=True)
@@ -204,32 +208,66 @@ def _root_evaluator(evaluate: Callable[[list[Node]], list[Node]], rtype: str) ->
 def _composite_plan(
     param: registry.SearchParamDef, expression: str, rtype: str
 ) -> ParamPlan | None:
+    """R4 search.html#composite: one row per combination of the components' keys."""
     try:
         base = compile_expression(expression, rtype)
-        components: list[tuple[Callable[[list[Node]], list[Node]], RowExtractor]] = []
+        components: list[tuple[Callable[[list[Node]], list[Node]], RowExtractor, Any]] = []
         for definition, comp_expr in param.components:
             comp_def = registry.search_parameter_by_url(definition)
             if comp_def is None or comp_def.type not in _EXTRACTORS:
                 return None
             comp = compile_expression(comp_expr, rtype, base.contexts)
             extractor = _typed_extract(_row_extractor(comp_def.type, param.code, comp.bindings))
-            components.append((comp.evaluate, extractor))
+            # What a component's keys depend on (never the composite's own code), so that
+            # composites sharing a component (code-value-quantity, combo-code-value-quantity)
+            # read each value once per resource.
+            signature = (comp_expr, base.contexts, comp_def.type, comp.bindings)
+            components.append((comp.evaluate, extractor, signature))
     except Unsupported:
         return None
 
-    def extract(value: Any, datatype: str | None) -> Iterable[Row]:
+    # A combination needs a key from every component, so the components are read last
+    # first -- the value component is the one most often absent (code-value-quantity on an
+    # Observation with a valueCodeableConcept) -- and reading stops at the first one
+    # without keys. The rows are the same as reading them in order.
+    backwards = list(reversed(components))
+
+    def component_keys(
+        evaluate: Callable[[list[Node]], list[Node]], extractor: RowExtractor, node: list[Node]
+    ) -> list[str]:
+        comp_keys: list[str] = []
+        for v, ctx in evaluate(node):
+            for row in extractor(v, ctx):
+                if not isinstance(row, CompositeRow):
+                    comp_keys.extend(row_keys(row))
+        return comp_keys
+
+    def extract_shared(value: Any, datatype: str | None, memo: ComponentMemo) -> Iterable[Row]:
         node = [(value, datatype or "")]
         keys: list[list[str]] = []
-        for evaluate, extractor in components:
-            comp_keys: list[str] = []
-            for v, ctx in evaluate(node):
-                for row in extractor(v, ctx):
-                    if not isinstance(row, CompositeRow):
-                        comp_keys.extend(row_keys(row))
-            keys.append(comp_keys)
+        for evaluate, extractor, signature in backwards:
+            memo_key = (signature, id(value), node[0][1])
+            known = memo.get(memo_key)
+            if known is None or known[0] is not value:
+                known = memo[memo_key] = (value, component_keys(evaluate, extractor, node))
+            if not known[1]:
+                return ()
+            keys.append(known[1])
+        keys.reverse()
         return composite_rows(param.code, keys)
 
-    return ParamPlan(param.code, "composite", _root_evaluator(base.evaluate, rtype), extract, True)
+    def extract(value: Any, datatype: str | None) -> Iterable[Row]:
+        return extract_shared(value, datatype, {})
+
+    return ParamPlan(
+        param.code,
+        "composite",
+        _root_evaluator(base.evaluate, rtype),
+        extract,
+        True,
+        expression_roots(expression, rtype),
+        extract_shared=extract_shared,
+    )
 
 
 def _near_plan(expression: str, rtype: str) -> ParamPlan:
@@ -330,14 +368,28 @@ def present_roots(resource: dict[str, Any]) -> set[str]:
     (a primitive's extensions). Extra names only cost an evaluation, never a missed row.
     """
     present: set[str] = set()
+    names = _ROOT_NAMES
     for key in resource:
-        name = key[1:] if key.startswith("_") else key
-        present.add(name)
-        for position, char in enumerate(name):
-            if char.isupper():
-                present.add(name[:position])
-                break
+        found = names.get(key)
+        if found is None:
+            found = _root_names(key)
+            if len(names) < _ROOT_NAMES_MAX:
+                names[key] = found
+        present.update(found)
     return present
+
+
+# JSON key -> the root names it stands for; bounded, as keys come from untrusted input.
+_ROOT_NAMES: dict[str, tuple[str, ...]] = {}
+_ROOT_NAMES_MAX = 10_000
+
+
+def _root_names(key: str) -> tuple[str, ...]:
+    name = key[1:] if key.startswith("_") else key
+    for position, char in enumerate(name):
+        if char.isupper():
+            return (name, name[:position])
+    return (name,)
 
 
 @cache
@@ -373,11 +425,18 @@ def extract_index(resource: dict[str, Any]) -> IndexRows:
     present = present_roots(resource)
     plans = type_plan(rtype).params
     custom = CUSTOM.plans(rtype)  # custom SearchParameters (indexing or active)
+    memo: ComponentMemo = {}
     for param in [*plans, *custom] if custom else plans:
         if param.roots is not None and param.roots.isdisjoint(present):
             continue  # none of the elements it reads is there: no rows
         nodes = param.evaluate(resource)
         if not nodes:
+            continue
+        shared = param.extract_shared
+        if shared is not None:
+            for value, datatype in nodes:
+                for row in shared(value, datatype, memo):
+                    buckets[type(row)].append(row)
             continue
         extract = param.extract
         for value, datatype in nodes:

@@ -14,6 +14,7 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 from typing import Any
 
 from wardbook.search.index import NumberRow
@@ -29,8 +30,13 @@ class NumberValue:
     text: str
 
 
+@lru_cache(maxsize=16_384)
 def precision_range(text: str) -> tuple[float, float, float]:
-    """(value, low, high) of a decimal written as ``text``; ValueError if not a number."""
+    """(value, low, high) of a decimal written as ``text``; ValueError if not a number.
+
+    Cached: a pure function of the text, run for every number and quantity indexed, and
+    real data repeats its values (vital signs, lab results, amounts) all the time.
+    """
     try:
         number = Decimal(text)
     except InvalidOperation:

@@ -104,20 +104,34 @@ def audit_rows(database: str) -> int:
     return int(out.strip())
 
 
-def drain_seconds(database: str, quiet: float = 0.5, timeout: float = 120.0) -> float:
+def drain_seconds(
+    database: str, expected: int, quiet: float = 0.5, timeout: float = 300.0
+) -> float:
     """Seconds after a run until the buffered audit writer has committed the backlog.
 
-    The writer flushes every 100 ms: once the count of committed AuditEvents has not moved
-    for ``quiet`` seconds, the backlog is written. Returned: the time of the last change.
+    Waits until at least ``expected`` AuditEvents are committed (one per audited request
+    wrk completed), then until the count has not moved for ``quiet`` seconds (requests
+    cut off when wrk stopped may add a few). Returned: the time of the last change.
     """
     started = time.monotonic()
     last, changed = audit_rows(database), started
-    while time.monotonic() - changed < quiet and time.monotonic() - started < timeout:
+    while time.monotonic() - started < timeout:
+        if last >= expected and time.monotonic() - changed >= quiet:
+            break
         time.sleep(0.05)
         now = audit_rows(database)
         if now != last:
             last, changed = now, time.monotonic()
     return changed - started
+
+
+def audited_run(
+    database: str, binary: str, url: str, seconds: int, connections: int, script: Path
+) -> dict[str, Any]:
+    """A wrk run of audited requests, its rate counting the audit backlog's drain."""
+    before = audit_rows(database)
+    result = wrk(binary, url, seconds, connections, script)
+    return sustained(result, drain_seconds(database, before + result["requests"]))
 
 
 def sustained(result: dict[str, Any], drain: float) -> dict[str, Any]:
@@ -189,9 +203,8 @@ def bench_backend(
             c, s = args.connections, args.seconds
             wrk(wrk_bin, f"{base}/livez", 2, c, None)  # warm-up
             hello = wrk(wrk_bin, f"{base}/livez", s, c, None)
-            drain_seconds(database)  # the id listing's AuditEvent
-            read = sustained(wrk(wrk_bin, base, s, c, read_lua), drain_seconds(database))
-            created = sustained(wrk(wrk_bin, base, s, c, create_lua), drain_seconds(database))
+            read = audited_run(database, wrk_bin, base, s, c, read_lua)
+            created = audited_run(database, wrk_bin, base, s, c, create_lua)
     finally:
         server.send_signal(signal.SIGINT)
         try:

@@ -69,6 +69,13 @@ class _Prop:
     value_set: str | None
     targets: frozenset[str] | None  # Reference: allowed target types; None = any
     simple_quantity: bool
+    # "_name": the primitive's extension sibling (R4 json.html#primitive).
+    ext_name: str = ""
+    # A single primitive that needs no check beyond its lexical form and required codes:
+    # the common case, checked inline by ``_members`` (1; 2 for uri-like: "#" fragments
+    # take the full path).
+    fast: int = 0
+    node: _Node | None = None  # the element table of a complex value, once looked up
 
 
 @dataclass(slots=True)
@@ -129,6 +136,9 @@ def _make_prop(type_name: str, el: ElementDef, etype: ElementType | None) -> _Pr
         and not set(etype.targets) & set(_ROOT_TYPES)
     ):
         targets = frozenset(etype.targets)
+    fast = 0
+    if kind == _PRIMITIVE and not el.is_array and code != "xhtml":
+        fast = 2 if code in ("canonical", "uri", "url") else 1
     return _Prop(
         json_name=json_name,
         element=el,
@@ -143,6 +153,8 @@ def _make_prop(type_name: str, el: ElementDef, etype: ElementType | None) -> _Pr
         value_set=value_set,
         targets=targets,
         simple_quantity=etype is not None and "SimpleQuantity" in etype.profiles,
+        ext_name="_" + json_name,
+        fast=fast,
     )
 
 
@@ -330,6 +342,20 @@ class _Validator:
         props = node.props
         for key, item in value.items():
             prop = props.get(key)
+            if prop is not None and prop.fast:
+                # What ``prop`` would do for a single primitive without an ``_`` sibling
+                # and without a problem; anything else takes the full path below.
+                check = prop.check
+                if (
+                    item is not None
+                    and type(item) is not list
+                    and check is not None
+                    and check(item) is None
+                    and (prop.codes is None or item in prop.codes)
+                    and (prop.fast == 1 or item[:1] != "#")
+                    and prop.ext_name not in value
+                ):
+                    continue
             if prop is None:
                 if not isinstance(key, str):
                     report.error("structure", f"a JSON key must be a string: {key!r}", path)
@@ -368,7 +394,7 @@ class _Validator:
         here = f"{path}.{prop.json_name}"
         ext: Any = None
         if prop.kind == _PRIMITIVE:
-            ext = parent.get("_" + prop.json_name)
+            ext = parent.get(prop.ext_name)
         if value is None:
             report.error("structure", "null is not allowed here (R4 json.html)", here)
             return
@@ -461,7 +487,10 @@ class _Validator:
             return
         if prop.node_key is None:
             raise RuntimeError("internal error: prop.node_key is missing")
-        self.obj(value, _node(*prop.node_key), path, scope)
+        node = prop.node
+        if node is None:
+            node = prop.node = _node(*prop.node_key)
+        self.obj(value, node, path, scope)
         code = prop.type_code
         if code == "Reference":
             self.reference(value, prop, path, scope)
@@ -631,7 +660,7 @@ class _Validator:
         system, code = value.get("system"), value.get("code")
         if not isinstance(code, str):
             return
-        if (system, code) not in prop.pairs:
+        if not _in_value_set(system, code, prop.pairs):
             self.report.error(
                 "code-invalid",
                 f"{system}|{code} is not in the required value set {prop.value_set}",
@@ -649,12 +678,21 @@ class _Validator:
             for c in codings
             if isinstance(c, dict) and isinstance(c.get("code"), str)
         ]
-        if pairs and not any(p in prop.pairs for p in pairs):
+        if pairs and not any(_in_value_set(s, c, prop.pairs) for s, c in pairs):
             self.report.error(
                 "code-invalid",
                 f"no coding is in the required value set {prop.value_set}",
                 f"{path}.coding",
             )
+
+
+def _in_value_set(system: Any, code: Any, pairs: frozenset[tuple[str, str]]) -> bool:
+    """(system, code) is in the expansion; a system that is not a string never is (a
+    malformed ``system`` such as a JSON array is reported as a structure error, and must
+    not crash the binding check; R4 terminologies.html#required)."""
+    if system is not None and not isinstance(system, str):
+        return False
+    return (system, code) in pairs
 
 
 def _comparable_moments(start: str, end: str) -> tuple[Any, Any] | None:

@@ -178,3 +178,41 @@ async def test_a_conditional_reference_without_a_match_rejects_the_resource(
     [rejected] = report.rejected
     assert rejected.reference == "Patient/p-1"
     assert "matches no resource" in rejected.reason
+
+
+async def test_resources_resolved_by_the_writer_are_validated_once_and_indexed(
+    repository: Repository, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from wardbook.service import ingest as ingest_module
+
+    calls: list[str] = []
+    original = ingest_module.require_valid
+
+    def counting(resource: object, resource_type: str) -> dict[str, object]:
+        calls.append(resource_type)
+        return original(resource, resource_type)
+
+    monkeypatch.setattr(ingest_module, "require_valid", counting)
+    hospital = {
+        "resourceType": "Organization",
+        "id": "h-1",
+        "identifier": [{"system": "urn:x", "value": "h1"}],
+        "name": "General",
+    }
+    condref = {"reference": "Organization?identifier=urn:x|h1"}
+    patients = [{**patient(n), "managingOrganization": condref} for n in range(3)]
+    broken = {**patient(9), "gender": "woman", "managingOrganization": condref}
+    # One unit: the patients come back Unresolved and the writer resolves their reference.
+    path = write_ndjson(tmp_path / "refs.ndjson", [hospital, *patients, broken])
+    report = await ingest(ResourceService(repository), [path], workers=0)
+    assert report.written == 4
+    [rejected] = report.rejected
+    assert rejected.reference == "Patient/p-9" and "gender" in rejected.reason
+    assert sorted(calls) == ["Organization", *["Patient"] * 4]  # each validated once
+    query = parse_search(
+        "Patient", [("organization", "Organization/h-1"), ("_total", "accurate")], strict=True
+    )
+    assert (await repository.search(query)).total == 3
+    stored = await repository.read("Patient", "p-0")
+    assert stored is not None and stored.body is not None
+    assert jsonio.loads(stored.body)["managingOrganization"] == {"reference": "Organization/h-1"}

@@ -135,8 +135,15 @@ def prepare_unit(unit: Lines | Document) -> list[Outcome]:
     return [prepare_item(item, micros, unit.resolved) for item in items]
 
 
-def prepare_item(item: Item, micros: int, resolved: dict[str, str] | None = None) -> Outcome:
-    """One resource as a LoadRow stamped version 1, or the reason it is refused."""
+def prepare_item(
+    item: Item, micros: int, resolved: dict[str, str] | None = None, *, validated: bool = False
+) -> Outcome:
+    """One resource as a LoadRow stamped version 1, or the reason it is refused.
+
+    ``validated``: the resource already passed validation in a worker and came back
+    ``Unresolved``; only its links change now. Validation always sees the resource before
+    its links are rewritten (R4 http.html#trules), so it is not run a second time.
+    """
     resource = item.resource
     if isinstance(resource, _Unparsable):
         return Rejected(item.source, "?", resource.reason)
@@ -145,7 +152,7 @@ def prepare_item(item: Item, micros: int, resolved: dict[str, str] | None = None
         if not isinstance(resource_type, str):
             raise BadRequest("Not a FHIR resource: resourceType is missing")
         check_type(resource_type)
-        valid = require_valid(resource, resource_type)
+        valid = resource if validated else require_valid(resource, resource_type)
         valid, links = rewrite_links(valid, resolved or {})
         unknown = frozenset(
             link
@@ -272,7 +279,9 @@ class Writer:
                 return
             self.resolved[reference] = target
         again = Item(item.source, item.resource, item.if_none_exist)
-        await self.take(prepare_item(again, now_micros(), self.resolved))
+        # Validated in the worker already: the writer's core only rewrites, indexes and
+        # serializes it.
+        await self.take(prepare_item(again, now_micros(), self.resolved, validated=True))
 
     async def flush(self) -> None:
         batch, self.batch = self.batch, []

@@ -155,7 +155,7 @@ async def test_insert_new_versions_writes_the_rows_write_version_writes(tmp_path
     """The audit writer's bulk path for brand-new resources equals one write per version."""
     from wardbook.storage.sqlite.write import insert_new_versions, write_version
 
-    observations = synthea("Observation", 5)
+    observations = synthea("Observation", 40)  # index rows past one multi-row INSERT
     for number, resource in enumerate(observations):
         resource["id"] = f"obs-{number}"
     versions = [new_version(patient(), 1, T0)] + [
@@ -178,7 +178,7 @@ async def test_insert_new_versions_writes_the_rows_write_version_writes(tmp_path
                         write_version(conn, version)
                 conn.execute("COMMIT")
             found.append(_all_rows(repo._read_conn()))
-            assert (await repo.read("Observation", "obs-4")) is not None
+            assert (await repo.read("Observation", "obs-39")) is not None
         finally:
             await repo.close()
     assert found[0] == found[1]

@@ -36,7 +36,7 @@ from wardbook.search.extract import extract_index
 from wardbook.storage.base import NewVersion, Repository, WriteTx
 from wardbook.storage.sqlite import SqliteRepository
 from wardbook.storage.sqlite.connection import connect, rollback_quietly, sqlite_errors
-from wardbook.storage.sqlite.write import insert_new_versions
+from wardbook.storage.sqlite.write import insert_new_versions, insert_rows
 
 log = logging.getLogger("wardbook.audit")
 
@@ -284,9 +284,11 @@ def _write_sqlite_batch(
             ).fetchone()
             seq, prev = (int(head[0]), str(head[1])) if head else (0, GENESIS)
             insert_new_versions(conn, versions)
-            conn.executemany(
+            insert_rows(
+                conn,
                 "INSERT INTO audit_chain (seq, event_id, recorded, body_hash, prev_hash,"
-                " entry_hash) VALUES (?, ?, ?, ?, ?, ?)",
+                " entry_hash)",
+                "(?, ?, ?, ?, ?, ?)",
                 _chain_rows(prepared, seq, prev),
             )
             conn.execute("COMMIT")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from wardbook.storage.base import (
     LoadOutcome,
@@ -239,8 +239,28 @@ def _insert_new(conn: sqlite3.Connection, fresh: list[tuple[int, LoadRow]]) -> N
             )
 
 
+_ROWS_PER_INSERT = 100
+
+
+def insert_rows(
+    conn: sqlite3.Connection, head: str, row_marks: str, rows: Sequence[Sequence[Any]]
+) -> None:
+    """``head VALUES (...), (...)`` with up to _ROWS_PER_INSERT rows per statement.
+
+    One statement for many rows: the ``sqlite3`` module releases the GIL around every step,
+    and a writer thread that must win it back per row (``executemany``) waits behind the
+    event loop each time. ``row_marks`` is one row's ``(?, ?, ...)``.
+    """
+    for start in range(0, len(rows), _ROWS_PER_INSERT):
+        chunk = rows[start : start + _ROWS_PER_INSERT]
+        conn.execute(
+            f"{head} VALUES {', '.join([row_marks] * len(chunk))}",
+            [value for row in chunk for value in row],
+        )
+
+
 def insert_new_versions(conn: sqlite3.Connection, versions: Sequence[NewVersion]) -> None:
-    """First versions of resources that do not exist yet, one ``executemany`` per table.
+    """First versions of resources that do not exist yet, a few multi-row INSERTs per table.
 
     Call inside a write transaction (the write lock is held, so the next pids are free).
     The audit writer's batches are like this: every AuditEvent and Provenance is new. A
@@ -253,15 +273,20 @@ def insert_new_versions(conn: sqlite3.Connection, versions: Sequence[NewVersion]
         raise ValueError("insert_new_versions writes first, live versions only")
     first = conn.execute("SELECT COALESCE(MAX(pid), 0) + 1 FROM resource_entity").fetchone()[0]
     pids = range(first, first + len(versions))
-    conn.executemany(
-        sql.INSERT_ENTITY_WITH_PID,
+    insert_rows(
+        conn,
+        "INSERT INTO resource_entity (pid, res_type, res_id, version, deleted, last_updated)",
+        "(?, ?, ?, ?, ?, ?)",
         [
             (pid, v.resource_type, v.id, 1, 0, v.last_updated)
             for pid, v in zip(pids, versions, strict=True)
         ],
     )
-    conn.executemany(
-        sql.INSERT_VERSION,
+    insert_rows(
+        conn,
+        "INSERT INTO resource_version"
+        " (pid, res_type, res_id, version, deleted, last_updated, method, body)",
+        "(?, ?, ?, ?, ?, ?, ?, CAST(? AS TEXT))",
         [
             (pid, v.resource_type, v.id, 1, 0, v.last_updated, v.method, v.body)
             for pid, v in zip(pids, versions, strict=True)
@@ -275,9 +300,7 @@ def insert_new_versions(conn: sqlite3.Connection, versions: Sequence[NewVersion]
     for table in INDEX_TABLES:
         records = per_table.get(table.name)
         if records:
-            marks = ", ".join("?" * (len(table.columns) + 2))
-            conn.executemany(
-                # internal identifiers, values bound:
-                f"INSERT INTO {table.name} ({table.insert_columns}) VALUES ({marks})",  # nosec B608
-                records,
-            )
+            # internal identifiers, values bound:
+            head = f"INSERT INTO {table.name} ({table.insert_columns})"  # nosec B608
+            marks = "(" + ", ".join("?" * (len(table.columns) + 2)) + ")"
+            insert_rows(conn, head, marks, records)

@@ -171,10 +171,12 @@ def replace_index(
                 [(pid, *key) for key in diff.removed],
             )
         if diff.added:
-            marks = ", ".join("?" * (len(table.columns) + 2))
-            conn.executemany(
+            # One multi-row INSERT, not executemany: one GIL hand-off, not one per row.
+            insert_rows(
+                conn,
                 # internal identifiers, values bound:
-                f"INSERT INTO {table.name} ({table.insert_columns}) VALUES ({marks})",  # nosec B608
+                f"INSERT INTO {table.name} ({table.insert_columns})",  # nosec B608
+                "(" + ", ".join("?" * (len(table.columns) + 2)) + ")",
                 [(pid, resource_type, *key) for key in diff.added],
             )
 

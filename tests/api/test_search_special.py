@@ -232,21 +232,196 @@ async def test_contained_false_is_the_default_and_searches_containers(
     assert _ids(await client.get("/Medication", params={"status": "active"})) == set()
 
 
+RX = "http://www.nlm.nih.gov/research/umls/rxnorm"
+
+
+def _medication(mid: str, code: str, form: str) -> dict[str, Any]:
+    return {
+        "resourceType": "Medication",
+        "id": mid,
+        "code": {"coding": [{"system": RX, "code": code}]},
+        "form": {"text": form},
+    }
+
+
+def _request(rid: str, *contained: dict[str, Any]) -> dict[str, Any]:
+    request: dict[str, Any] = {
+        "resourceType": "MedicationRequest",
+        "id": rid,
+        "status": "active",
+        "intent": "order",
+        "subject": {"reference": "Patient/p1"},
+        "medicationReference": {"reference": f"#{contained[0]['id']}"},
+        "contained": list(contained),
+    }
+    if len(contained) > 1:  # dom-3: every contained resource is referenced from its container
+        request["supportingInformation"] = [{"reference": f"#{c['id']}"} for c in contained[1:]]
+    return request
+
+
+@pytest.fixture
+async def containers(client: httpx.AsyncClient) -> httpx.AsyncClient:
+    """Two MedicationRequests and a MedicationStatement holding Medications, and one
+    standalone Medication (R4 search.html#contained)."""
+    await _put(
+        client,
+        _request(
+            "mr1", _medication("tab", "1049221", "tablet"), _medication("syr", "197361", "syrup")
+        ),
+    )
+    await _put(client, _request("mr2", _medication("other", "313782", "tablet")))
+    await _put(
+        client,
+        {
+            "resourceType": "MedicationStatement",
+            "id": "ms1",
+            "status": "active",
+            "subject": {"reference": "Patient/p1"},
+            "medicationReference": {"reference": "#m"},
+            "contained": [_medication("m", "1049221", "capsule")],
+        },
+    )
+    await _put(client, _medication("top", "1049221", "tablet"))
+    return client
+
+
+def _entries(response: httpx.Response) -> list[tuple[str, str, str]]:
+    assert response.status_code == 200, response.text
+    body = response.json()
+    return sorted(
+        (e["resource"]["resourceType"], e["resource"]["id"], e["fullUrl"].split("/fhir/")[-1])
+        for e in body.get("entry", [])
+        if e["search"]["mode"] == "match"
+    )
+
+
+async def test_contained_true_returns_the_containers_of_a_match(
+    containers: httpx.AsyncClient,
+) -> None:
+    params = {"code": f"{RX}|1049221", "_contained": "true", "_total": "accurate"}
+    response = await containers.get("/Medication", params=params)
+    assert _entries(response) == [
+        ("MedicationRequest", "mr1", "MedicationRequest/mr1"),
+        ("MedicationStatement", "ms1", "MedicationStatement/ms1"),
+    ]
+    assert response.json()["total"] == 2
+    # No criteria: every container of a Medication.
+    every = await containers.get("/Medication", params={"_contained": "true"})
+    assert {i for _, i, _ in _entries(every)} == {"mr1", "mr2", "ms1"}
+
+
+async def test_contained_type_contained_returns_the_contained_resources(
+    containers: httpx.AsyncClient,
+) -> None:
+    params = {"code": f"{RX}|1049221", "_contained": "true", "_containedType": "contained"}
+    response = await containers.get("/Medication", params=params)
+    assert _entries(response) == [
+        ("Medication", "m", "MedicationStatement/ms1#m"),
+        ("Medication", "tab", "MedicationRequest/mr1#tab"),
+    ]
+    # The container counts are not the entries' count: no total rather than a wrong one.
+    assert "total" not in response.json()
+    tab = next(e["resource"] for e in response.json()["entry"] if e["resource"]["id"] == "tab")
+    assert tab["form"] == {"text": "tablet"}
+
+
+async def test_contained_both_returns_standalone_and_contained_matches(
+    containers: httpx.AsyncClient,
+) -> None:
+    params = {"code": f"{RX}|1049221", "_contained": "both"}
+    assert {i for _, i, _ in _entries(await containers.get("/Medication", params=params))} == {
+        "top",
+        "mr1",
+        "ms1",
+    }
+    params["_containedType"] = "contained"
+    assert _entries(await containers.get("/Medication", params=params)) == [
+        ("Medication", "m", "MedicationStatement/ms1#m"),
+        ("Medication", "tab", "MedicationRequest/mr1#tab"),
+        ("Medication", "top", "Medication/top"),
+    ]
+    # The default is unchanged: only the standalone Medication.
+    assert _ids(await containers.get("/Medication", params={"code": f"{RX}|1049221"})) == {"top"}
+
+
+async def test_each_contained_resource_must_match_on_its_own(
+    containers: httpx.AsyncClient,
+) -> None:
+    """mr1 holds a 1049221 tablet and a 197361 syrup: no one Medication is a 1049221 syrup."""
+    params = {"code": f"{RX}|1049221", "form:text": "syrup", "_contained": "true"}
+    assert _entries(await containers.get("/Medication", params=params)) == []
+    params["form:text"] = "tablet"
+    assert {i for _, i, _ in _entries(await containers.get("/Medication", params=params))} == {
+        "mr1"
+    }
+    # A negation holds per contained resource: mr1's syrup is not a 1049221.
+    negated = {"code:not": f"{RX}|1049221", "_contained": "true", "_containedType": "contained"}
+    assert _entries(await containers.get("/Medication", params=negated)) == [
+        ("Medication", "other", "MedicationRequest/mr2#other"),
+        ("Medication", "syr", "MedicationRequest/mr1#syr"),
+    ]
+    by_id = {"_id": "syr,m", "_contained": "true", "_containedType": "contained"}
+    assert {i for _, i, _ in _entries(await containers.get("/Medication", params=by_id))} == {
+        "syr",
+        "m",
+    }
+
+
+async def test_contained_rows_follow_updates_and_deletes(containers: httpx.AsyncClient) -> None:
+    params = {"code": f"{RX}|313782", "_contained": "true"}
+    assert _ids(await containers.get("/Medication", params=params)) == {"mr2"}
+    await _put(containers, _request("mr2", _medication("other", "999", "tablet")))
+    assert _ids(await containers.get("/Medication", params=params)) == set()
+    params["code"] = f"{RX}|1049221"
+    assert await containers.delete("/MedicationStatement/ms1") is not None
+    assert _ids(await containers.get("/Medication", params=params)) == {"mr1"}
+
+
 @pytest.mark.parametrize(
-    ("params", "code", "fragment"),
+    ("path", "params", "code", "fragment"),
     [
-        ({"_contained": "true"}, "not-supported", "_contained=true is not supported"),
-        ({"_contained": "both"}, "not-supported", "_contained=both is not supported"),
-        ({"_containedType": "contained"}, "not-supported", "_containedType=contained"),
-        ({"_contained": "yes"}, "invalid", "_contained must be one of both, false, true"),
+        (
+            "/Medication",
+            {"_contained": "yes"},
+            "invalid",
+            "_contained must be one of both, false, true",
+        ),
+        ("/Medication", {"_containedType": "contained"}, "invalid", "needs _contained=true"),
+        (
+            "/Medication",
+            {"_contained": "true", "_include": "Medication:manufacturer"},
+            "not-supported",
+            "cannot be combined with _include",
+        ),
+        (
+            "/MedicationRequest",
+            {"_contained": "true", "subject.name": "x"},
+            "not-supported",
+            "cannot be combined with chained",
+        ),
+        ("", {"_contained": "true", "_type": "Medication"}, "not-supported", "system-level"),
     ],
 )
 @pytest.mark.parametrize("handling", ["strict", "lenient"])
-async def test_unsupported_contained_values_are_refused_not_ignored(
-    client: httpx.AsyncClient, params: dict[str, str], code: str, fragment: str, handling: str
+async def test_contained_combinations_it_cannot_answer_are_refused_not_ignored(
+    client: httpx.AsyncClient,
+    path: str,
+    params: dict[str, str],
+    code: str,
+    fragment: str,
+    handling: str,
 ) -> None:
     response = await client.get(
-        "/Medication", params=params, headers={"Prefer": f"handling={handling}"}
+        path or "/", params=params, headers={"Prefer": f"handling={handling}"}
     )
     assert fragment in _outcome(response)
     assert [i["code"] for i in response.json()["issue"]] == [code]
+
+
+async def test_conditional_operations_refuse_contained(client: httpx.AsyncClient) -> None:
+    response = await client.post(
+        "/Medication",
+        json=_medication("x", "1", "tablet"),
+        headers={"If-None-Exist": "code=1&_contained=true"},
+    )
+    assert "contained" in _outcome(response)

@@ -50,6 +50,8 @@ SEARCH_PROBES = [
     "/Observation/_history",
     "/Observation/lab-bob/_history",
     "/Observation/$lastn?max=5",
+    "/Medication?_contained=true&_total=accurate",
+    "/Medication?_contained=both&code=1049221&_total=accurate",
     *(
         INFERENCE := [
             "/Observation?subject:Patient.name=Brown",
@@ -61,6 +63,7 @@ SEARCH_PROBES = [
             "/Patient?link:Patient.name=Brown",
             "/Observation/$lastn?patient=bob",
             "/Observation/$lastn?subject:Patient.name=Brown",
+            "/Medication?_contained=true&_containedType=contained&code=1049221",
         ]
     ),
 ]
@@ -71,10 +74,16 @@ BOB = {
     "Observation/panel-bob",
     "Encounter/enc-bob",
     "Provenance/prov-bob",
+    "MedicationRequest/mr-bob",
 }
 # The nurse's care relationship guards the "clinical" group (wardbook.auth.roles):
 # Encounters are scheduling data there, Provenance its own group, both outside it.
-BOB_CLINICAL = {"Observation/lab-bob", "Observation/vital-bob", "Observation/panel-bob"}
+BOB_CLINICAL = {
+    "Observation/lab-bob",
+    "Observation/vital-bob",
+    "Observation/panel-bob",
+    "MedicationRequest/mr-bob",
+}
 
 
 def traces(path: str, response: httpx.Response, bob: set[str], inference: list[str]) -> list[str]:
@@ -133,6 +142,29 @@ async def seed_cross_links(repository: Repository) -> None:
                 "code": {"coding": [{"system": "http://loinc.org", "code": "85353-1"}]},
                 "subject": {"reference": "Patient/bob"},
                 "hasMember": [{"reference": "Observation/lab-alice"}],
+            },
+            {
+                # R4 search.html#contained: _contained=true finds it through its Medication.
+                "resourceType": "MedicationRequest",
+                "id": "mr-bob",
+                "status": "active",
+                "intent": "order",
+                "subject": {"reference": "Patient/bob"},
+                "medicationReference": {"reference": "#med"},
+                "contained": [
+                    {
+                        "resourceType": "Medication",
+                        "id": "med",
+                        "code": {
+                            "coding": [
+                                {
+                                    "system": "http://www.nlm.nih.gov/research/umls/rxnorm",
+                                    "code": "1049221",
+                                }
+                            ]
+                        },
+                    }
+                ],
             },
             {
                 "resourceType": "Provenance",

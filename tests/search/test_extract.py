@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 from typing import Any
 
@@ -356,7 +357,8 @@ def _rows(resource: dict[str, Any]) -> dict[str, set[Any]]:
     out: dict[str, set[Any]] = {}
     for name in ("string", "token", "date", "number", "quantity", "uri", "reference", "composite"):
         for row in getattr(rows, name):
-            out.setdefault(type(row).__name__, set()).add(row)
+            if "#" not in row.param:  # a contained resource's row (test_contained_rows)
+                out.setdefault(type(row).__name__, set()).add(row)
     return out
 
 
@@ -378,3 +380,34 @@ def test_expression_roots() -> None:
     assert {"value", "valueQuantity", "birthDate"} <= extract.present_roots(
         {"valueQuantity": {}, "_birthDate": {}}
     )
+
+
+def test_contained_rows() -> None:
+    """R4 search.html#contained: a contained resource is indexed like a standalone one of
+    its type, under ``Type#param`` on its container, plus a ``Type#_id`` marker row."""
+    medication = {
+        "resourceType": "Medication",
+        "id": "med",
+        "code": {"coding": [{"system": "http://rx", "code": "123"}]},
+        "manufacturer": {"reference": "Organization/acme"},
+    }
+    container = {
+        "resourceType": "MedicationRequest",
+        "id": "mr",
+        "status": "active",
+        "intent": "order",
+        "subject": {"reference": "Patient/p"},
+        "medicationReference": {"reference": "#med"},
+        "contained": [medication, {"resourceType": "NotAType", "id": "x"}, "junk"],
+    }
+    rows = extract_index(container)
+    alone = extract_index(medication)
+    contained = {r for r in [*rows.token, *rows.reference] if r.param.startswith("Medication#")}
+    renamed = {
+        dataclasses.replace(r, param=f"Medication#{r.param}")
+        for r in [*alone.token, *alone.reference]
+    }
+    assert contained == renamed | {TokenRow("Medication#_id", None, "med")}
+    # The container's own rows are unchanged, and no text rows come from contained ones.
+    assert {r.param for r in rows.reference if "#" not in r.param} == {"subject", "patient"}
+    assert all("#" not in r.param for r in rows.text)

@@ -15,7 +15,9 @@ from urllib.parse import urlencode
 import pytest
 
 from wardbook.search.extract import extract_index
+from wardbook.search.matcher import contained_matches, matches
 from wardbook.search.parse import parse_search
+from wardbook.service.resources import contained_page
 from wardbook.storage.base import Repository
 
 from .data import load
@@ -171,3 +173,69 @@ async def test_sql_and_matcher_agree_on_generated_data(repository: Repository, s
             disagreements.append(f"?{urlencode(params)}: sql {ids} != matcher {expected}")
     assert disagreements == []
     assert hits > 20
+
+
+def _report(rng: random.Random, i: int) -> dict[str, Any]:
+    """A DiagnosticReport holding one to three generated Observations (search.html#contained)."""
+    contained = []
+    for j in range(rng.randint(1, 3)):
+        obs = _observation(rng, i * 10 + j)
+        obs["id"] = f"c{j}"
+        obs.pop("meta", None)  # contained resources carry no meta.lastUpdated
+        contained.append(obs)
+    return {
+        "resourceType": "DiagnosticReport",
+        "id": f"r{i}",
+        "status": "final",
+        "code": {"text": "panel"},
+        "result": [{"reference": f"#{c['id']}"} for c in contained],
+        "contained": contained,
+    }
+
+
+@pytest.mark.parametrize("seed", [4, 5])
+async def test_sql_and_matcher_agree_on_contained_resources(
+    repository: Repository, seed: int
+) -> None:
+    """``_contained=true|both`` with every ``_containedType``: the SQL candidates, narrowed
+    per contained resource by ResourceService.contained_page, are exactly what the matcher
+    finds -- across pages, with negations and criteria two contained resources could
+    satisfy only together."""
+    rng = random.Random(seed)
+    resources = [_observation(rng, i) for i in range(30)] + [_report(rng, i) for i in range(40)]
+    stored = await load(repository, resources, seed=seed)
+    rows = [extract_index(r) for r in stored]
+    disagreements = []
+    hits = 0
+    for _ in range(50):
+        params = [p for p in _query(rng) if not p[0].startswith("_sort")]
+        params += [("_sort", rng.choice(["_id", "-_id"]))]
+        params += [("_contained", rng.choice(["true", "both"]))]
+        contained_type = rng.choice(["container", "contained"])
+        params += [("_containedType", contained_type)]
+        q = parse_search("Observation", params, strict=True)
+        _, pages = await all_pages(repository, q)
+        shown = [
+            f"{e.container}/{e.id}" if e.container else f"{e.resource_type}/{e.id}"
+            for p in pages
+            for e in contained_page(p, q).entries
+        ]
+        plain = parse_search(
+            "Observation", [p for p in params if not p[0].startswith("_contained")], strict=True
+        )
+        expected: list[str] = []
+        by_id = {r["id"]: r for r in stored}
+        for rid in expected_ids(stored, q, rows):
+            resource = by_id[rid]
+            container = f"{resource['resourceType']}/{rid}"
+            if contained_type == "container":
+                expected.append(container)
+                continue
+            if q.contained == "both" and matches(resource, plain):
+                expected.append(container)
+            expected += [f"{container}/{c['id']}" for c in contained_matches(resource, plain)]
+        hits += bool(expected)
+        if shown != expected:
+            disagreements.append(f"?{urlencode(params)}: sql {shown} != matcher {expected}")
+    assert disagreements == []
+    assert hits > 15

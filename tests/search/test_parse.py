@@ -354,26 +354,45 @@ def test_unsupported_features_are_400_under_strict_and_reported_under_lenient(
     assert q.ignored[0][0] == query.split("=", 1)[0]
 
 
-@pytest.mark.parametrize(
-    ("query", "code"),
-    [
-        ("_contained=true", "not-supported"),
-        ("_contained=both", "not-supported"),
-        ("_containedType=contained", "not-supported"),
-        ("_contained=1", "invalid"),
-        ("_containedType=all", "invalid"),
-    ],
-)
-def test_contained_values_it_cannot_answer_are_400_even_under_lenient(
-    query: str, code: str
-) -> None:
+@pytest.mark.parametrize("query", ["_contained=1", "_containedType=all"])
+def test_undefined_contained_values_are_400_even_under_lenient(query: str) -> None:
     """R4 search.html#contained: ignoring them would answer a different question."""
     with pytest.raises(BadRequest) as caught:
         lenient("Observation", query)
-    assert [i.code for i in caught.value.issues] == [code]
-    assert rejected("Observation", query).issues[0].code == code
+    assert [i.code for i in caught.value.issues] == ["invalid"]
+    assert rejected("Observation", query).issues[0].code == "invalid"
+
+
+def test_contained_values_parse() -> None:
     q = strict("Observation", "_contained=false&_containedType=container")
-    assert (q.contained, q.contained_type) == ("false", "container")
+    assert (q.contained, q.contained_type, q.searches_contained) == ("false", "container", False)
+    q = strict("Observation", "_contained=true&_containedType=contained&code=x")
+    assert (q.searches_contained, q.returns_contained) == (True, True)
+    q = strict("Observation", "_contained=both")
+    assert (q.searches_contained, q.returns_contained) == (True, False)
+
+
+@pytest.mark.parametrize(
+    ("resource_type", "query", "fragment"),
+    [
+        (None, "_contained=true&_type=Medication", "system-level"),
+        ("Medication", "_contained=true&_include=Medication:manufacturer", "_include"),
+        ("Medication", "_contained=both&_sort=code", "_sort by a search parameter"),
+        ("Observation", "_contained=true&subject.name=x", "chained"),
+        ("Observation", "_contained=true&_has:Observation:has-member:code=x", "chained"),
+        ("Observation", "_contained=true&_content=x", "_content"),
+        ("Location", "_contained=true&near=1|1|1|km", "near"),
+        ("Observation", "_contained=true&_lastUpdated=gt2020", "_lastUpdated"),
+        ("Observation", "_containedType=contained", "needs _contained=true"),
+    ],
+)
+def test_contained_refuses_what_it_cannot_answer(
+    resource_type: str | None, query: str, fragment: str
+) -> None:
+    """Under lenient handling too: a search of containers must not silently drop a term."""
+    with pytest.raises(BadRequest) as caught:
+        lenient(resource_type, query)
+    assert fragment in caught.value.message
 
 
 def test_of_type_parses_type_system_code_and_value() -> None:

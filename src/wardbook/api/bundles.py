@@ -79,7 +79,7 @@ def searchset_bundle(
     """
     entries: list[dict[str, Any]] = [
         {
-            "fullUrl": f"{base}/{stored.resource_type}/{stored.id}",
+            "fullUrl": _full_url(base, stored),
             "resource": _resource(stored, project_match),
             "search": {"mode": "match"},
         }
@@ -102,6 +102,15 @@ def searchset_bundle(
     if entries:
         bundle["entry"] = entries
     return bundle
+
+
+def _full_url(base: str, stored: StoredResource) -> str:
+    """``[base]/Type/id``; a contained resource is ``[base]/ContainerType/id#local-id``
+    (the container's URL and the fragment a reference inside it would use, R4
+    references.html#contained)."""
+    if stored.container is not None:
+        return f"{base}/{stored.container}#{stored.id}"
+    return f"{base}/{stored.resource_type}/{stored.id}"
 
 
 def _links(self_link: str, next_link: str | None, prev_link: str | None = None) -> list[Any]:

@@ -54,7 +54,13 @@ RESULT_PARAMETERS = (
     ("_revinclude", "special", "Source:param[:Target] or *, with :iterate"),
     ("_has", "special", "_has:Type:param:criterion, nestable"),
     ("_list", "reference", "Members of List/{id}"),
-    ("_contained", "token", "false only"),
+    (
+        "_contained",
+        "token",
+        "false | true | both: also search the resources contained in others (type-level"
+        " search; criteria, _id and _sort by _id/_lastUpdated of the container)",
+    ),
+    ("_containedType", "token", "container | contained: what a _contained search returns"),
 )
 SEARCH_DOCUMENTATION = (
     "Reference parameters may be chained (subject:Patient.name=x, several levels, with or"

@@ -11,6 +11,7 @@ fhirpathpy. Each value found is turned into rows by its parameter type's module
 from __future__ import annotations
 
 import copy
+import dataclasses
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -444,11 +445,76 @@ def extract_index(resource: dict[str, Any]) -> IndexRows:
                 buckets[type(row)].append(row)
     if registry.is_resource_type(rtype):
         rows.text = extract_text_rows(resource)
+    contained = resource.get("contained")
+    if contained and isinstance(contained, list):
+        _contained_rows(contained, buckets)
     for name in ("string", "token", "date", "number", "quantity", "uri", "reference", "composite"):
         found = getattr(rows, name)
         if len(found) > 1:
             setattr(rows, name, list(dict.fromkeys(found)))
     return rows
+
+
+CONTAINED_SEPARATOR = "#"
+CONTAINED_ID = "_id"  # the marker row of each contained resource: its local id
+
+
+def contained_param(resource_type: str, code: str) -> str:
+    """The ``param`` of a contained ``resource_type``'s index row for parameter ``code``.
+
+    R4 search.html#contained: the rows of ``Medication`` ``med1`` contained in a
+    MedicationRequest are stored on the container (its ``pid``) as ``Medication#code``,
+    ``Medication#_id`` ... -- names no SearchParameter can have (a code is a token without
+    ``#``), so no ordinary search, sort, ``_include`` by name or compartment link ever
+    reads them, and ``_contained=true`` finds the containers through them.
+    """
+    return f"{resource_type}{CONTAINED_SEPARATOR}{code}"
+
+
+def _contained_rows(contained: list[Any], buckets: dict[type, list[Any]]) -> None:
+    """The index rows of every contained resource, renamed by :func:`contained_param`.
+
+    Contained resources are indexed like standalone ones of their type (the same plans),
+    minus full text (the container's ``_content`` already covers their words). A
+    contained resource holds no ``contained`` of its own (dom-2), so this never recurses.
+    """
+    for item in contained:
+        if not isinstance(item, dict):
+            continue
+        ctype = item.get("resourceType")
+        cid = item.get("id")
+        if not isinstance(ctype, str) or not registry.is_resource_type(ctype):
+            continue
+        if "contained" in item:
+            item = {k: v for k, v in item.items() if k != "contained"}
+        inner = extract_index(item)
+        for name in (
+            "string",
+            "token",
+            "date",
+            "number",
+            "quantity",
+            "uri",
+            "reference",
+            "composite",
+        ):
+            bucket = buckets[_ROW_TYPES[name]]
+            for row in getattr(inner, name):
+                bucket.append(dataclasses.replace(row, param=contained_param(ctype, row.param)))
+        if isinstance(cid, str):
+            buckets[TokenRow].append(TokenRow(contained_param(ctype, CONTAINED_ID), None, cid))
+
+
+_ROW_TYPES: dict[str, type] = {
+    "string": StringRow,
+    "token": TokenRow,
+    "date": DateRow,
+    "number": NumberRow,
+    "quantity": QuantityRow,
+    "uri": UriRow,
+    "reference": ReferenceRow,
+    "composite": CompositeRow,
+}
 
 
 @cache

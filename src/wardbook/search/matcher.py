@@ -10,6 +10,7 @@ and ``_list`` -- need a :class:`Universe` of every current resource; so do
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, cast
 
 from wardbook.search import fulltext
@@ -235,6 +236,11 @@ def matches(
     ``rows``: the resource's index rows when already extracted (many queries, one resource).
     ``universe``: every current resource, needed by chained and reverse-chained terms.
     """
+    if query.searches_contained:
+        plain = replace(query, contained=None, contained_type=None)
+        if query.contained == "both" and matches(resource, plain, rows=rows, universe=universe):
+            return True
+        return bool(contained_matches(resource, plain))
     rtype = resource.get("resourceType")
     if query.resource_type is not None and rtype != query.resource_type:
         return False
@@ -249,6 +255,26 @@ def matches(
     ):
         return False
     return all(term_matches(resource, rows, c, query.now, universe) for c in query.criteria)
+
+
+def contained_matches(resource: dict[str, Any], query: SearchQuery) -> list[dict[str, Any]]:
+    """The resources contained in ``resource`` that satisfy ``query`` (R4 search.html#contained).
+
+    Each is matched on its own, as a standalone resource of its type would be, so two
+    contained resources never combine to satisfy one query. Authorization's compartment
+    and limits are the container's business and are not applied here.
+    """
+    contained = resource.get("contained")
+    if not isinstance(contained, list) or query.resource_type is None:
+        return []
+    plain = replace(query, contained=None, contained_type=None, compartment=None, limits=())
+    return [
+        item
+        for item in contained
+        if isinstance(item, dict)
+        and item.get("resourceType") == query.resource_type
+        and matches(item, plain)
+    ]
 
 
 def _include_targets(spec: IncludeSpec, index: int, universe: Universe) -> list[int]:

@@ -84,10 +84,8 @@ ENTITY_SORTS = frozenset(("_lastUpdated", "_id"))
 SORTABLE_TYPES = frozenset(("string", "token", "date", "number", "quantity", "reference", "uri"))
 SUMMARY_MODES = frozenset(("true", "text", "data", "count", "false"))
 # R4 search.html#contained: what Wardbook answers, and every value the specification defines.
-CONTAINED_MODES = frozenset(("false",))
-CONTAINED_TYPES = frozenset(("container",))
-_CONTAINED = frozenset(("true", "false", "both"))
-_CONTAINED_TYPES = frozenset(("container", "contained"))
+CONTAINED_MODES = frozenset(("true", "false", "both"))
+CONTAINED_TYPES = frozenset(("container", "contained"))
 # Chains longer than this are refused: each link is one more nested subquery.
 MAX_CHAIN_DEPTH = 6
 TOTAL_MODES = frozenset(("none", "estimate", "accurate"))
@@ -359,25 +357,54 @@ def _parse_list(text: str) -> ListCriterion:
     return ListCriterion(raw, raw)
 
 
-def _parse_contained(
-    name: str, text: str, supported: frozenset[str], defined: frozenset[str]
-) -> str:
-    """``_contained`` / ``_containedType`` (R4 search.html#contained).
-
-    Any value Wardbook cannot answer is a 400 under lenient handling too: dropping it
-    would answer a different question (containers instead of contained resources)
-    while the client believes its filter applied.
-    """
-    if text in supported:
-        return text
+def _parse_contained(name: str, text: str, defined: frozenset[str]) -> str:
+    """``_contained`` / ``_containedType`` (R4 search.html#contained): a 400 for any other
+    value under lenient handling too -- dropping it would answer a different question
+    (containers instead of contained resources) while the client believes it applied."""
     if text in defined:
-        message = (
-            f"{name}={text} is not supported: contained resources are not indexed;"
-            f" this server answers {name}={' or '.join(sorted(supported))} only"
-        )
-        raise BadRequest(message, issues=[Issue("error", "not-supported", message, (name,))])
+        return text
     message = f"{name} must be one of {', '.join(sorted(defined))}, not {text!r}"
     raise BadRequest(message, issues=[Issue("error", "invalid", message, (name,))])
+
+
+def _check_contained(query: SearchQuery) -> None:
+    """What a search of contained resources can be combined with (R4 search.html#contained).
+
+    Contained resources are indexed on their container (``Type#param`` rows), so the
+    criteria of a type-level search apply to them; what looks beyond one resource (chains,
+    ``_has``, ``_list``, compartments), full text, ``near``, ``_include``/``_revinclude``
+    and sorting by a parameter are refused with 400 rather than answered wrongly.
+    """
+    if query.contained in (None, "false"):
+        if query.contained_type == "contained":
+            message = "_containedType=contained needs _contained=true or _contained=both"
+            raise BadRequest(
+                message, issues=[Issue("error", "invalid", message, ("_containedType",))]
+            )
+        return
+    name = f"_contained={query.contained}"
+    refused: str | None = None
+    if query.resource_type is None:
+        refused = "a system-level search (search one resource type)"
+    elif query.includes:
+        refused = "_include or _revinclude"
+    elif any(key.definition is not None for key in query.sort):
+        refused = "_sort by a search parameter (only _id and _lastUpdated, of the container)"
+    else:
+        for term in query.criteria:
+            if not isinstance(term, Criterion):
+                refused = "chained, _has, _list or compartment criteria"
+            elif term.code in fulltext.PARAMS or term.type == "special":
+                refused = f"{term.code}"
+            elif term.code == "_lastUpdated":
+                refused = "_lastUpdated (contained resources have no meta.lastUpdated)"
+            if refused is not None:
+                break
+    if refused is not None:
+        message = f"{name} cannot be combined with {refused}"
+        raise BadRequest(
+            message, issues=[Issue("error", "not-supported", message, ("_contained",))]
+        )
 
 
 def _parse_count(text: str) -> int:
@@ -503,11 +530,9 @@ def parse_search(
             elif name == "_list":
                 query.criteria.append(_parse_list(text))
             elif name == "_contained":
-                query.contained = _parse_contained(name, text, CONTAINED_MODES, _CONTAINED)
+                query.contained = _parse_contained(name, text, CONTAINED_MODES)
             elif name == "_containedType":
-                query.contained_type = _parse_contained(
-                    name, text, CONTAINED_TYPES, _CONTAINED_TYPES
-                )
+                query.contained_type = _parse_contained(name, text, CONTAINED_TYPES)
             elif name == "_type":
                 if resource_type is not None:
                     raise _invalid("_type applies to system-level searches only")
@@ -527,6 +552,7 @@ def parse_search(
             issues = [Issue("error", p.code, p.message, (n,)) for n, p in problems]
             raise BadRequest("; ".join(p.message for _, p in problems), issues=issues)
         query.ignored.extend((n, p.message) for n, p in problems)
+    _check_contained(query)
     return query
 
 

@@ -288,6 +288,16 @@ class SearchQuery:
         return "&".join(f"{_encode(k)}={_encode(v)}" for k, v in pairs)
 
     @property
+    def searches_contained(self) -> bool:
+        """``_contained=true`` or ``both``: contained resources can match (#contained)."""
+        return self.contained in ("true", "both")
+
+    @property
+    def returns_contained(self) -> bool:
+        """``_containedType=contained``: the matching contained resources are the entries."""
+        return self.searches_contained and self.contained_type == "contained"
+
+    @property
     def only_total(self) -> bool:
         """``_count=0`` or ``_summary=count``: no entries, just the total."""
         return self.count == 0 or self.summary == "count"

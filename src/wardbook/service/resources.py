@@ -32,6 +32,7 @@ from wardbook.fhir.meta import content_equal, is_valid_id, stamp
 from wardbook.fhir.registry import resource_types
 from wardbook.fhir.validator import validate_resource
 from wardbook.search.extract import extract_index
+from wardbook.search.matcher import contained_matches, matches
 from wardbook.search.parse import parse_search
 from wardbook.search.query import SearchQuery
 from wardbook.service.authorization import (
@@ -122,7 +123,51 @@ def parse_criteria(resource_type: str, criteria: str) -> SearchQuery:
     reject_nul(params)
     if not params:
         raise BadRequest("A conditional operation needs search criteria")
-    return parse_search(resource_type, params, strict=True)
+    query = parse_search(resource_type, params, strict=True)
+    if query.searches_contained:
+        raise BadRequest("A conditional operation cannot match contained resources (_contained)")
+    return query
+
+
+def contained_page(page: Page, query: SearchQuery) -> Page:
+    """A ``_contained=true|both`` page as the client asked for it (R4 search.html#contained).
+
+    SQL selected containers holding a contained resource with rows for every criterion;
+    here each contained resource is matched on its own (:func:`contained_matches`), so
+    two contained resources never combine into one match. ``_containedType=container``
+    keeps the containers that hold a match; ``contained`` returns the matching contained
+    resources themselves, each with its container's version and time. Resources that
+    match as themselves (``both``) stay as they are.
+    """
+    plain = replace(query, contained=None, contained_type=None, compartment=None, limits=())
+    entries: list[StoredResource] = []
+    for stored in page.entries:
+        if stored.body is None:
+            continue
+        body = jsonio.loads(stored.body)
+        own = query.contained == "both" and matches(body, plain)
+        found = contained_matches(body, plain)
+        if own:
+            entries.append(stored)
+        if query.returns_contained:
+            container = f"{stored.resource_type}/{stored.id}"
+            entries.extend(
+                replace(
+                    stored,
+                    resource_type=str(item["resourceType"]),
+                    id=str(item.get("id", "")),
+                    body=jsonio.dumps(item),
+                    container=container,
+                )
+                for item in found
+            )
+        elif found and not own:
+            entries.append(stored)
+    if query.returns_contained:
+        # The total SQL counts containers; one may hold several matches: no total is
+        # better than a wrong one (Bundle.total is optional, R4 bundle.html).
+        return replace(page, entries=entries, total=None)
+    return replace(page, entries=entries)
 
 
 def reject_nul(params: list[tuple[str, str]]) -> None:
@@ -270,16 +315,21 @@ class ResourceService:
         principal = current_principal()
         query = await resolve_value_sets(query, self.repository)
         plan = restrict_search(principal, query)
+        if query.searches_contained:
+            # The matches are containers of any type: each is checked as a read of its own.
+            plan = replace(plan, post_filter=True)
         page = await searcher.search(await care_limits(principal, plan.query, self))
         for search_filter in self.search_filters:
             page = await search_filter(principal, page)
-        if principal.unrestricted:
-            return page
-        entries = filter_entries(principal, page.entries) if plan.post_filter else page.entries
-        entries = await in_care(principal, entries, self)
-        # Included resources are outside the narrowed query: always filter them.
-        included = await in_care(principal, filter_entries(principal, page.included), self)
-        return replace(page, entries=entries, included=included)
+        if not principal.unrestricted:
+            entries = filter_entries(principal, page.entries) if plan.post_filter else page.entries
+            entries = await in_care(principal, entries, self)
+            # Included resources are outside the narrowed query: always filter them.
+            included = await in_care(principal, filter_entries(principal, page.included), self)
+            page = replace(page, entries=entries, included=included)
+        if query.searches_contained:
+            page = contained_page(page, plan.query)
+        return page
 
     # -- writes ----------------------------------------------------------------------------
 

@@ -78,6 +78,9 @@ class StoredResource:
     deleted: bool
     body: bytes | None
     method: str = "PUT"
+    # A contained resource returned by ``_containedType=contained`` (R4 search.html#contained):
+    # its container's ``Type/id``; ``id`` is then the contained resource's local id.
+    container: str | None = None
 
     @property
     def last_updated_dt(self) -> datetime:

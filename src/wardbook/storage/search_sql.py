@@ -20,10 +20,13 @@ import base64
 import binascii
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import cache
 from typing import Any, cast
 
 from wardbook.errors import BadRequest
+from wardbook.fhir import registry
+from wardbook.search.extract import CONTAINED_ID, contained_param
 from wardbook.search.fulltext import PARAMS as FULLTEXT_PARAMS
 from wardbook.search.params import reference as reference_param
 from wardbook.search.params import token as token_param
@@ -273,10 +276,32 @@ def composite_sql(values: Sequence[CompositeValue]) -> Sql:
 # --- criteria -----------------------------------------------------------------------------------
 
 
+# R4 search.html#contained: the scope ``#Medication`` compiles a criterion against the rows
+# of contained Medications (``Medication#<param>``, stored on their container's pid).
+CONTAINED_SCOPE = "#"
+
+
+def contained_scope(resource_type: str) -> str:
+    """The ``resource_type`` argument that makes criteria read contained resources' rows."""
+    return CONTAINED_SCOPE + resource_type
+
+
+@cache
+def _container_types() -> tuple[str, ...]:
+    """Every type that can hold contained resources: the leading ``res_type`` column of the
+    idx_* indexes stays an index lookup (one seek per type) instead of a table scan."""
+    return tuple(sorted(registry.resource_types()))
+
+
 def _subquery(table: str, resource_type: str | None, param: str, where: Sql | None) -> Subquery:
     text = ""
     params: list[Any] = []
-    if resource_type is not None:
+    if resource_type is not None and resource_type.startswith(CONTAINED_SCOPE):
+        types = _container_types()
+        text += f"i.res_type IN ({', '.join('?' * len(types))}) AND "
+        params.extend(types)
+        param = contained_param(resource_type[1:], param)
+    elif resource_type is not None:
         text += "i.res_type = ? AND "
         params.append(resource_type)
     text += "i.param = ?"
@@ -345,6 +370,12 @@ def _entity_sql(criterion: Criterion, now: int) -> Sql:
 def criterion_sql(criterion: Criterion, resource_type: str | None, now: int) -> Sql | None:
     """The predicate on ``e`` for one AND term (None when it holds for every resource)."""
     if criterion.on_entity:
+        if resource_type is not None and resource_type.startswith(CONTAINED_SCOPE):
+            if criterion.code != "_id":
+                raise BadRequest(f"{criterion.code} does not apply to contained resources")
+            ids = list(dict.fromkeys(cast(TokenValue, v).code for v in criterion.values))
+            where = Sql(f"i.code IN ({', '.join('?' * len(ids))})", ids)
+            return _in(_subquery("idx_token", resource_type, CONTAINED_ID, where))
         return _entity_sql(criterion, now)
     if criterion.code in FULLTEXT_PARAMS:
         return fulltext_sql(criterion, resource_type)
@@ -580,7 +611,20 @@ def where_sql(query: SearchQuery) -> Sql:
     SQLite would build every criterion's full pid list -- all Observations with a common
     code, every date after 2020 -- before intersecting, a cost that grows with the
     database rather than with the answer. PostgreSQL plans both forms as semi-joins.
+
+    ``_contained=true`` (R4 search.html#contained) selects the *containers* of a matching
+    contained resource: the same criteria read the contained resources' rows
+    (:func:`contained_scope`); ``both`` ORs that with the ordinary search.
     """
+    if query.searches_contained and query.resource_type is not None:
+        contained = _contained_where(query, contained_scope(query.resource_type))
+        if query.contained == "true":
+            return contained
+        return _or([_where(query), contained])
+    return _where(query)
+
+
+def _where(query: SearchQuery) -> Sql:
     parts = [Sql("NOT e.deleted")]
     if query.resource_type is not None:
         parts.insert(0, Sql("e.res_type = ?", [query.resource_type]))
@@ -588,18 +632,52 @@ def where_sql(query: SearchQuery) -> Sql:
         types = list(dict.fromkeys(query.types))
         parts.append(Sql(f"e.res_type IN ({', '.join('?' * len(types))})", types))
     reaches = query.reaches()
+    parts += _criteria_parts(query, query.resource_type, reaches)
+    parts += [reach_sql(reach, query.resource_type, query.types) for reach in reaches]
+    return _and(parts)
+
+
+def _contained_where(query: SearchQuery, scope: str) -> Sql:
+    """Containers (of any type) holding a ``query.resource_type`` that satisfies every
+    criterion. The access limits apply to the container, whatever its type."""
+    reaches = query.reaches()
+    # A negation holds per contained resource, not per container: a container whose one
+    # Medication has the code may hold another that has not. Negations are left to the
+    # per-resource check after the page is read (ResourceService.contained_page).
+    positive = [t for t in query.criteria if not _negated(t)]
+    criteria = _criteria_parts(replace(query, criteria=positive), scope, reaches)
+    holds = _in(_subquery("idx_token", scope, CONTAINED_ID, None))
+    # Without a driving criterion (none, or only negations) the marker rows -- one per
+    # contained resource of the type -- drive; otherwise they are one more probe.
+    driven = any(driving_rank(term) is not None for term in positive)
+    parts = [Sql("NOT e.deleted"), cast(Sql, holds.correlated) if driven else holds]
+    parts += criteria
+    parts += [reach_sql(reach, None, []) for reach in reaches]
+    return _and(parts)
+
+
+def _negated(term: Term) -> bool:
+    """``:not``, ``:not-in``, ``:missing=true``: true of a resource for lack of rows."""
+    if not isinstance(term, Criterion):
+        return False
+    if term.missing is not None:
+        return any(getattr(v, "missing", None) is True for v in term.values)
+    return term.type == "token" and term.modifier in ("not", *NEGATED_CONCEPTS)
+
+
+def _criteria_parts(query: SearchQuery, resource_type: str | None, reaches: Reaches) -> list[Sql]:
     ranks = [driving_rank(term) for term in query.criteria]
     candidates = [(rank, n) for n, rank in enumerate(ranks) if rank is not None]
     driver = min(candidates)[1] if candidates else None
+    parts: list[Sql] = []
     for n, criterion in enumerate(query.criteria):
-        sql = term_sql(criterion, query.resource_type, query.now, reaches)
+        sql = term_sql(criterion, resource_type, query.now, reaches)
         if sql is None:
             continue
         if n != driver and sql.correlated is not None:
             sql = sql.correlated
         parts.append(sql)
-    parts += [reach_sql(reach, query.resource_type, query.types) for reach in reaches]
-    return _and(parts)
+    return parts
 
 
 # --- sort and keyset cursor ---------------------------------------------------------------------

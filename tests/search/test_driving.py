@@ -69,7 +69,10 @@ def test_a_chain_over_several_target_types_is_a_union_when_it_drives() -> None:
 def test_an_identifier_drives_before_a_has_and_a_chain_before_a_code() -> None:
     patient = where("Patient", "_has:Condition:patient:code=44054006&identifier=urn:mrn|1")
     assert "e.pid IN (SELECT i.pid FROM idx_token i" in patient
-    assert "EXISTS (SELECT 1 FROM idx_token i WHERE i.pid = e.pid" not in patient
+    # _has is the probe: one seek per candidate, then the Condition's code as a probe too.
+    assert "e.res_id IN (SELECT i.target_id" not in patient
+    assert "EXISTS (SELECT 1 FROM idx_reference i WHERE i.res_type = ? AND i.param = ?" in patient
+    assert "AND i.target_id = e.res_id AND EXISTS (SELECT 1 FROM resource_entity e" in patient
 
     observation = where("Observation", "code=8302-2&subject:Patient.identifier=urn:mrn|1")
     assert "e.pid IN (SELECT i.pid FROM idx_reference i" in observation

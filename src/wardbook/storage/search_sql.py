@@ -180,7 +180,10 @@ def date_sql(low: str, high: str, value: DateValue, now: int) -> Sql:
     contains = f"({low} >= ? AND {high} <= ?)"
     prefix = value.prefix
     if prefix == "eq":
-        return Sql(contains, [sl, sh])
+        # Every stored range has low <= high, so high <= sh implies low <= sh: saying so
+        # bounds the index range on low from both sides (without it, birthdate=1970-05-12
+        # read every birthdate after that day -- a cost that grew with the database).
+        return Sql(f"({low} >= ? AND {low} <= ? AND {high} <= ?)", [sl, sh, sh])
     if prefix == "ne":
         return Sql(f"NOT {contains}", [sl, sh])
     if prefix == "gt":
@@ -190,7 +193,8 @@ def date_sql(low: str, high: str, value: DateValue, now: int) -> Sql:
     if prefix == "ge":
         return Sql(f"({high} > ? OR {contains})", [sh, sl, sh])
     if prefix == "le":
-        return Sql(f"({low} < ? OR {contains})", [sl, sl, sh])
+        # Both alternatives imply low <= sh (low <= high): an upper bound on low.
+        return Sql(f"({low} <= ? AND ({low} < ? OR {contains}))", [sh, sl, sl, sh])
     if prefix == "sa":
         return Sql(f"{low} >= ?", [sh])
     if prefix == "eb":
@@ -475,10 +479,35 @@ def has_sql(term: HasCriterion, resource_type: str | None, now: int, reaches: Re
         return Sql(
             f"e.res_id IN (SELECT i.target_id {base} AND i.target_type = ?)",
             [*params, resource_type],
+            _has_probe(term, resource_type, now, reaches),
         )
     return Sql(
         f"EXISTS (SELECT 1 {base} AND i.target_type = e.res_type AND i.target_id = e.res_id)",
         params,
+    )
+
+
+def _has_probe(term: HasCriterion, resource_type: str, now: int, reaches: Reaches) -> Sql:
+    """The correlated twin of :func:`has_sql`: does a source refer to *this* candidate?
+
+    One seek of idx_reference_target per candidate (its type and id), then the source's
+    own criteria as probes of that one source. The ``IN`` form lists every source that
+    satisfies the inner criterion first -- all Conditions with a common code -- a cost
+    that grows with the database even when another criterion (an identifier) has already
+    narrowed the search to one patient.
+    """
+    inner = term_sql(term.inner, term.source_type, now, reaches)
+    parts = [Sql("e.pid = i.pid"), Sql("e.res_type = ?", [term.source_type]), Sql("NOT e.deleted")]
+    if inner is not None:
+        parts.append(inner.correlated if inner.correlated is not None else inner)
+    parts += [reach_sql(reach, term.source_type, []) for reach in reaches]
+    source = _and(parts)
+    return Sql(
+        # internal identifiers, values bound; the inner ``e`` is the source resource:
+        "EXISTS (SELECT 1 FROM idx_reference i WHERE i.res_type = ? AND i.param = ?"  # nosec B608
+        " AND i.target_type = ? AND i.target_id = e.res_id"
+        f" AND EXISTS (SELECT 1 FROM resource_entity e WHERE {source.text}))",
+        [term.source_type, term.param.code, resource_type, *source.params],
     )
 
 

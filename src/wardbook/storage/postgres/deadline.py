@@ -39,15 +39,18 @@ async def search_deadline(
     ``Observation?subject&code&date`` drove from the code and took 91 ms where the custom
     plan took 0.7 ms. Single-criterion searches keep the cached plan (planning costs
     more than any choice there can save).
+
+    No parallel workers (``max_parallel_workers_per_gather = 0``): a search reads a few
+    index ranges, and starting workers costs more than it saves. When PostgreSQL misjudged
+    a rare full-text word (no statistics for it: 1,091 rows estimated, 1 found), it
+    planned a parallel bitmap scan and `Patient?_content=<MRN>` took 7.3 ms at 507,000
+    resources against 1.4 ms at 54,000 (docs/benchmarks.md, search at scale).
     """
-    settings = []
+    settings = ["SET LOCAL max_parallel_workers_per_gather = 0"]
     if custom_plans:
         settings.append("SET LOCAL plan_cache_mode = force_custom_plan")
     if timeout_ms:
         settings.append(f"SET LOCAL statement_timeout = {int(timeout_ms)}")
-    if not settings:
-        yield
-        return
     with pg_errors():
         await conn.execute(f"BEGIN READ ONLY; {'; '.join(settings)}")
     try:

@@ -49,6 +49,10 @@ def test_search_benchmark_smoke(tmp_path: Path, capsys: pytest.CaptureFixture[st
             assert f"| {name} |" in report
             assert backend["plans"][name][0]  # a query plan was recorded
         assert measured >= 8  # the shapes Wardbook runs today, at least
+        # How many resources each search found is reported: values come from the data.
+        found = [r["matches"] for results in backend["results"].values() for r in results]
+        assert sum(1 for m in found if m > 0) >= 8
+    assert "| mean matches |" in report
 
 
 def test_plan_check_flags_table_scans() -> None:

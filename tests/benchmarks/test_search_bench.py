@@ -24,6 +24,7 @@ def test_search_benchmark_smoke(tmp_path: Path, capsys: pytest.CaptureFixture[st
             "--backends", "sqlite,postgresql",
             "--seconds", "0.05",
             "--max-runs", "3",
+            "--warmup", "0.01",
             "--loaders", "1",
             "--max-seconds", "300",
             "--quiet",

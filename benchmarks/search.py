@@ -459,6 +459,8 @@ async def explain(repository: Repository, shape: Shape, sample: Sample) -> tuple
             rows = await tx.runner.fetch_all(f"EXPLAIN QUERY PLAN {sql.text}", sql.params)
             lines = [str(r[-1]) for r in rows]
         else:
+            # As searches run (storage/postgres/deadline.py): no parallel workers.
+            await tx.runner.fetch_all("SET LOCAL max_parallel_workers_per_gather = 0", [])
             rows = await tx.runner.fetch_all(f"EXPLAIN {sql.text}", sql.params)
             lines = [str(r[0]) for r in rows]
     return "\n".join(lines), _uses_index(repository.dialect, lines)

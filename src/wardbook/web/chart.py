@@ -256,10 +256,32 @@ class Medication:
         return self.status in ("active", "on-hold", "draft")
 
 
+def _contained_medication(request: Resource, reference: Any) -> str:
+    """The name of the Medication a ``#id`` reference points to inside ``request``.
+
+    Prescribing systems often send a compounded or free-text medicine as a contained
+    Medication (R4 references.html#contained) rather than a code on the request itself.
+    """
+    target = reference.get("reference") if isinstance(reference, dict) else None
+    if not isinstance(target, str) or not target.startswith("#"):
+        return ""
+    for item in request.get("contained") or []:
+        if (
+            isinstance(item, dict)
+            and item.get("resourceType") == "Medication"
+            and item.get("id") == target[1:]
+        ):
+            return concept_text(item.get("code"))
+    return ""
+
+
 def medication(request: Resource) -> Medication:
     name = concept_text(request.get("medicationCodeableConcept"))
+    reference = request.get("medicationReference")
     if not name:
-        name = (request.get("medicationReference") or {}).get("display") or "Unnamed medicine"
+        name = _contained_medication(request, reference)
+    if not name:
+        name = (reference or {}).get("display") or "Unnamed medicine"
     dosage = "; ".join(
         str(d.get("text")) for d in request.get("dosageInstruction", []) or [] if d.get("text")
     )

@@ -80,3 +80,56 @@ async def test_a_failed_batch_stays_buffered_and_is_written_whole_on_retry(
     report = await verify_chain(repository)
     assert report.intact and report.checked == 6
     await writer.stop()
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("how", ["stop", "cancel"])
+async def test_shutting_down_during_a_batch_lets_it_finish_once(
+    repository: Repository, monkeypatch: pytest.MonkeyPatch, how: str
+) -> None:
+    """Stopping (or cancelling) the writer while a batch is being committed -- on SQLite on
+    a thread no cancellation interrupts -- waits for that batch: it is written exactly once,
+    and its connection is never closed under it (that crashed a CI run with a segfault)."""
+    import asyncio
+    import threading
+    import time
+
+    from wardbook.audit import writer as writer_module
+
+    in_batch = threading.Event()
+
+    def slow_sqlite(*args: Any) -> None:
+        original_sqlite(*args)  # committed; the thread is still busy when shutdown comes
+        in_batch.set()
+        time.sleep(0.3)
+
+    async def slow_postgres(*args: Any) -> Any:
+        head = await original_head(*args)
+        in_batch.set()
+        await asyncio.sleep(0.3)
+        return head
+
+    original_sqlite = writer_module._write_sqlite_batch
+    original_head = writer_module._chain_head
+    monkeypatch.setattr(writer_module, "_write_sqlite_batch", slow_sqlite)
+    monkeypatch.setattr(writer_module, "_chain_head", slow_postgres)
+    writer = AuditWriter(repository, max_batch=4)
+    await writer.start()
+    for n in range(4):
+        await writer.submit(record(n))
+    for _ in range(500):
+        if in_batch.is_set():
+            break
+        await asyncio.sleep(0.01)
+    assert in_batch.is_set()
+    if how == "cancel":
+        task = writer._task
+        assert task is not None
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    await writer.stop()
+    assert writer.pending == 0 and writer.written == 4
+    assert await repository.query("SELECT count(*) FROM audit_chain", ()) == [(4,)]
+    report = await verify_chain(repository)
+    assert report.intact and report.checked == 4

@@ -92,6 +92,7 @@ class AuditWriter:
         self.written = 0
         self.dropped = 0
         self._sqlite: sqlite3.Connection | None = None
+        self._stopping = False
 
     @property
     def running(self) -> bool:
@@ -106,12 +107,21 @@ class AuditWriter:
             self._task = asyncio.create_task(self._run(), name="wardbook-audit-writer")
 
     async def stop(self) -> None:
-        """Stop the background task and write everything still buffered."""
+        """Stop the background task and write everything still buffered.
+
+        The task is asked to stop, not cancelled: a SQLite batch runs on a thread that no
+        cancellation can interrupt, and closing its connection under it crashed the
+        process (a segfault in CI); a batch cancelled after its commit would also be
+        written twice. The task finishes the batch in hand, then ends.
+        """
         task, self._task = self._task, None
         if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            self._stopping = True
+            self._wake.set()
+            try:
+                await asyncio.wait([task])  # it may already have ended (cancelled, failed)
+            finally:
+                self._stopping = False
         try:
             await self.flush()
         finally:
@@ -141,7 +151,7 @@ class AuditWriter:
         await self.flush()
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=self.interval)
             self._wake.clear()
@@ -149,7 +159,8 @@ class AuditWriter:
                 await self.flush()
             except Exception:  # never let the writer die; the batch stays buffered
                 log.exception("audit flush failed; will retry")
-                await asyncio.sleep(self.interval)
+                if not self._stopping:
+                    await asyncio.sleep(self.interval)
 
     async def flush(self) -> None:
         """Write everything buffered now (in batches of ``max_batch``)."""
@@ -161,10 +172,24 @@ class AuditWriter:
                 size = min(size, _SQLITE_BATCH)
             while self._buffer:
                 batch = self._buffer[:size]
-                await self._write_batch(batch)
-                del self._buffer[: len(batch)]
-                self.written += len(batch)
-                self._room.set()
+                # Shielded: if the flushing task is cancelled (event-loop shutdown), the
+                # batch in hand still ends -- committed and accounted, or failed and kept
+                # buffered -- before the cancellation goes on; never a connection closed
+                # under a thread, never a committed batch left in the buffer.
+                unit = asyncio.ensure_future(self._write_and_account(batch))
+                try:
+                    await asyncio.shield(unit)
+                except asyncio.CancelledError:
+                    await asyncio.wait([unit])
+                    if not unit.cancelled() and unit.exception() is not None:
+                        log.error("audit batch failed during shutdown: %s", unit.exception())
+                    raise
+
+    async def _write_and_account(self, batch: list[AuditRecord]) -> None:
+        await self._write_batch(batch)
+        del self._buffer[: len(batch)]
+        self.written += len(batch)
+        self._room.set()
 
     # -- one batch -------------------------------------------------------------------------
 

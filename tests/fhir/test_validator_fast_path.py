@@ -76,11 +76,10 @@ def _variants(resource: dict[str, Any], seed: int) -> Iterator[dict[str, Any]]:
         yield broken
 
 
-def test_every_official_example_validates_the_same(
-    r4_examples: tuple[dict[str, Any], ...], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    batch = list(r4_examples)
-    fast = [_issues(r) for r in batch]
+def _issues_without_fast_path(
+    resources: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> list[Any]:
+    """What the validator reports for each resource with the inline fast path switched off."""
     original = validator._make_prop
 
     def slow_prop(*args: Any) -> Any:
@@ -91,10 +90,18 @@ def test_every_official_example_validates_the_same(
     monkeypatch.setattr(validator, "_make_prop", slow_prop)
     validator._node.cache_clear()
     try:
-        slow = [_issues(r) for r in batch]
+        return [_issues(r) for r in resources]
     finally:
         monkeypatch.undo()
         validator._node.cache_clear()
+
+
+def test_every_official_example_validates_the_same(
+    r4_examples: tuple[dict[str, Any], ...], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    batch = list(r4_examples)
+    fast = [_issues(r) for r in batch]
+    slow = _issues_without_fast_path(batch, monkeypatch)
     assert len(batch) > 5200
     assert sum(1 for issues in fast if issues) > 0  # some examples break invariants
     for resource, mine, reference in zip(batch, fast, slow, strict=True):
@@ -111,20 +118,7 @@ def test_broken_variants_validate_the_same(
             seed = zlib.crc32(str(resource.get("id")).encode())
             variants.extend(_variants(resource, seed))
     fast = [_issues(v) for v in variants]
-    original = validator._make_prop
-
-    def slow_prop(*args: Any) -> Any:
-        prop = original(*args)
-        prop.fast = 0
-        return prop
-
-    monkeypatch.setattr(validator, "_make_prop", slow_prop)
-    validator._node.cache_clear()
-    try:
-        slow = [_issues(v) for v in variants]
-    finally:
-        monkeypatch.undo()
-        validator._node.cache_clear()
+    slow = _issues_without_fast_path(variants, monkeypatch)
     assert len(variants) > 8_000
     assert sum(1 for issues in fast if issues) > len(variants) // 2  # most variants are broken
     for variant, mine, reference in zip(variants, fast, slow, strict=True):

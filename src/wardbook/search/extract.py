@@ -447,8 +447,8 @@ def extract_index(resource: dict[str, Any]) -> IndexRows:
         rows.text = extract_text_rows(resource)
     contained = resource.get("contained")
     if contained and isinstance(contained, list):
-        _contained_rows(contained, buckets)
-    for name in ("string", "token", "date", "number", "quantity", "uri", "reference", "composite"):
+        _contained_rows(contained, rows)
+    for name in _ROW_LISTS:
         found = getattr(rows, name)
         if len(found) > 1:
             setattr(rows, name, list(dict.fromkeys(found)))
@@ -471,8 +471,12 @@ def contained_param(resource_type: str, code: str) -> str:
     return f"{resource_type}{CONTAINED_SEPARATOR}{code}"
 
 
-def _contained_rows(contained: list[Any], buckets: dict[type, list[Any]]) -> None:
-    """The index rows of every contained resource, renamed by :func:`contained_param`.
+# The IndexRows lists a parameter's rows go to (full text aside).
+_ROW_LISTS = ("string", "token", "date", "number", "quantity", "uri", "reference", "composite")
+
+
+def _contained_rows(contained: list[Any], rows: IndexRows) -> None:
+    """Add the index rows of every contained resource, renamed by :func:`contained_param`.
 
     Contained resources are indexed like standalone ones of their type (the same plans),
     minus full text (the container's ``_content`` already covers their words). A
@@ -488,33 +492,13 @@ def _contained_rows(contained: list[Any], buckets: dict[type, list[Any]]) -> Non
         if "contained" in item:
             item = {k: v for k, v in item.items() if k != "contained"}
         inner = extract_index(item)
-        for name in (
-            "string",
-            "token",
-            "date",
-            "number",
-            "quantity",
-            "uri",
-            "reference",
-            "composite",
-        ):
-            bucket = buckets[_ROW_TYPES[name]]
-            for row in getattr(inner, name):
-                bucket.append(dataclasses.replace(row, param=contained_param(ctype, row.param)))
+        for name in _ROW_LISTS:
+            getattr(rows, name).extend(
+                dataclasses.replace(row, param=contained_param(ctype, row.param))
+                for row in getattr(inner, name)
+            )
         if isinstance(cid, str):
-            buckets[TokenRow].append(TokenRow(contained_param(ctype, CONTAINED_ID), None, cid))
-
-
-_ROW_TYPES: dict[str, type] = {
-    "string": StringRow,
-    "token": TokenRow,
-    "date": DateRow,
-    "number": NumberRow,
-    "quantity": QuantityRow,
-    "uri": UriRow,
-    "reference": ReferenceRow,
-    "composite": CompositeRow,
-}
+            rows.token.append(TokenRow(contained_param(ctype, CONTAINED_ID), None, cid))
 
 
 @cache

@@ -612,7 +612,7 @@ def driving_rank(term: Term) -> int | None:
         return 0 if term.code == "_id" else None
     if term.code in FULLTEXT_PARAMS:
         return 6
-    if term.missing is True or term.modifier in ("not", *NEGATED_CONCEPTS):
+    if _negated(term):
         return None  # NOT IN / NOT EXISTS: nothing to drive from
     if term.missing is False or term.modifier in ("contains", *CONCEPT_MODIFIERS):
         return _MANY_ROWS
@@ -687,11 +687,9 @@ def _contained_where(query: SearchQuery, scope: str) -> Sql:
 
 def _negated(term: Term) -> bool:
     """``:not``, ``:not-in``, ``:missing=true``: true of a resource for lack of rows."""
-    if not isinstance(term, Criterion):
-        return False
-    if term.missing is not None:
-        return any(getattr(v, "missing", None) is True for v in term.values)
-    return term.type == "token" and term.modifier in ("not", *NEGATED_CONCEPTS)
+    return isinstance(term, Criterion) and (
+        term.missing is True or term.modifier in ("not", *NEGATED_CONCEPTS)
+    )
 
 
 def _criteria_parts(query: SearchQuery, resource_type: str | None, reaches: Reaches) -> list[Sql]:

@@ -96,6 +96,10 @@ class Subquery:
     column: str
     source: str
     where: Sql
+    # ``where`` without its resource-type test, for the correlated probe: the candidate's
+    # pid fixes its type, and leaving the test out lets ``idx_*_pid (pid, param, value)``
+    # answer the probe without reading the table (migration 0017).
+    probe_where: Sql | None = None
 
     def select(self) -> Sql:
         """The subquery's text and parameters."""
@@ -308,12 +312,14 @@ def _subquery(table: str, resource_type: str | None, param: str, where: Sql | No
     elif resource_type is not None:
         text += "i.res_type = ? AND "
         params.append(resource_type)
-    text += "i.param = ?"
-    params.append(param)
+    tail = "i.param = ?"
+    tail_params: list[Any] = [param]
     if where is not None:
-        text += f" AND {where.text}"
-        params.extend(where.params)
-    return Subquery("i.pid", f"{table} i", Sql(text, params))
+        tail += f" AND {where.text}"
+        tail_params.extend(where.params)
+    return Subquery(
+        "i.pid", f"{table} i", Sql(text + tail, params + tail_params), Sql(tail, tail_params)
+    )
 
 
 def _in(subquery: Subquery, negate: bool = False) -> Sql:
@@ -329,7 +335,8 @@ def _in(subquery: Subquery, negate: bool = False) -> Sql:
     exists = "NOT EXISTS" if negate else "EXISTS"
     # internal identifiers, values bound:
     text = f"{exists} (SELECT 1 FROM {subquery.source} WHERE {subquery.column} = e.pid"  # nosec B608
-    probe = Sql(f"{text} AND {subquery.where.text})", subquery.where.params)
+    where = subquery.probe_where or subquery.where
+    probe = Sql(f"{text} AND {where.text})", where.params)
     return Sql(f"e.pid {'NOT IN' if negate else 'IN'} ({sub.text})", sub.params, probe)
 
 

@@ -377,6 +377,42 @@ async def test_contained_rows_follow_updates_and_deletes(containers: httpx.Async
     assert _ids(await containers.get("/Medication", params=params)) == {"mr1"}
 
 
+async def test_chains_are_evaluated_inside_contained_resources(
+    containers: httpx.AsyncClient,
+) -> None:
+    """R4 search.html#contained: "a chained condition will be evaluated inside contained
+    resources" -- only those the chained reference points to."""
+    standalone = _request("mr3", _medication("unused", "0", "tablet"))
+    standalone["medicationReference"] = {"reference": "Medication/top"}
+    standalone.pop("contained")
+    await _put(containers, standalone)
+
+    async def found(path: str, **params: str) -> set[str]:
+        return _ids(await containers.get(path, params=params))
+
+    # mr1 names #tab (contained), mr3 Medication/top (standalone): both are followed.
+    assert await found("/MedicationRequest", **{"medication.code": f"{RX}|1049221"}) == {
+        "mr1",
+        "mr3",
+    }
+    assert await found("/MedicationStatement", **{"medication.code": "1049221"}) == {"ms1"}
+    # mr1 also holds #syr (197361), referenced by supportingInformation, not medication.
+    assert await found("/MedicationRequest", **{"medication.code": f"{RX}|197361"}) == set()
+    assert await found("/MedicationRequest", **{"medication:Medication.form:text": "tab"}) == {
+        "mr1",
+        "mr2",
+        "mr3",
+    }
+    assert await found("/MedicationRequest", **{"medication._id": "other,top"}) == {"mr2", "mr3"}
+    # Every chained criterion holds on its own; AND with an ordinary criterion.
+    both = {"medication.code": "313782", "subject": "Patient/p1"}
+    assert await found("/MedicationRequest", **both) == {"mr2"}
+    # The links follow updates: mr2's medicine changes, the old code no longer finds it.
+    await _put(containers, _request("mr2", _medication("other", "999", "tablet")))
+    assert await found("/MedicationRequest", **{"medication.code": "313782"}) == set()
+    assert await found("/MedicationRequest", **{"medication.code": "999"}) == {"mr2"}
+
+
 @pytest.mark.parametrize(
     ("path", "params", "code", "fragment"),
     [

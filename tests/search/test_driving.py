@@ -60,7 +60,10 @@ def test_negations_are_never_the_driver_and_become_not_exists() -> None:
 def test_a_chain_over_several_target_types_is_a_union_when_it_drives() -> None:
     text = where("Observation", "subject.identifier=urn:mrn|1")
 
-    assert text.count(" UNION ALL ") == 3  # Device, Group, Location, Patient
+    # Device, Group, Location, Patient; and each again inside contained resources
+    # (search.html#contained: "a chained condition will be evaluated inside contained resources")
+    assert text.count(" UNION ALL ") == 7
+    assert text.count("FROM resource_entity e WHERE e.pid IN (SELECT i.pid FROM idx_token") == 4
     probed = where("Observation", "_id=a&subject.identifier=urn:mrn|1")
     assert "UNION ALL" not in probed
     assert "EXISTS (SELECT 1 FROM idx_reference i WHERE i.pid = e.pid" in probed

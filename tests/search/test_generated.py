@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 import pytest
 
 from wardbook.search.extract import extract_index
-from wardbook.search.matcher import contained_matches, matches
+from wardbook.search.matcher import Universe, contained_matches, matches
 from wardbook.search.parse import parse_search
 from wardbook.service.resources import contained_page
 from wardbook.storage.base import Repository
@@ -239,3 +239,67 @@ async def test_sql_and_matcher_agree_on_contained_resources(
             disagreements.append(f"?{urlencode(params)}: sql {shown} != matcher {expected}")
     assert disagreements == []
     assert hits > 15
+
+
+def _chained_report(rng: random.Random, i: int, standalone: int) -> dict[str, Any]:
+    """A report whose ``result`` points at contained Observations, standalone ones or both."""
+    report = _report(rng, i)
+    refs = report["result"][: rng.randint(0, len(report["result"]))]
+    if not refs:  # dom-3 aside, an unreferenced contained resource must not be followed
+        report["result"] = []
+    else:
+        report["result"] = refs
+    if rng.random() < 0.5 or not refs:
+        report["result"].append({"reference": f"Observation/o{rng.randrange(standalone)}"})
+    return report
+
+
+@pytest.mark.parametrize("seed", [6, 7])
+async def test_sql_and_matcher_agree_on_chains_into_contained_resources(
+    repository: Repository, seed: int
+) -> None:
+    """``DiagnosticReport?result.<param>=...``: the chain follows ``result`` into the
+    standalone Observations and into the contained ones it points to (``#c0``), never into
+    a contained Observation ``result`` does not name (R4 search.html#contained); SQL and
+    the matcher agree across pages."""
+    rng = random.Random(seed)
+    observations = [_observation(rng, i) for i in range(30)]
+    reports = [_chained_report(rng, i, len(observations)) for i in range(40)]
+    stored = await load(repository, observations + reports, seed=seed)
+    universe = Universe(stored)
+    disagreements = []
+    hits = inside = 0
+    for _ in range(50):
+        chained = [
+            (f"result:Observation.{name}", value)
+            for name, value in _query(rng)
+            if not name.startswith(("_sort", "_count"))
+        ]
+        params = [*chained, ("_sort", "_id"), ("_count", str(rng.choice([3, 1000])))]
+        q = parse_search("DiagnosticReport", params, strict=True)
+        ids, _ = await all_pages(repository, q)
+        expected = sorted(
+            r["id"]
+            for n, r in enumerate(stored)
+            if r["resourceType"] == "DiagnosticReport"
+            and matches(r, q, rows=universe.rows[n], universe=universe)
+        )
+        plain = [
+            r["id"]
+            for r in reports
+            if all(_follows_standalone(r, name, value, universe) for name, value in chained)
+        ]
+        hits += bool(expected)
+        inside += len(set(expected) - set(plain))
+        if ids != expected:
+            disagreements.append(f"?{urlencode(params)}: sql {ids} != matcher {expected}")
+    assert disagreements == []
+    assert hits > 10
+    assert inside > 0  # some matches exist only through contained Observations
+
+
+def _follows_standalone(report: dict[str, Any], name: str, value: str, universe: Universe) -> bool:
+    """Whether one chained criterion holds through ``report``'s standalone results only."""
+    q = parse_search("DiagnosticReport", [(name, value)], strict=True)
+    bare = {k: v for k, v in report.items() if k != "contained"}
+    return matches(bare, q, rows=extract_index(bare), universe=universe)

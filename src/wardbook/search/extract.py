@@ -447,7 +447,9 @@ def extract_index(resource: dict[str, Any]) -> IndexRows:
         rows.text = extract_text_rows(resource)
     contained = resource.get("contained")
     if contained and isinstance(contained, list):
-        _contained_rows(contained, rows)
+        local = _contained_rows(contained, rows)
+        if local:
+            _local_link_rows(resource, [*plans, *custom] if custom else plans, local, rows)
     for name in _ROW_LISTS:
         found = getattr(rows, name)
         if len(found) > 1:
@@ -475,13 +477,35 @@ def contained_param(resource_type: str, code: str) -> str:
 _ROW_LISTS = ("string", "token", "date", "number", "quantity", "uri", "reference", "composite")
 
 
-def _contained_rows(contained: list[Any], rows: IndexRows) -> None:
+def local_link_scope(param: str, target_type: str) -> str:
+    """The row-name prefix of a contained ``target_type`` reached through ``param``.
+
+    R4 search.html#contained: "a chained condition will be evaluated inside contained
+    resources". ``MedicationRequest?medication.code=X`` must find a MedicationRequest
+    whose ``medicationReference`` is ``#med``, a contained Medication with code X. The
+    rows of every contained resource a reference parameter points to are therefore also
+    stored under ``contained_param(local_link_scope("medication", "Medication"), code)``
+    (``medication>Medication#code``, plus its ``#_id`` marker): a chain's contained
+    branch reads exactly the resources that parameter references, not any contained
+    resource of the type.
+    """
+    return f"{param}{LOCAL_LINK}{target_type}"
+
+
+LOCAL_LINK = ">"
+
+_Contained = dict[str, tuple[str, IndexRows]]
+
+
+def _contained_rows(contained: list[Any], rows: IndexRows) -> _Contained:
     """Add the index rows of every contained resource, renamed by :func:`contained_param`.
 
     Contained resources are indexed like standalone ones of their type (the same plans),
     minus full text (the container's ``_content`` already covers their words). A
     contained resource holds no ``contained`` of its own (dom-2), so this never recurses.
+    Returns each contained resource's (type, rows) by local id.
     """
+    local: _Contained = {}
     for item in contained:
         if not isinstance(item, dict):
             continue
@@ -499,6 +523,33 @@ def _contained_rows(contained: list[Any], rows: IndexRows) -> None:
             )
         if isinstance(cid, str):
             rows.token.append(TokenRow(contained_param(ctype, CONTAINED_ID), None, cid))
+            local[cid] = (ctype, inner)
+    return local
+
+
+def _local_link_rows(
+    resource: dict[str, Any], plans: list[ParamPlan], local: _Contained, rows: IndexRows
+) -> None:
+    """Rows of the contained resources each reference parameter points to (``#id``),
+    named by :func:`local_link_scope` (see there)."""
+    for param in plans:
+        if param.type != "reference":
+            continue
+        for value, _ in param.evaluate(resource):
+            literal = value.get("reference") if isinstance(value, dict) else None
+            if not isinstance(literal, str) or not literal.startswith("#"):
+                continue
+            found = local.get(literal[1:])
+            if found is None:
+                continue
+            ctype, inner = found
+            scope = local_link_scope(param.code, ctype)
+            for name in _ROW_LISTS:
+                getattr(rows, name).extend(
+                    dataclasses.replace(row, param=contained_param(scope, row.param))
+                    for row in getattr(inner, name)
+                )
+            rows.token.append(TokenRow(contained_param(scope, CONTAINED_ID), None, literal[1:]))
 
 
 @cache

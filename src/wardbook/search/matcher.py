@@ -15,7 +15,12 @@ from typing import Any, cast
 
 from wardbook.search import fulltext
 from wardbook.search.compartment import in_compartment
-from wardbook.search.extract import extract_index
+from wardbook.search.extract import (
+    CONTAINED_ID,
+    contained_param,
+    extract_index,
+    local_link_scope,
+)
 from wardbook.search.index import IndexRows, TokenRow
 from wardbook.search.params import (
     composite,
@@ -41,6 +46,7 @@ from wardbook.search.query import (
     SearchQuery,
     SortKey,
     Term,
+    follows_into_contained,
 )
 
 Key = tuple[str, str]  # (resource type, id)
@@ -178,6 +184,30 @@ def criterion_matches(
     return False
 
 
+def _contained_chain_matches(
+    resource: dict[str, Any], rows: IndexRows, term: ChainCriterion, now: int
+) -> bool:
+    """The chain's last link inside the contained resources its references point to
+    (``#id``; R4 search.html#contained), each checked on its own rows."""
+    contained = resource.get("contained")
+    if not isinstance(contained, list):
+        return False
+    by_id = {c.get("id"): c for c in contained if isinstance(c, dict)}
+    for target_type, inner in term.branches:
+        if not isinstance(inner, Criterion) or not follows_into_contained(inner):
+            continue
+        marker = contained_param(local_link_scope(term.param.code, target_type), CONTAINED_ID)
+        for row in rows.token:
+            item = by_id.get(row.code) if row.param == marker else None
+            if (
+                item is not None
+                and item.get("resourceType") == target_type
+                and criterion_matches(item, extract_index(item), inner, now)
+            ):
+                return True
+    return False
+
+
 def term_matches(
     resource: dict[str, Any],
     rows: IndexRows,
@@ -202,7 +232,7 @@ def term_matches(
                 and term_matches(found[0], found[1], inner, now, universe)
             ):
                 return True
-        return False
+        return _contained_chain_matches(resource, rows, term, now)
     if isinstance(term, HasCriterion):
         for i in universe.referring(key, term.source_type, term.param.code):
             source, source_rows = universe.resources[i], universe.rows[i]

@@ -14,6 +14,7 @@ from urllib.parse import quote
 from wardbook.fhir.registry import SearchParamDef
 from wardbook.search.fulltext import FullTextValue
 from wardbook.search.params.composite import CompositeValue
+from wardbook.search.params.concepts import NEGATED as NEGATED_CONCEPTS
 from wardbook.search.params.concepts import ConceptSetValue
 from wardbook.search.params.date import DateValue
 from wardbook.search.params.near import NearValue
@@ -108,6 +109,26 @@ class Criterion:
 
     def key(self) -> str:
         return f"{self.code}:{self.modifier}" if self.modifier else self.code
+
+
+def follows_into_contained(term: object) -> bool:
+    """Whether a chain's last link is also evaluated inside contained resources.
+
+    R4 search.html#contained: "a chained condition will be evaluated inside contained
+    resources" -- ``MedicationRequest?medication.code=X`` finds a MedicationRequest whose
+    ``medicationReference`` is ``#med``. A contained resource's rows are stored on its
+    container (``wardbook.search.extract.local_link_scope``), so a plain criterion that
+    reads index rows holds there as on a standalone resource. Not followed: a further
+    chain or ``_has`` from the contained resource, ``_lastUpdated`` (it has none), full
+    text and ``near``, and negations (``:not``, ``:not-in``, ``:missing=true``), which
+    hold for lack of rows and would match containers holding nothing of the kind. Both
+    the SQL compiler and the in-memory matcher use this one rule.
+    """
+    if not isinstance(term, Criterion):
+        return False
+    if term.code in ("_lastUpdated", "_text", "_content") or term.type == "special":
+        return False
+    return term.missing is not True and term.modifier not in ("not", *NEGATED_CONCEPTS)
 
 
 @dataclass(frozen=True, slots=True)

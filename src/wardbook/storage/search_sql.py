@@ -26,7 +26,7 @@ from typing import Any, cast
 
 from wardbook.errors import BadRequest
 from wardbook.fhir import registry
-from wardbook.search.extract import CONTAINED_ID, contained_param
+from wardbook.search.extract import CONTAINED_ID, contained_param, local_link_scope
 from wardbook.search.fulltext import PARAMS as FULLTEXT_PARAMS
 from wardbook.search.params import reference as reference_param
 from wardbook.search.params import token as token_param
@@ -52,6 +52,7 @@ from wardbook.search.query import (
     SearchQuery,
     SortKey,
     Term,
+    follows_into_contained,
 )
 from wardbook.storage.base import Dialect, Page, SqlRunner, StoredResource
 from wardbook.storage.compartment_scope_sql import reach_sql
@@ -287,6 +288,8 @@ def composite_sql(values: Sequence[CompositeValue]) -> Sql:
 # R4 search.html#contained: the scope ``#Medication`` compiles a criterion against the rows
 # of contained Medications (``Medication#<param>``, stored on their container's pid).
 CONTAINED_SCOPE = "#"
+# "#Container|param>Type": the rows a chain reads inside contained resources (_contained_link)
+_LINK_SCOPE = "|"
 
 
 def contained_scope(resource_type: str) -> str:
@@ -305,10 +308,16 @@ def _subquery(table: str, resource_type: str | None, param: str, where: Sql | No
     text = ""
     params: list[Any] = []
     if resource_type is not None and resource_type.startswith(CONTAINED_SCOPE):
-        types = _container_types()
-        text += f"i.res_type IN ({', '.join('?' * len(types))}) AND "
-        params.extend(types)
-        param = contained_param(resource_type[1:], param)
+        container, linked, prefix = resource_type[1:].partition(_LINK_SCOPE)
+        if linked:  # rows of the contained resources a reference of `container` points to
+            text += "i.res_type = ? AND "
+            params.append(container)
+            param = contained_param(prefix, param)
+        else:
+            types = _container_types()
+            text += f"i.res_type IN ({', '.join('?' * len(types))}) AND "
+            params.extend(types)
+            param = contained_param(container, param)
     elif resource_type is not None:
         text += "i.res_type = ? AND "
         params.append(resource_type)
@@ -468,11 +477,40 @@ def chain_sql(
         )
     code = term.param.code
     membership = _in(_subquery("idx_reference", resource_type, code, _or(branches)))
-    if len(branches) == 1:
-        return membership
     selects = [_subquery("idx_reference", resource_type, code, b).select() for b in branches]
+    probes = [cast(Sql, membership.correlated)]
+    if resource_type is not None and not resource_type.startswith(CONTAINED_SCOPE):
+        for target_type, inner in term.branches:
+            if isinstance(inner, Criterion) and follows_into_contained(inner):
+                link = _contained_link(resource_type, code, target_type, inner, now)
+                selects.append(link.select)
+                probes.append(link.probe)
+    if len(selects) == 1:
+        return membership
     union = " UNION ALL ".join(s.text for s in selects)
-    return Sql(f"e.pid IN ({union})", [x for s in selects for x in s.params], membership.correlated)
+    return Sql(f"e.pid IN ({union})", [x for s in selects for x in s.params], _or(probes))
+
+
+@dataclass(frozen=True, slots=True)
+class _Link:
+    select: Sql  # SELECT of the containers' pids
+    probe: Sql  # the same test of one candidate ``e``
+
+
+def _contained_link(
+    container: str, code: str, target_type: str, inner: Criterion, now: int
+) -> _Link:
+    """A chain's last link evaluated inside the contained ``target_type`` resources that
+    ``container``'s ``code`` references point to (``#id``): their rows, stored on the
+    container under :func:`~wardbook.search.extract.local_link_scope`, satisfy ``inner``
+    (:func:`~wardbook.search.query.follows_into_contained`)."""
+    scope = f"{CONTAINED_SCOPE}{container}{_LINK_SCOPE}{local_link_scope(code, target_type)}"
+    test = criterion_sql(inner, scope, now)
+    if test is None:  # holds for any resource: the link itself is the test
+        test = _in(_subquery("idx_token", scope, CONTAINED_ID, None))
+    # internal identifiers, values bound:
+    select = Sql(f"SELECT e.pid FROM resource_entity e WHERE {test.text}", test.params)  # nosec B608
+    return _Link(select, test.correlated or test)
 
 
 def has_sql(term: HasCriterion, resource_type: str | None, now: int, reaches: Reaches = ()) -> Sql:

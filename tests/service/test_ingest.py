@@ -216,3 +216,21 @@ async def test_resources_resolved_by_the_writer_are_validated_once_and_indexed(
     stored = await repository.read("Patient", "p-0")
     assert stored is not None and stored.body is not None
     assert jsonio.loads(stored.body)["managingOrganization"] == {"reference": "Organization/h-1"}
+
+
+async def test_bulk_loaded_index_rows_answer_searches_including_full_text(
+    repository: Repository, tmp_path: Path
+) -> None:
+    # More resources than one multi-row INSERT statement takes, so several statements per
+    # table (and, on SQLite, several FTS5 flushes) make up one batch.
+    families = [f"Family{number:03d}x" for number in range(250)]
+    resources = [patient(number, family) for number, family in enumerate(families)]
+    path = write_ndjson(tmp_path / "words.ndjson", resources)
+    report = await ingest(ResourceService(repository), [path], workers=0)
+    assert (report.written, report.rejected) == (250, [])
+    for number in (0, 99, 100, 249):
+        for name, value in (("_content", families[number]), ("family", families[number])):
+            query = parse_search("Patient", [(name, value), ("_total", "accurate")], strict=True)
+            page = await repository.search(query)
+            assert page.total == 1, (name, value)
+            assert page.entries[0].id == f"p-{number}"

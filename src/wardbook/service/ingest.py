@@ -4,7 +4,7 @@ The reading process cuts NDJSON files into chunks of lines (and hands Bundle or 
 resource files over whole); a pool of worker processes parses, validates (R4
 validation.html), extracts the search index rows and serializes each resource; the single
 writer in the calling process stores batches of them, each batch in ONE transaction
-(``Repository.load_rows``: PostgreSQL ``COPY``, SQLite ``executemany``). At most a few
+(``Repository.load_rows``: PostgreSQL ``COPY``, SQLite multi-row ``INSERT``). At most a few
 chunks per worker are in flight, so memory does not grow with the input.
 
 Re-loading is idempotent: a resource that is already stored with the same content (apart

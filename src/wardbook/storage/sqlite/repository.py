@@ -288,7 +288,7 @@ class SqliteRepository(Repository):
         return [tuple(row) for row in rows]
 
     async def load_rows(self, rows: Sequence[LoadRow], merge: Merge) -> list[LoadOutcome]:
-        """The bulk loader's batch in ONE transaction (executemany per table)."""
+        """The bulk loader's batch in ONE transaction (multi-row INSERTs per table)."""
         async with self._write_lock:
             conn = self._write_conn()
             self._committer.commit(conn)

@@ -185,8 +185,8 @@ def load_rows(conn: sqlite3.Connection, rows: Sequence[LoadRow], merge: Merge) -
     """The bulk loader's batch inside the caller's transaction (see Repository.load_rows).
 
     The write lock is held (BEGIN IMMEDIATE), so new resources can take the next pids
-    without asking: their entity, version and index rows go in with one ``executemany``
-    per table. Existing resources and repeats within the batch go one by one, in order.
+    without asking: their entity, version and index rows go in with multi-row INSERTs per
+    table. Existing resources and repeats within the batch go one by one, in order.
     """
     outcomes: list[LoadOutcome] = []
     fresh: list[tuple[int, LoadRow]] = []
@@ -220,12 +220,24 @@ def load_rows(conn: sqlite3.Connection, rows: Sequence[LoadRow], merge: Merge) -
 
 
 def _insert_new(conn: sqlite3.Connection, fresh: list[tuple[int, LoadRow]]) -> None:
-    conn.executemany(
-        sql.INSERT_ENTITY_WITH_PID,
+    """Entity, version and index rows of new resources, multi-row INSERTs per table.
+
+    Not ``executemany``: every execution of the statement is one FTS5 statement, and FTS5
+    flushes its pending terms at the end of each (a new index segment per idx_text row,
+    then merges): 25,000 Synthea resources took 3.2 s of CPU in idx_text alone that way
+    and 0.7 s with 100 rows a statement; the whole batch went from 6.4 s to 3.8 s.
+    """
+    insert_rows(
+        conn,
+        "INSERT INTO resource_entity (pid, res_type, res_id, version, deleted, last_updated)",
+        "(?, ?, ?, ?, ?, ?)",
         [(pid, r.resource_type, r.id, 1, 0, r.last_updated) for pid, r in fresh],
     )
-    conn.executemany(
-        sql.INSERT_VERSION,
+    insert_rows(
+        conn,
+        "INSERT INTO resource_version"
+        " (pid, res_type, res_id, version, deleted, last_updated, method, body)",
+        "(?, ?, ?, ?, ?, ?, ?, CAST(? AS TEXT))",
         [(pid, r.resource_type, r.id, 1, 0, r.last_updated, "PUT", r.body) for pid, r in fresh],
     )
     for table in INDEX_TABLES:
@@ -233,12 +245,9 @@ def _insert_new(conn: sqlite3.Connection, fresh: list[tuple[int, LoadRow]]) -> N
             (pid, r.resource_type, *key) for pid, r in fresh for key in r.index.get(table.name, ())
         ]
         if records:
-            marks = ", ".join("?" * (len(table.columns) + 2))
-            conn.executemany(
-                # internal identifiers, values bound:
-                f"INSERT INTO {table.name} ({table.insert_columns}) VALUES ({marks})",  # nosec B608
-                records,
-            )
+            # internal identifiers, values bound:
+            head = f"INSERT INTO {table.name} ({table.insert_columns})"  # nosec B608
+            insert_rows(conn, head, "(" + ", ".join("?" * (len(table.columns) + 2)) + ")", records)
 
 
 _ROWS_PER_INSERT = 100

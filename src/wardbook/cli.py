@@ -86,7 +86,11 @@ def cmd_load(args: argparse.Namespace) -> int:
         bar = _load_progress(total_bytes)
         try:
             return await ingest(
-                ResourceService(repository), paths, workers=args.workers, progress=bar.update
+                ResourceService(repository),
+                paths,
+                workers=args.workers,
+                progress=bar.update,
+                database_url=settings.database_url,
             )
         finally:
             bar.close()

@@ -234,3 +234,105 @@ async def test_bulk_loaded_index_rows_answer_searches_including_full_text(
             page = await repository.search(query)
             assert page.total == 1, (name, value)
             assert page.entries[0].id == f"p-{number}"
+
+
+def organization(number: int, identifier: str) -> dict[str, object]:
+    return {
+        "resourceType": "Organization",
+        "id": f"org-{number}",
+        "identifier": [{"system": "urn:x", "value": identifier}],
+        "name": f"Hospital {number}",
+    }
+
+
+async def test_worker_processes_resolve_committed_conditional_references_themselves(
+    repository: Repository, repository_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from wardbook.service import ingest as ingest_module
+
+    service = ResourceService(repository)
+    hospitals = [organization(1, "h1"), organization(2, "twin"), organization(3, "twin")]
+    first = write_ndjson(tmp_path / "hospitals.ndjson", hospitals)
+    assert (await ingest(service, [first], workers=0)).written == 3
+    sent_to_writer: list[frozenset[str]] = []
+    original = ingest_module.Writer._resolve
+
+    async def counting(self: ingest_module.Writer, item: ingest_module.Unresolved) -> None:
+        sent_to_writer.append(item.references)
+        await original(self, item)
+
+    monkeypatch.setattr(ingest_module.Writer, "_resolve", counting)
+    h1 = {"reference": "Organization?identifier=urn:x|h1"}
+    twin = {"reference": "Organization?identifier=urn:x|twin"}
+    patients = [{**patient(n), "managingOrganization": h1} for n in range(1200)]
+    ambiguous = {**patient(5000), "managingOrganization": twin}
+    path = write_ndjson(tmp_path / "patients.ndjson", [*patients, ambiguous])
+    report = await ingest(service, [path], workers=2, batch_size=400, database_url=repository_url)
+    assert report.written == 1200
+    # Only the ambiguous reference reached the writer, which reports it as before (412).
+    assert sent_to_writer == [frozenset({twin["reference"]})]
+    [rejected] = report.rejected
+    assert rejected.reference == "Patient/p-5000"
+    assert "matches more than one resource" in rejected.reason
+    query = parse_search(
+        "Patient", [("organization", "Organization/org-1"), ("_total", "accurate")], strict=True
+    )
+    assert (await repository.search(query)).total == 1200
+    stored = await repository.read("Patient", "p-1199")
+    assert stored is not None and stored.body is not None
+    assert jsonio.loads(stored.body)["managingOrganization"] == {"reference": "Organization/org-1"}
+
+
+async def test_a_target_loaded_in_the_same_run_is_still_found_with_worker_lookups(
+    repository: Repository, repository_url: str, tmp_path: Path
+) -> None:
+    # The target is not committed yet when the workers see the references: the writer
+    # resolves them after committing its batch, as without worker lookups.
+    condref = {"reference": "Organization?identifier=urn:x|h1"}
+    resources = [
+        organization(1, "h1"),
+        *({**patient(n), "managingOrganization": condref} for n in range(30)),
+    ]
+    path = write_ndjson(tmp_path / "together.ndjson", resources)
+    report = await ingest(
+        ResourceService(repository), [path], workers=2, database_url=repository_url
+    )
+    assert (report.written, report.rejected) == (31, [])
+    stored = await repository.read("Patient", "p-29")
+    assert stored is not None and stored.body is not None
+    assert jsonio.loads(stored.body)["managingOrganization"] == {"reference": "Organization/org-1"}
+
+
+async def test_worker_processes_index_the_installed_custom_search_parameters(
+    repository: Repository, tmp_path: Path
+) -> None:
+    from wardbook.search.custom import CUSTOM, CustomParam, definition_from_resource
+
+    maiden = "http://hl7.org/fhir/StructureDefinition/patient-mothersMaidenName"
+    definition = definition_from_resource(
+        {
+            "resourceType": "SearchParameter",
+            "url": "http://wardbook.example.org/fhir/SearchParameter/maiden",
+            "code": "maiden",
+            "base": ["Patient"],
+            "type": "string",
+            "expression": f"Patient.extension.where(url = '{maiden}').value",
+        }
+    )
+    resources = [
+        {**patient(n), "extension": [{"url": maiden, "valueString": f"Maiden{n}"}]}
+        for n in range(600)
+    ]
+    path = write_ndjson(tmp_path / "custom.ndjson", resources)
+    CUSTOM.install([CustomParam("Patient", definition, True)])
+    try:
+        report = await ingest(ResourceService(repository), [path], workers=2)
+        assert (report.written, report.rejected) == (600, [])
+        for number in (0, 599):
+            query = parse_search(
+                "Patient", [("maiden", f"Maiden{number}"), ("_total", "accurate")], strict=True
+            )
+            page = await repository.search(query)
+            assert page.total == 1 and page.entries[0].id == f"p-{number}"
+    finally:
+        CUSTOM.clear()

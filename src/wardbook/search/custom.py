@@ -102,6 +102,10 @@ class CustomParameters:
     def clear(self) -> None:
         self.install([])
 
+    def everything(self) -> list[CustomParam]:
+        """Every installed parameter (to install the same in another process)."""
+        return [param for params in self._by_type.values() for param in params.values()]
+
     def installed(self, resource_type: str) -> list[CustomParam]:
         return list(self._by_type.get(resource_type, {}).values())
 

@@ -336,3 +336,53 @@ async def test_worker_processes_index_the_installed_custom_search_parameters(
             assert page.total == 1 and page.entries[0].id == f"p-{number}"
     finally:
         CUSTOM.clear()
+
+
+async def test_a_batch_the_database_refuses_is_retried_one_by_one_while_others_fill(
+    repository: Repository, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from wardbook.errors import BadRequest
+
+    real = repository.load_rows
+    stored_batches: list[int] = []
+
+    async def refusing(rows, merge):  # type: ignore[no-untyped-def]
+        if any(row.id == "p-57" for row in rows):
+            raise BadRequest("refused by the database")
+        stored_batches.append(len(rows))
+        return await real(rows, merge)
+
+    monkeypatch.setattr(repository, "load_rows", refusing)
+    path = write_ndjson(tmp_path / "refused.ndjson", [patient(n) for n in range(100)])
+    report = await ingest(ResourceService(repository), [path], workers=0, batch_size=20)
+    assert report.written == 99
+    [rejected] = report.rejected
+    assert (rejected.reference, rejected.reason) == ("Patient/p-57", "refused by the database")
+    assert await count_current(repository, "Patient") == 99
+    # Four whole batches, the refused one's 19 other resources one by one.
+    assert sorted(stored_batches) == [1] * 19 + [20] * 4
+
+
+async def test_a_database_outage_stops_the_load_with_earlier_batches_committed_whole(
+    repository: Repository, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from wardbook.storage.base import StorageError
+
+    real = repository.load_rows
+    calls = 0
+
+    async def failing(rows, merge):  # type: ignore[no-untyped-def]
+        nonlocal calls
+        calls += 1
+        if calls == 3:
+            raise StorageError("the database went away")
+        return await real(rows, merge)
+
+    monkeypatch.setattr(repository, "load_rows", failing)
+    path = write_ndjson(tmp_path / "outage.ndjson", [patient(n) for n in range(100)])
+    with pytest.raises(StorageError):
+        await ingest(ResourceService(repository), [path], workers=0, batch_size=20)
+    monkeypatch.undo()
+    assert await count_current(repository, "Patient") == 40  # batches 1 and 2, nothing else
+    assert await repository.read("Patient", "p-39") is not None
+    assert await repository.read("Patient", "p-40") is None

@@ -25,6 +25,7 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import suppress
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any
@@ -371,6 +372,9 @@ class Writer:
         self.batch: list[Prepared] = []
         # Conditional references resolved so far; handed to the workers with each unit.
         self.resolved: dict[str, str] = {}
+        # The batch being stored while the next one fills (at most one: batches commit in
+        # order, and memory holds two batches at most).
+        self._storing: asyncio.Task[None] | None = None
 
     async def take(self, outcome: Outcome) -> None:
         if isinstance(outcome, Prepared):
@@ -391,7 +395,7 @@ class Writer:
                 try:
                     target = await resolve_conditional_reference(self.service.repository, reference)
                 except NotFound:
-                    await self.flush()  # the target may be waiting in this batch
+                    await self.commit()  # the target may be waiting in this batch
                     target = await resolve_conditional_reference(self.service.repository, reference)
             except StorageError:
                 raise
@@ -407,9 +411,33 @@ class Writer:
         await self.take(prepare_item(again, now_micros(), self.resolved, validated=True))
 
     async def flush(self) -> None:
+        """Hand the batch over to be stored; wait only for the batch handed over before.
+
+        The database works on one batch (PostgreSQL in its own process, SQLite in a
+        thread) while the workers' next results arrive and fill the next one.
+        """
+        await self.settle()
         batch, self.batch = self.batch, []
-        if not batch:
-            return
+        if batch:
+            self._storing = asyncio.create_task(self._store_batch(batch))
+
+    async def settle(self) -> None:
+        """Wait until every batch handed over is committed (or raise why it was not)."""
+        task, self._storing = self._storing, None
+        if task is not None:
+            await task
+
+    async def commit(self) -> None:
+        """Everything taken so far committed: searches see it."""
+        await self.flush()
+        await self.settle()
+
+    async def abandon(self) -> None:
+        """The load failed: let a batch in flight finish (it commits or rolls back whole)."""
+        with suppress(Exception):
+            await self.settle()
+
+    async def _store_batch(self, batch: list[Prepared]) -> None:
         try:
             outcomes = await self._store([p.row for p in batch])
         except StorageError:
@@ -440,6 +468,7 @@ class Writer:
                 self.report.rejected.append(Rejected(prepared.source, reference, error.message))
 
     async def _conditional(self, item: Conditional) -> None:
+        await self.settle()  # one writer at a time, as before
         resource_type = str(item.resource["resourceType"])
         try:
             result = await self.service.create(
@@ -497,31 +526,35 @@ async def ingest(
         if progress is not None:
             progress(done_resources, done_bytes)
 
-    if count == 0:
-        for unit, size in work_units(files):
-            await consume(prepare_unit(replace(unit, resolved=writer.resolved)), size)
-    else:
-        loop = asyncio.get_running_loop()
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["wardbook.service.ingest"])
-        shareable = database_url is not None and ":memory:" not in database_url
-        setup = WorkerSetup(tuple(CUSTOM.everything()), database_url if shareable else None)
-        with ProcessPoolExecutor(
-            count, mp_context=context, initializer=_warm_worker, initargs=(setup,)
-        ) as pool:
-            in_flight: deque[tuple[asyncio.Future[list[Outcome]], int]] = deque()
-            try:
-                for unit, size in work_units(files):
-                    unit = replace(unit, resolved=dict(writer.resolved))
-                    in_flight.append((loop.run_in_executor(pool, prepare_unit, unit), size))
-                    if len(in_flight) >= count * _IN_FLIGHT_PER_WORKER:
+    try:
+        if count == 0:
+            for unit, size in work_units(files):
+                await consume(prepare_unit(replace(unit, resolved=writer.resolved)), size)
+        else:
+            loop = asyncio.get_running_loop()
+            context = multiprocessing.get_context("forkserver")
+            context.set_forkserver_preload(["wardbook.service.ingest"])
+            shareable = database_url is not None and ":memory:" not in database_url
+            setup = WorkerSetup(tuple(CUSTOM.everything()), database_url if shareable else None)
+            with ProcessPoolExecutor(
+                count, mp_context=context, initializer=_warm_worker, initargs=(setup,)
+            ) as pool:
+                in_flight: deque[tuple[asyncio.Future[list[Outcome]], int]] = deque()
+                try:
+                    for unit, size in work_units(files):
+                        unit = replace(unit, resolved=dict(writer.resolved))
+                        in_flight.append((loop.run_in_executor(pool, prepare_unit, unit), size))
+                        if len(in_flight) >= count * _IN_FLIGHT_PER_WORKER:
+                            future, done = in_flight.popleft()
+                            await consume(await future, done)
+                    while in_flight:
                         future, done = in_flight.popleft()
                         await consume(await future, done)
-                while in_flight:
-                    future, done = in_flight.popleft()
-                    await consume(await future, done)
-            finally:
-                for future, _ in in_flight:
-                    future.cancel()
-    await writer.flush()
+                finally:
+                    for future, _ in in_flight:
+                        future.cancel()
+        await writer.commit()
+    except BaseException:
+        await writer.abandon()
+        raise
     return report

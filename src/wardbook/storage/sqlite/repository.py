@@ -288,15 +288,27 @@ class SqliteRepository(Repository):
         return [tuple(row) for row in rows]
 
     async def load_rows(self, rows: Sequence[LoadRow], merge: Merge) -> list[LoadOutcome]:
-        """The bulk loader's batch in ONE transaction (multi-row INSERTs per table)."""
+        """The bulk loader's batch in ONE transaction (multi-row INSERTs per table).
+
+        In a thread, under the write lock: SQLite releases the GIL while it works, so the
+        loader's event loop goes on receiving prepared resources meanwhile.
+        """
         async with self._write_lock:
             conn = self._write_conn()
             self._committer.commit(conn)
             await begin_immediate(conn, self._busy_timeout)
             try:
                 with sqlite_errors():
-                    outcomes = load_rows(conn, rows, merge)
-                    conn.execute("COMMIT")
+                    work = asyncio.ensure_future(
+                        asyncio.to_thread(_load_and_commit, conn, rows, merge)
+                    )
+                    try:
+                        outcomes = await asyncio.shield(work)
+                    except asyncio.CancelledError:
+                        # A thread cannot be stopped: it commits or fails whole before the
+                        # connection is touched again (the ROLLBACK below, another writer).
+                        await asyncio.wait({work})
+                        raise
             finally:
                 rollback_quietly(conn)
         return outcomes
@@ -352,3 +364,11 @@ def _read_snapshot(conn: sqlite3.Connection) -> Iterator[None]:
         yield
     finally:
         rollback_quietly(conn)
+
+
+def _load_and_commit(
+    conn: sqlite3.Connection, rows: Sequence[LoadRow], merge: Merge
+) -> list[LoadOutcome]:
+    outcomes = load_rows(conn, rows, merge)
+    conn.execute("COMMIT")
+    return outcomes

@@ -386,3 +386,26 @@ async def test_a_database_outage_stops_the_load_with_earlier_batches_committed_w
     assert await count_current(repository, "Patient") == 40  # batches 1 and 2, nothing else
     assert await repository.read("Patient", "p-39") is not None
     assert await repository.read("Patient", "p-40") is None
+
+
+def _priority() -> int:
+    import os
+
+    return os.getpriority(os.PRIO_PROCESS, 0)
+
+
+def test_workers_run_below_the_writers_cpu_priority() -> None:
+    import multiprocessing
+    import os
+    from concurrent.futures import ProcessPoolExecutor
+
+    from wardbook.service import ingest as ingest_module
+
+    context = multiprocessing.get_context("forkserver")
+    setup = ingest_module.WorkerSetup()
+    with ProcessPoolExecutor(
+        1, mp_context=context, initializer=ingest_module._warm_worker, initargs=(setup,)
+    ) as pool:
+        worker = pool.submit(_priority).result()
+    mine = os.getpriority(os.PRIO_PROCESS, 0)
+    assert worker == min(mine + ingest_module.WORKER_NICENESS, 19)

@@ -9,7 +9,9 @@ with fresh ids):
   synchronous=NORMAL, as Wardbook runs);
 * Wardbook -- ``wardbook load FILE`` (the real command: worker processes, validation,
   index rows, one writer), into a freshly migrated database; then the same file again
-  (idempotent re-run: nothing changes).
+  (idempotent re-run: nothing changes). Besides the rates, the CPU time of the load's
+  process tree (writer and workers, not the PostgreSQL server) per resource, which the
+  other jobs on a shared machine do not move.
 
 ``--export-rss N`` also fills a database with N resources and runs a full system
 ``$export`` job in a child process, reporting that process's peak RSS (the export must
@@ -104,15 +106,74 @@ async def raw_postgres(url: str, rows: list[tuple[str, str, bytes]]) -> float:
 # -- Wardbook -----------------------------------------------------------------------------
 
 
+CPU_SECONDS: dict[str, float] = {}  # wardbook command -> CPU s of its process tree
+
+
 def wardbook(*args: str, database: str) -> float:
     started = time.perf_counter()
-    done = subprocess.run(
-        [str(BIN / "wardbook"), *args, "--database", database], capture_output=True, text=True
+    child = subprocess.Popen(
+        [str(BIN / "wardbook"), *args, "--database", database],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
+    sampler = TreeCpu(child.pid)
+    _, stderr = child.communicate()
     elapsed = time.perf_counter() - started
-    if done.returncode != 0:
-        raise SystemExit(f"wardbook {args[0]} failed: {done.stderr[-2000:]}")
+    CPU_SECONDS[args[0]] = sampler.stop()
+    if child.returncode != 0:
+        raise SystemExit(f"wardbook {args[0]} failed: {stderr[-2000:]}")
     return elapsed
+
+
+class TreeCpu:
+    """CPU seconds (user + system) of a process and all its descendants, from /proc.
+
+    The worker processes are children of multiprocessing's fork server, which nobody waits
+    for, so rusage of the command never includes them: sample every 50 ms and keep each
+    process's last reading. CPU time does not depend on what else the machine runs, unlike
+    the wall time (the PostgreSQL server's own CPU is not included).
+    """
+
+    def __init__(self, root: int) -> None:
+        import threading
+
+        self.root = root
+        self.seen: dict[int, float] = {}
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._done.wait(0.05):
+            self._scan()
+
+    def _scan(self) -> None:
+        tick = os.sysconf("SC_CLK_TCK")
+        parents: dict[int, int] = {}
+        cpu: dict[int, float] = {}
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry}/stat") as handle:
+                    stat = handle.read()
+            except OSError:
+                continue
+            fields = stat[stat.rindex(")") + 2 :].split()
+            parents[int(entry)] = int(fields[1])
+            cpu[int(entry)] = (int(fields[11]) + int(fields[12])) / tick
+        for pid, seconds in cpu.items():
+            ancestor = pid
+            while ancestor > 1 and ancestor != self.root:
+                ancestor = parents.get(ancestor, 0)
+            if ancestor == self.root:
+                self.seen[pid] = max(self.seen.get(pid, 0.0), seconds)
+
+    def stop(self) -> float:
+        self._done.set()
+        self._thread.join()
+        return sum(self.seen.values())
 
 
 def admin(sql: str) -> None:
@@ -131,8 +192,10 @@ def admin(sql: str) -> None:
 def bench_backend(name: str, url: str, raw: float, data: Path, count: int) -> dict[str, Any]:
     wardbook("migrate", database=url)
     load = wardbook("load", str(data), database=url)
+    load_cpu = CPU_SECONDS["load"]
     reload = wardbook("load", str(data), database=url)
     return {
+        "load_cpu_us_per_resource": load_cpu / count * 1e6,
         "backend": name,
         "resources": count,
         "raw_per_s": count / raw,
@@ -288,12 +351,16 @@ def main() -> int:
     out_name = "export_rss.json" if args.skip_ingest else "ingest.json"
     (out_dir / out_name).write_text(json.dumps(results, indent=2))
     print()
-    print("| backend | resources | raw rows/s | wardbook load/s | ratio | re-run/s |")
-    print("|---|---:|---:|---:|---:|---:|")
+    print(
+        "| backend | resources | raw rows/s | wardbook load/s | ratio | re-run/s"
+        " | load CPU µs/resource |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|")
     for r in results["ingest"]:
         print(
             f"| {r['backend']} | {r['resources']:,} | {r['raw_per_s']:,.0f} |"
             f" {r['load_per_s']:,.0f} | {r['ratio']:.1%} | {r['reload_per_s']:,.0f} |"
+            f" {r['load_cpu_us_per_resource']:,.0f} |"
         )
     for r in results["export"]:
         print(

@@ -4,8 +4,11 @@ The reading process cuts NDJSON files into chunks of lines (and hands Bundle or 
 resource files over whole); a pool of worker processes parses, validates (R4
 validation.html), extracts the search index rows and serializes each resource; the single
 writer in the calling process stores batches of them, each batch in ONE transaction
-(``Repository.load_rows``: PostgreSQL ``COPY``, SQLite multi-row ``INSERT``). At most a few
-chunks per worker are in flight, so memory does not grow with the input.
+(``Repository.load_rows``: PostgreSQL ``COPY``, SQLite multi-row ``INSERT``), one batch at a
+time and in order, while the next batch fills. At most a few chunks per worker are in
+flight, so memory does not grow with the input. Workers resolve conditional references
+(R4 http.html#trules) that have exactly one committed match themselves; the writer
+resolves the rest, so it mostly only writes.
 
 Re-loading is idempotent: a resource that is already stored with the same content (apart
 from ``meta.versionId``/``meta.lastUpdated``) makes no new version. Rejected resources are

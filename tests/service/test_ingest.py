@@ -409,3 +409,15 @@ def test_workers_run_below_the_writers_cpu_priority() -> None:
         worker = pool.submit(_priority).result()
     mine = os.getpriority(os.PRIO_PROCESS, 0)
     assert worker == min(mine + ingest_module.WORKER_NICENESS, 19)
+
+
+def test_worker_lookups_use_the_database_url_without_the_extra_read_pool() -> None:
+    from wardbook.service.ingest import reader_url
+
+    assert reader_url("sqlite:///data/w.db?synchronous=full") == (
+        "sqlite:///data/w.db?synchronous=full"
+    )
+    assert reader_url("postgresql://u:p@db:5432/wb?read_connections=6&pool_max_size=4") == (
+        "postgresql://u:p@db:5432/wb?read_connections=0&pool_max_size=4"
+    )
+    assert reader_url("postgres://db/wb") == "postgres://db/wb?read_connections=0"

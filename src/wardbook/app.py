@@ -19,7 +19,8 @@ from wardbook.api.http import base_url, fhir_response, negotiate
 from wardbook.api.openapi import openapi_json
 from wardbook.api.routes import FHIR_PREFIX, FhirRouter, Interaction
 from wardbook.audit.middleware import AuditMiddleware
-from wardbook.audit.writer import AuditWriter
+from wardbook.audit.process import AuditProcessWriter
+from wardbook.audit.writer import AuditSink, AuditWriter
 from wardbook.auth.discovery import smart_configuration
 from wardbook.auth.endpoints import SmartEndpoints
 from wardbook.auth.middleware import BearerAuthMiddleware
@@ -80,13 +81,18 @@ def build_app(settings: Settings, repository: Repository | None = None) -> ASGIA
     auth = SmartAuth(repo, settings)
     smart = SmartEndpoints(auth, ctx.service)
 
-    audit_writer = AuditWriter(repo, flush_ms=settings.audit_flush_ms)
+    audit_writer = audit_sink(settings, repo)
 
     metrics.clear_refreshers()
     metrics.add_refresher(pool_refresher(repo))
     metrics.add_refresher(backup_refresher(repo))
     metrics.add_refresher(replica_refresher(repo))
     metrics.add_refresher(jobs_refresher(repo))
+
+    async def audit_pending() -> None:
+        metrics.AUDIT_PENDING.set(audit_writer.pending)
+
+    metrics.add_refresher(audit_pending)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -133,7 +139,7 @@ def build_app(settings: Settings, repository: Repository | None = None) -> ASGIA
         routes=[
             *auth_routes(),
             Route("/livez", livez, methods=["GET"]),
-            Route("/readyz", readyz(repo), methods=["GET"]),
+            Route("/readyz", readyz(repo, audit_writer), methods=["GET"]),
             Route("/metrics", metrics_endpoint, methods=["GET"]),
             *smart.browser_routes(),
             *web_routes(ctx.service, settings),
@@ -158,6 +164,20 @@ def build_app(settings: Settings, repository: Repository | None = None) -> ASGIA
 
         inner = tracing.install(inner, settings.otlp_endpoint)
     return RequestIdMiddleware(SecurityHeadersMiddleware(inner, settings))
+
+
+def audit_sink(settings: Settings, repository: Repository) -> AuditSink:
+    """The audit writer ``settings`` ask for (docs/security.md, "Audit").
+
+    An in-memory SQLite database cannot be opened by another process: its records are
+    always committed in this one.
+    """
+    in_memory = settings.database_url.startswith("sqlite:///:memory:")
+    if settings.audit_writer == "process" and not in_memory:
+        return AuditProcessWriter(
+            settings.database_url, flush_ms=settings.audit_flush_ms, log_level=settings.log_level
+        )
+    return AuditWriter(repository, flush_ms=settings.audit_flush_ms)
 
 
 # SMART endpoints apps call directly (token, introspection, ...): outside the web session.

@@ -198,6 +198,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     os.environ["WARDBOOK_HOST"] = settings.host
     os.environ["WARDBOOK_PORT"] = str(settings.port)
     os.environ["WARDBOOK_NO_AUTH"] = "true" if settings.no_auth else "false"
+    # Each worker commits its audit records in an audit process of its own, off the
+    # worker's GIL (wardbook.audit.process); WARDBOOK_AUDIT_WRITER=thread keeps them in.
+    os.environ.setdefault("WARDBOOK_AUDIT_WRITER", "process")
 
     async def check(repository: Any) -> None:
         return None

@@ -64,6 +64,9 @@ class Settings:
     # of creating a temporary one (which needs CREATEDB); docs/operations/backup.md.
     backup_verify_database: str | None = None
     audit_mode: str = "buffered"  # buffered | sync | off (off: development benchmarks only)
+    # Who commits the buffered records: "thread" (this process, on a thread: tests,
+    # embedded use) or "process" (an audit process per server process; `wardbook serve`).
+    audit_writer: str = "thread"
     token_lifetime: int = 3600  # SMART access and ID tokens, seconds
     refresh_token_lifetime: int = 30 * 86400
     key_rotation_seconds: int = 30 * 86400  # a new signing key this often
@@ -113,6 +116,8 @@ class Settings:
             raise ConfigError("rate limit must be 0 (off) or more; audit flush at least 1 ms")
         if self.audit_mode not in ("buffered", "sync", "off"):
             raise ConfigError("WARDBOOK_AUDIT_MODE must be buffered, sync or off")
+        if self.audit_writer not in ("thread", "process"):
+            raise ConfigError("WARDBOOK_AUDIT_WRITER must be thread or process")
         if not self.is_production:
             return
         if self.audit_mode == "off":
@@ -217,6 +222,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         manual_dir=source.get("WARDBOOK_MANUAL_DIR") or "build/site",
         backup_verify_database=source.get("WARDBOOK_BACKUP_VERIFY_DATABASE") or None,
         audit_mode=source.get("WARDBOOK_AUDIT_MODE", "buffered"),
+        audit_writer=source.get("WARDBOOK_AUDIT_WRITER", "thread"),
         token_lifetime=_int(source, "WARDBOOK_TOKEN_LIFETIME", 3600),
         refresh_token_lifetime=_int(source, "WARDBOOK_REFRESH_TOKEN_LIFETIME", 30 * 86400),
         key_rotation_seconds=_int(source, "WARDBOOK_KEY_ROTATION_SECONDS", 30 * 86400),

@@ -21,6 +21,9 @@ DECLARED_TYPES = {
     "wardbook_logins_total": "counter",
     "wardbook_export_jobs": "gauge",
     "wardbook_jobs_queued": "gauge",
+    "wardbook_audit_events_written_total": "counter",
+    "wardbook_audit_pending": "gauge",
+    "wardbook_audit_writer_restarts_total": "counter",
 }
 
 

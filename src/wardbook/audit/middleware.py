@@ -2,9 +2,10 @@
 
 Wraps the whole application (inside the request-id middleware, outside authentication),
 so no route can skip it. After the response it queues one :class:`AuditRecord` on the
-buffered :class:`AuditWriter`. The principal is read when the response starts -- inside
-the authentication middleware's ``acting_as`` binding -- so the record names who the
-request was served for. Health, metrics and static files are not audited (no PHI).
+buffered audit writer (:class:`~wardbook.audit.writer.AuditSink`). The principal is read
+when the response starts -- inside the authentication middleware's ``acting_as``
+binding -- so the record names who the request was served for. Health, metrics and
+static files are not audited (no PHI).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from wardbook.audit.classify import classify_fhir, web_patient
 from wardbook.audit.records import AuditRecord, AuditSlot, bind_slot, reset_slot
-from wardbook.audit.writer import AuditWriter
+from wardbook.audit.writer import AuditSink
 from wardbook.auth.principal import Principal, current_principal
 from wardbook.ops.logging import request_id_var
 
@@ -50,7 +51,7 @@ class AuditMiddleware:
     """Queues an AuditRecord for each audited request (see module docstring)."""
 
     def __init__(
-        self, app: ASGIApp, writer: AuditWriter, *, mode: str = "buffered", no_auth: bool = True
+        self, app: ASGIApp, writer: AuditSink, *, mode: str = "buffered", no_auth: bool = True
     ) -> None:
         self.app = app
         self.writer = writer

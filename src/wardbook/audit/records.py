@@ -48,6 +48,9 @@ class AuditRecord:
     reason: str | None = None  # break-the-glass reason, failure description
     user_name: str | None = None  # a sign-in attempt's user name (no principal yet)
     request_id: str | None = None
+    # The AuditEvent's id when chosen before the writer builds it (the audit process: a
+    # record sent again after the process died is recognised as already committed).
+    event_id: str | None = None
 
 
 @dataclass(slots=True)

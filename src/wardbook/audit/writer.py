@@ -23,7 +23,8 @@ import logging
 import os
 import sqlite3
 import uuid
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Protocol
 
 from wardbook.audit.chain import CHAIN_LOCK, GENESIS, canonical_hash_of, entry_hash
 from wardbook.audit.events import audit_event, patients_in, provenance
@@ -63,6 +64,29 @@ def _uuid4s(count: int) -> list[str]:
     return [str(uuid.UUID(bytes=data[16 * i : 16 * i + 16], version=4)) for i in range(count)]
 
 
+class AuditSink(Protocol):
+    """What the request path needs of an audit writer (this module's, or the process one)."""
+
+    @property
+    def running(self) -> bool: ...
+
+    @property
+    def pending(self) -> int: ...
+
+    @property
+    def healthy(self) -> bool: ...
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    async def submit(self, record: AuditRecord) -> None: ...
+
+    async def write_now(self, record: AuditRecord) -> None: ...
+
+    async def flush(self) -> None: ...
+
+
 def _now() -> int:
     import time
 
@@ -79,8 +103,18 @@ class AuditWriter:
         flush_ms: int = 100,
         max_queue: int = 20_000,
         max_batch: int = 1_000,
+        on_written: Callable[[int], None] | None = None,
+        report_metrics: bool = True,
+        inline: bool = False,
     ) -> None:
         self.repository = repository
+        # Called after each committed batch with its size (the audit process's acks).
+        self.on_written = on_written
+        # Off in the audit process: the server process counts what it hands over.
+        self.report_metrics = report_metrics
+        # Build and write batches on the event loop's thread: in the audit process nothing
+        # else needs the loop meanwhile, and a thread hop per batch is pure cost there.
+        self.inline = inline
         self.interval = flush_ms / 1000
         self.max_queue = max_queue
         self.max_batch = max_batch
@@ -101,6 +135,11 @@ class AuditWriter:
     @property
     def pending(self) -> int:
         return len(self._buffer)
+
+    @property
+    def healthy(self) -> bool:
+        """Whether records can be committed (this writer needs nothing but the database)."""
+        return True
 
     async def start(self) -> None:
         if not self.running:
@@ -129,7 +168,8 @@ class AuditWriter:
 
     async def submit(self, record: AuditRecord) -> None:
         """Queue a record; waits only when the bounded buffer is full."""
-        count_security_event(record)
+        if self.report_metrics:
+            count_security_event(record)
         while len(self._buffer) >= self.max_queue:
             if not self.running:
                 # Nobody will flush (an app used without its lifespan, e.g. in tests):
@@ -146,7 +186,8 @@ class AuditWriter:
 
     async def write_now(self, record: AuditRecord) -> None:
         """Queue a record and return once it (and everything before it) is committed."""
-        count_security_event(record)
+        if self.report_metrics:
+            count_security_event(record)
         self._buffer.append(record)
         await self.flush()
 
@@ -190,6 +231,10 @@ class AuditWriter:
         del self._buffer[: len(batch)]
         self.written += len(batch)
         self._room.set()
+        if self.report_metrics:
+            metrics.AUDIT_WRITTEN.inc(len(batch))
+        if self.on_written is not None:
+            self.on_written(len(batch))
 
     # -- one batch -------------------------------------------------------------------------
 
@@ -200,7 +245,7 @@ class AuditWriter:
             if record.body is not None and record.resource_type:
                 record.patients |= patients_in(record.resource_type, record.body)
                 record.body = None
-            item = _Prepared(ids[2 * number], record.recorded, {})
+            item = _Prepared(record.event_id or ids[2 * number], record.recorded, {})
             item.resource = stamp(audit_event(record, item.event_id), item.event_id, 1, micros)
             item.body = jsonio.dumps(item.resource)
             # The body is this dict serialized: hash the dict (as canonical_hash(body) would).
@@ -240,7 +285,10 @@ class AuditWriter:
         micros = _now()
         # Building resources and index rows is pure Python; on a thread the interpreter
         # switches back to the event loop every few ms instead of stalling it for a batch.
-        prepared, versions = await asyncio.to_thread(self._prepare_versions, records, micros)
+        if self.inline:
+            prepared, versions = self._prepare_versions(records, micros)
+        else:
+            prepared, versions = await asyncio.to_thread(self._prepare_versions, records, micros)
         repository = self.repository
         if isinstance(repository, SqliteRepository) and not repository.in_memory:
             # SQLite statements run in C with the GIL released: on a thread with its own
@@ -250,7 +298,10 @@ class AuditWriter:
             async with repository.write_turn():
                 conn = self._sqlite_connection(repository)
                 try:
-                    await asyncio.to_thread(_write_sqlite_batch, conn, prepared, versions)
+                    if self.inline:
+                        _write_sqlite_batch(conn, prepared, versions)
+                    else:
+                        await asyncio.to_thread(_write_sqlite_batch, conn, prepared, versions)
                 except BaseException:
                     self._drop_sqlite_connection()
                     raise

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -18,10 +19,20 @@ async def livez(request: Request) -> Response:
     return Response(b'{"status":"ok"}', media_type=_JSON)
 
 
-def readyz(repository: Repository) -> Callable[[Request], Awaitable[Response]]:
-    """Ready when the database answers and no migration is pending."""
+class _Audit(Protocol):
+    @property
+    def healthy(self) -> bool: ...
+
+
+def readyz(
+    repository: Repository, audit: _Audit | None = None
+) -> Callable[[Request], Awaitable[Response]]:
+    """Ready when the database answers, no migration is pending and the audit writer runs."""
 
     async def endpoint(request: Request) -> Response:
+        if audit is not None and not audit.healthy:
+            body = {"status": "unavailable", "audit": "the audit writer process is not running"}
+            return Response(jsonio.dumps(body), 503, {"Retry-After": "5"}, media_type=_JSON)
         try:
             await repository.ping()
             pending = await repository.pending_migrations()

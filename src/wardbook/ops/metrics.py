@@ -87,6 +87,19 @@ JOBS_QUEUED = Gauge(
     "Background jobs (export, reindex) waiting or running, as last counted.",
     multiprocess_mode="livemostrecent",
 )
+AUDIT_WRITTEN = Counter(
+    "wardbook_audit_events_written",
+    "AuditEvents committed by the audit writer (with their hash-chain rows).",
+)
+AUDIT_PENDING = Gauge(
+    "wardbook_audit_pending",
+    "Audit records buffered, not yet committed, summed over workers.",
+    multiprocess_mode="livesum",
+)
+AUDIT_WRITER_RESTARTS = Counter(
+    "wardbook_audit_writer_restarts",
+    "Audit writer processes found dead and started again.",
+)
 
 DECLARED: tuple[Counter | Gauge | Histogram, ...] = (
     HTTP_REQUESTS,
@@ -98,6 +111,9 @@ DECLARED: tuple[Counter | Gauge | Histogram, ...] = (
     LOGINS,
     EXPORT_JOBS,
     JOBS_QUEUED,
+    AUDIT_WRITTEN,
+    AUDIT_PENDING,
+    AUDIT_WRITER_RESTARTS,
 )
 
 Refresher = Callable[[], Awaitable[None]]

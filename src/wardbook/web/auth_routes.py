@@ -18,7 +18,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from wardbook.audit.records import AuditKind, AuditRecord, skip_request_audit
-from wardbook.audit.writer import AuditWriter
+from wardbook.audit.writer import AuditSink
 from wardbook.auth import mfa
 from wardbook.auth.passwords import MIN_LENGTH, normalize, password_problems
 from wardbook.auth.principal import current_principal
@@ -64,8 +64,8 @@ def _page(request: Request, name: str, context: dict[str, Any], status: int = 20
     return _renderer().page(request, name, values, status=status)
 
 
-def _writer(request: Request) -> AuditWriter:
-    writer: AuditWriter = request.app.state.audit_writer
+def _writer(request: Request) -> AuditSink:
+    writer: AuditSink = request.app.state.audit_writer
     return writer
 
 

@@ -45,6 +45,7 @@ from wardbook.service.reindex import ReindexWorker
 from wardbook.service.resources import ResourceService
 from wardbook.storage.base import Repository
 from wardbook.storage.factory import open_repository
+from wardbook.storage.sqlite import SqliteRepository
 from wardbook.web.auth_routes import auth_routes
 from wardbook.web.routes import web_routes
 from wardbook.web.session import WebSessionMiddleware
@@ -174,8 +175,12 @@ def audit_sink(settings: Settings, repository: Repository) -> AuditSink:
     """
     in_memory = settings.database_url.startswith("sqlite:///:memory:")
     if settings.audit_writer == "process" and not in_memory:
+        sqlite = repository if isinstance(repository, SqliteRepository) else None
         return AuditProcessWriter(
-            settings.database_url, flush_ms=settings.audit_flush_ms, log_level=settings.log_level
+            settings.database_url,
+            flush_ms=settings.audit_flush_ms,
+            log_level=settings.log_level,
+            lend_turns_of=sqlite,
         )
     return AuditWriter(repository, flush_ms=settings.audit_flush_ms)
 

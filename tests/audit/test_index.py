@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from wardbook.audit.events import audit_event
-from wardbook.audit.index import audit_index
+from wardbook.audit.events import audit_event, provenance
+from wardbook.audit.index import audit_index, provenance_index
 from wardbook.audit.records import AuditRecord
 from wardbook.auth.principal import LOCAL_DEVELOPER, Principal
 from wardbook.fhir.meta import stamp
@@ -135,3 +135,85 @@ def test_direct_rows_equal_the_generic_extractor(record: AuditRecord) -> None:
     for table in ("string", "token", "date", "number", "quantity", "uri", "reference", "composite"):
         assert set(getattr(direct, table)) == set(getattr(generic, table)), table
     assert direct.text == []
+
+
+def writes() -> list[AuditRecord]:
+    """Successful writes by each kind of agent: a user with a Practitioner, a client, the
+    local developer; a create, an update and a delete (no version)."""
+    t = 1_700_000_000_654_321
+    return [
+        AuditRecord(
+            "rest",
+            t,
+            NURSE,
+            "10.0.0.1",
+            "POST",
+            "/fhir/Observation",
+            "",
+            201,
+            "create",
+            "Observation",
+            "o1",
+            "1",
+            {"p1"},
+        ),
+        AuditRecord(
+            "rest",
+            t,
+            APP,
+            "10.0.0.2",
+            "PUT",
+            "/fhir/Patient/p1",
+            "",
+            200,
+            "update",
+            "Patient",
+            "p1",
+            "4",
+            {"p1"},
+        ),
+        AuditRecord(
+            "rest",
+            t,
+            LOCAL_DEVELOPER,
+            "127.0.0.1",
+            "DELETE",
+            "/fhir/Condition/c1",
+            "",
+            204,
+            "delete",
+            "Condition",
+            "c1",
+            "2",
+        ),
+        AuditRecord(
+            "rest",
+            t,
+            USER_APP,
+            None,
+            "PATCH",
+            "/fhir/Patient/p2",
+            "",
+            200,
+            "patch",
+            "Patient",
+            "p2",
+            "2",
+            {"p2"},
+        ),
+    ]
+
+
+@pytest.mark.parametrize("record", writes(), ids=lambda r: f"{r.principal.kind}-{r.interaction}")
+def test_direct_provenance_rows_equal_the_generic_extractor_but_content(
+    record: AuditRecord,
+) -> None:
+    made = provenance(record, "pv1")
+    assert made is not None
+    resource = stamp(made, "pv1", 1, record.recorded + 5)
+    direct = provenance_index(resource, record.recorded)
+    generic = extract_index(resource)
+    for table in ("string", "token", "date", "number", "quantity", "uri", "reference", "composite"):
+        assert set(getattr(direct, table)) == set(getattr(generic, table)), table
+    assert generic.text and direct.text == []
+    assert {row.param for row in direct.reference} >= {"target"}

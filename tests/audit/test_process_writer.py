@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -17,10 +18,11 @@ import pytest
 from wardbook.app import build_app
 from wardbook.audit.chain import CHAIN_LOCK, verify_chain
 from wardbook.audit.process import AuditProcessWriter
-from wardbook.audit.records import AuditRecord
-from wardbook.audit.writer import AuditWriter, _uuid4s
+from wardbook.audit.writer import AuditWriter, _uuid7s
 from wardbook.config import Settings
 from wardbook.storage.base import Repository, StorageError
+from wardbook.storage.factory import open_repository
+from wardbook.storage.sqlite import SqliteRepository
 
 from .conftest import lifespan, writer_of
 from .test_chain import record
@@ -41,9 +43,14 @@ async def until(predicate: Any, seconds: float = 30.0) -> None:
     raise AssertionError("condition not reached")
 
 
+def lender(repository: Repository) -> SqliteRepository | None:
+    """As the app wires it: on SQLite the audit process borrows the server's write turn."""
+    return repository if isinstance(repository, SqliteRepository) else None
+
+
 @pytest.fixture
 async def writer(repository: Repository, repository_url: str) -> Any:
-    writer = AuditProcessWriter(repository_url, flush_ms=50)
+    writer = AuditProcessWriter(repository_url, flush_ms=50, lend_turns_of=lender(repository))
     await writer.start()
     await until(lambda: writer.healthy)
     yield writer
@@ -107,7 +114,7 @@ async def test_records_a_dead_process_committed_are_not_written_again(
 ) -> None:
     """Sent again after a crash, the records already committed are recognised by id."""
     records = [record(n) for n in range(10)]
-    for item, event_id in zip(records, _uuid4s(10), strict=True):
+    for item, event_id in zip(records, _uuid7s(10), strict=True):
         item.event_id = event_id
     # The dead process had committed the first four without saying so.
     in_process = AuditWriter(repository)
@@ -150,6 +157,36 @@ async def test_requests_wait_while_the_database_holds_the_writer_back(
         assert len(await chain_ids(repository)) == 6
     finally:
         await writer.stop()
+
+
+async def test_on_sqlite_the_audit_process_writes_only_in_the_servers_write_turn(
+    tmp_path: Path,
+) -> None:
+    """The server's writers queue for their turn instead of polling SQLite's lock: while
+    the server holds its turn, the audit process waits for it, then writes at once."""
+    url = f"sqlite:///{tmp_path / 'turns.db'}"
+    repository = open_repository(url)
+    assert isinstance(repository, SqliteRepository)
+    await repository.open()
+    await repository.migrate()
+    writer = AuditProcessWriter(url, flush_ms=20, lend_turns_of=repository)
+    await writer.start()
+    try:
+        await until(lambda: writer.healthy)
+        async with repository.write_turn():
+            for n in range(3):
+                await writer.submit(record(n))
+            flushing = asyncio.create_task(writer.flush())
+            await asyncio.sleep(0.5)
+            assert not flushing.done()
+            assert await chain_ids(repository) == []
+        await asyncio.wait_for(flushing, 10)
+        assert len(await chain_ids(repository)) == 3
+        report = await verify_chain(repository)
+        assert report.intact and report.checked == 3
+    finally:
+        await writer.stop()
+        await repository.close()
 
 
 async def test_stop_commits_everything_and_ends_the_audit_process(

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import inspect
+import re
+import time
 import uuid
 from typing import Any
 
@@ -10,19 +12,27 @@ import orjson
 import pytest
 
 from wardbook.audit.chain import canonical_hash, canonical_hash_of, verify_chain
-from wardbook.audit.writer import AuditWriter, _uuid4s
+from wardbook.audit.writer import AuditWriter, _uuid7s
 from wardbook.storage.base import Repository
 
 from .test_chain import record
 
 
-def test_event_ids_are_distinct_random_uuid4s() -> None:
-    ids = _uuid4s(500)
-    assert len(set(ids)) == 500
-    for text in ids:
+def test_event_ids_are_distinct_time_ordered_uuid7s() -> None:
+    before = time.time_ns() // 1_000_000
+    first = _uuid7s(500)
+    later = _uuid7s(1)
+    after = time.time_ns() // 1_000_000
+    assert len(set(first)) == 500
+    for text in [*first, *later]:
         parsed = uuid.UUID(text)
-        assert parsed.version == 4 and parsed.variant == uuid.RFC_4122
-        assert str(parsed) == text
+        assert parsed.version == 7 and parsed.variant == uuid.RFC_4122
+        assert str(parsed) == text and re.fullmatch(r"[A-Za-z0-9\-.]{1,64}", text)  # FHIR id
+        assert before <= parsed.int >> 80 <= after  # RFC 9562: Unix time in milliseconds
+    # Random below the millisecond: the ids are not guessable from one another.
+    assert len({text[15:] for text in first}) == 500
+    # Time-ordered from one call to the next (to the millisecond).
+    assert uuid.UUID(later[0]).int >> 80 >= uuid.UUID(first[-1]).int >> 80
 
 
 def test_hash_of_the_dict_equals_hash_of_its_serialized_body() -> None:

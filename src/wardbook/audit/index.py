@@ -64,45 +64,105 @@ def _patient(rows: IndexRows, reference: Any) -> None:
                 rows.reference.append(row)
 
 
+# Rows by whole element (the event's head, one agent, one entity): an event is a handful
+# of these, and most repeat from event to event; one key each instead of one per row.
+_Grouped = tuple[tuple[TokenRow, ...], tuple[ReferenceRow, ...], tuple[StringRow, ...]]
+_GROUPS: dict[bytes, _Grouped] = {}
+
+
+def _grouped(kind: bytes, element: Any, fill: Callable[[IndexRows, Any], None]) -> _Grouped:
+    key = kind + orjson.dumps(element, option=orjson.OPT_SORT_KEYS)
+    found = _GROUPS.get(key)
+    if found is None:
+        rows = IndexRows()
+        fill(rows, element)
+        if len(_GROUPS) >= _MEMO_MAX:
+            _GROUPS.clear()
+        found = _GROUPS[key] = (tuple(rows.token), tuple(rows.reference), tuple(rows.string))
+    return found
+
+
+def _head(rows: IndexRows, head: tuple[Any, ...]) -> None:
+    tags, action, outcome, event_type, subtypes = head
+    for tag in tags:
+        _add(rows, _rows(extract_token_rows, "_tag", tag, "Coding"))
+    rows.token.append(TokenRow("action", ACTION_SYSTEM, action))
+    rows.token.append(TokenRow("outcome", OUTCOME_SYSTEM, outcome))
+    _add(rows, _rows(extract_token_rows, "type", event_type, "Coding"))
+    for coding in subtypes:
+        _add(rows, _rows(extract_token_rows, "subtype", coding, "Coding"))
+
+
 def audit_index(event: dict[str, Any], recorded: int) -> IndexRows:
     """The index rows of one AuditEvent written by Wardbook (``recorded`` in epoch µs)."""
     rows = IndexRows()
-    for tag in (event.get("meta") or {}).get("tag", ()):
-        _add(rows, _rows(extract_token_rows, "_tag", tag, "Coding"))
-    rows.token.append(TokenRow("action", ACTION_SYSTEM, event["action"]))
-    rows.token.append(TokenRow("outcome", OUTCOME_SYSTEM, event["outcome"]))
-    _add(rows, _rows(extract_token_rows, "type", event["type"], "Coding"))
-    for coding in event.get("subtype", ()):
-        _add(rows, _rows(extract_token_rows, "subtype", coding, "Coding"))
+    head = (
+        (event.get("meta") or {}).get("tag", ()),
+        event["action"],
+        event["outcome"],
+        event["type"],
+        event.get("subtype", ()),
+    )
+    parts = [_grouped(b"h", head, _head)]
     # R4 instants at microsecond precision: the range is that one microsecond.
     rows.date.append(DateRow("date", recorded, recorded + 1))
-    for agent in event.get("agent", ()):
-        who = agent.get("who")
-        if isinstance(who, dict):
-            _add(rows, _rows(extract_reference_rows, "agent", who, "Reference"))
-            _patient(rows, who)
-        for role in agent.get("role", ()):
-            _add(rows, _rows(extract_token_rows, "agent-role", role, "CodeableConcept"))
-        if "altId" in agent:
-            rows.token.append(TokenRow("altid", None, agent["altId"]))
-        if "name" in agent:
-            _add(rows, _rows(extract_string_rows, "agent-name", agent["name"], "string"))
-        address = (agent.get("network") or {}).get("address")
-        if address:
-            _add(rows, _rows(extract_string_rows, "address", address, "string"))
-    for entity in event.get("entity", ()):
-        what = entity.get("what")
-        if isinstance(what, dict):
-            _add(rows, _rows(extract_reference_rows, "entity", what, "Reference"))
-            _patient(rows, what)
-        if "type" in entity:
-            _add(rows, _rows(extract_token_rows, "entity-type", entity["type"], "Coding"))
-        if "role" in entity:
-            _add(rows, _rows(extract_token_rows, "entity-role", entity["role"], "Coding"))
-        if "name" in entity:
-            _add(rows, _rows(extract_string_rows, "entity-name", entity["name"], "string"))
+    parts.extend(_grouped(b"a", agent, _agent) for agent in event.get("agent", ()))
+    parts.extend(_grouped(b"e", entity, _entity) for entity in event.get("entity", ()))
+    for token, reference, string in parts:
+        rows.token.extend(token)
+        rows.reference.extend(reference)
+        rows.string.extend(string)
     for name in ("string", "token", "reference"):
         found = getattr(rows, name)
         if len(found) > 1:
             setattr(rows, name, list(dict.fromkeys(found)))
+    return rows
+
+
+def _agent(rows: IndexRows, agent: dict[str, Any]) -> None:
+    who = agent.get("who")
+    if isinstance(who, dict):
+        _add(rows, _rows(extract_reference_rows, "agent", who, "Reference"))
+        _patient(rows, who)
+    for role in agent.get("role", ()):
+        _add(rows, _rows(extract_token_rows, "agent-role", role, "CodeableConcept"))
+    if "altId" in agent:
+        rows.token.append(TokenRow("altid", None, agent["altId"]))
+    if "name" in agent:
+        _add(rows, _rows(extract_string_rows, "agent-name", agent["name"], "string"))
+    address = (agent.get("network") or {}).get("address")
+    if address:
+        _add(rows, _rows(extract_string_rows, "address", address, "string"))
+
+
+def _entity(rows: IndexRows, entity: dict[str, Any]) -> None:
+    what = entity.get("what")
+    if isinstance(what, dict):
+        _add(rows, _rows(extract_reference_rows, "entity", what, "Reference"))
+        _patient(rows, what)
+    if "type" in entity:
+        _add(rows, _rows(extract_token_rows, "entity-type", entity["type"], "Coding"))
+    if "role" in entity:
+        _add(rows, _rows(extract_token_rows, "entity-role", entity["role"], "Coding"))
+    if "name" in entity:
+        _add(rows, _rows(extract_string_rows, "entity-name", entity["name"], "string"))
+
+
+def provenance_index(provenance: dict[str, Any], recorded: int) -> IndexRows:
+    """The index rows of a Provenance written by Wardbook (:func:`events.provenance`).
+
+    The rows of R4 Provenance's ``target``, ``patient``, ``recorded`` and ``agent``
+    parameters, as the generic extractor gives them, but no ``_content``: its full-text
+    row (an FTS insert per write) cost more than the rest of the Provenance, and nobody
+    searches Wardbook's own Provenances by their words (``tests/audit/test_index.py``).
+    """
+    rows = IndexRows()
+    rows.date.append(DateRow("recorded", recorded, recorded + 1))
+    for target in provenance.get("target", ()):
+        _add(rows, _rows(extract_reference_rows, "target", target, "Reference"))
+        _patient(rows, target)
+    for agent in provenance.get("agent", ()):
+        who = agent.get("who")
+        if isinstance(who, dict):
+            _add(rows, _rows(extract_reference_rows, "agent", who, "Reference"))
     return rows

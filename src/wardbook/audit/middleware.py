@@ -149,7 +149,11 @@ class AuditMiddleware:
                     new_id, version = _location_version(headers)
                     record.resource_id = new_id or record.resource_id
                     record.version = version
-                if body and fhir.resource_type:
+                if fhir.resource_type == "Patient" and record.resource_id:
+                    # A Patient is its own compartment: its id is the patient, no need to
+                    # carry (and parse) the body to find it.
+                    record.patients.add(record.resource_id)
+                elif body and fhir.resource_type:
                     record.body = body
             elif fhir.interaction == "delete" and status < 300:
                 record.version = _location_version(headers)[1]

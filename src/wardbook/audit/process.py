@@ -41,9 +41,10 @@ from dataclasses import dataclass
 
 from wardbook.audit import frames
 from wardbook.audit.records import AuditRecord
-from wardbook.audit.writer import _uuid4s, count_security_event
+from wardbook.audit.writer import _uuid7s, count_security_event
 from wardbook.ops import metrics
 from wardbook.storage.base import StorageError
+from wardbook.storage.sqlite import SqliteRepository
 
 log = logging.getLogger("wardbook.audit")
 
@@ -77,8 +78,11 @@ class AuditProcessWriter:
         max_batch: int = 1_000,
         send_ms: int = 5,
         log_level: str = "info",
+        lend_turns_of: SqliteRepository | None = None,
     ) -> None:
         self.database_url = database_url
+        # SQLite: the audit process borrows this repository's write turn for each batch.
+        self.lender = lend_turns_of
         self.interval = flush_ms / 1000
         self.max_queue = max_queue
         self.max_batch = max_batch
@@ -94,7 +98,9 @@ class AuditProcessWriter:
         self._room = asyncio.Event()
         self._supervisor: asyncio.Task[None] | None = None
         self._send_timer: asyncio.TimerHandle | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
         self._stopping = False
+        self._turn_done: asyncio.Future[None] | None = None
         self.written = 0
         self.dropped = 0
         self.restarts = 0
@@ -204,7 +210,7 @@ class AuditProcessWriter:
             return
         batch, self._unsent = self._unsent, []
         fresh = [record for record in batch if record.event_id is None]
-        for record, event_id in zip(fresh, _uuid4s(len(fresh)), strict=True):
+        for record, event_id in zip(fresh, _uuid7s(len(fresh)), strict=True):
             record.event_id = event_id
         resent, self._resend = self._resend, 0
         if resent:
@@ -257,6 +263,18 @@ class AuditProcessWriter:
             len(again),
         )
 
+    async def _lend_turn(self, link: _Link) -> None:
+        """Hold this process's SQLite write turn while the audit process writes a batch."""
+        if self.lender is None:  # asked for only when configured
+            return
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        async with self.lender.write_turn():
+            if link.stream.is_closing() or self._link is not link:
+                return
+            self._turn_done = done
+            link.stream.write(frames.encode(("go",)))
+            await done
+
     async def _spawn(self) -> _Link:
         ours, theirs = socket.socketpair()
         try:
@@ -282,6 +300,7 @@ class AuditProcessWriter:
                 # The server bounds what it sends; write_now may pass the bound a little.
                 "max_queue": self.max_queue + 1_000,
                 "log_level": self.log_level,
+                "borrow_turn": self.lender is not None,
             }
             stream.write(frames.encode(("config", config)))
             ready = await asyncio.wait_for(frames.read(reader), _READY_TIMEOUT)
@@ -306,10 +325,19 @@ class AuditProcessWriter:
                 self.written += count
                 metrics.AUDIT_WRITTEN.inc(count)
                 self._room.set()
+            elif message[0] == "turn":
+                task = asyncio.create_task(self._lend_turn(link))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+            elif message[0] == "turn-done":
+                if self._turn_done is not None and not self._turn_done.done():
+                    self._turn_done.set_result(None)
             elif message[0] == "flushed":
                 answer = self._flushes.pop(int(message[1]), None)
                 if answer is not None and not answer.done():
                     answer.set_result(message[2])
+        if self._turn_done is not None and not self._turn_done.done():
+            self._turn_done.set_result(None)  # a dead process's turn ends with it
         # Flushes in progress fail (their records stay queued for the next process).
         for answer in self._flushes.values():
             if not answer.done():

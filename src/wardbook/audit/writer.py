@@ -22,18 +22,18 @@ import contextlib
 import logging
 import os
 import sqlite3
-import uuid
+import time
 from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol
 
 from wardbook.audit.chain import CHAIN_LOCK, GENESIS, canonical_hash_of, entry_hash
 from wardbook.audit.events import audit_event, patients_in, provenance
-from wardbook.audit.index import audit_index
+from wardbook.audit.index import audit_index, provenance_index
 from wardbook.audit.records import AuditRecord
 from wardbook.fhir import jsonio
 from wardbook.fhir.meta import stamp
 from wardbook.ops import metrics
-from wardbook.search.extract import extract_index
 from wardbook.storage.base import NewVersion, Repository, WriteTx
 from wardbook.storage.sqlite import SqliteRepository
 from wardbook.storage.sqlite.connection import connect, rollback_quietly, sqlite_errors
@@ -58,10 +58,29 @@ class _Prepared:
         self.extra: dict[str, Any] | None = None
 
 
-def _uuid4s(count: int) -> list[str]:
-    """``count`` random (version 4) UUIDs from one ``os.urandom`` call instead of one each."""
-    data = os.urandom(16 * count)
-    return [str(uuid.UUID(bytes=data[16 * i : 16 * i + 16], version=4)) for i in range(count)]
+def _uuid7s(count: int) -> list[str]:
+    """``count`` time-ordered UUIDs (version 7, RFC 9562 5.7) from one ``os.urandom`` call.
+
+    48 bits of Unix milliseconds, then 74 random bits. Time-ordered rather than random
+    (version 4): AuditEvent and Provenance ids go into unique B-tree indexes (the
+    resource's type and id, the chain's event id), and random keys dirtied one index page
+    per event in every batch; ids of one batch now share a few pages. Measured on SQLite:
+    a third less time per batch with the write lock held (docs/benchmarks.md). The ids
+    reveal when the event was recorded -- which the AuditEvent says anyway.
+    """
+    head = ((time.time_ns() // 1_000_000) << 4 | 7) << 12
+    data = os.urandom(10 * count)
+    ids: list[str] = []
+    for i in range(count):
+        bits = int.from_bytes(data[10 * i : 10 * i + 10], "big")
+        value = (head | bits >> 68) << 64 | _VARIANT | (bits & _RAND_B)
+        text = f"{value:032x}"
+        ids.append(f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}")
+    return ids
+
+
+_VARIANT = 0b10 << 62
+_RAND_B = (1 << 62) - 1
 
 
 class AuditSink(Protocol):
@@ -88,8 +107,6 @@ class AuditSink(Protocol):
 
 
 def _now() -> int:
-    import time
-
     return time.time_ns() // 1000
 
 
@@ -106,6 +123,7 @@ class AuditWriter:
         on_written: Callable[[int], None] | None = None,
         report_metrics: bool = True,
         inline: bool = False,
+        write_turn: Callable[[], AbstractAsyncContextManager[None]] | None = None,
     ) -> None:
         self.repository = repository
         # Called after each committed batch with its size (the audit process's acks).
@@ -115,6 +133,9 @@ class AuditWriter:
         # Build and write batches on the event loop's thread: in the audit process nothing
         # else needs the loop meanwhile, and a thread hop per batch is pure cost there.
         self.inline = inline
+        # SQLite: whose turn it is to write (default: this process's repository's turn; the
+        # audit process borrows its server's, so the server's writers queue, not poll).
+        self.write_turn = write_turn
         self.interval = flush_ms / 1000
         self.max_queue = max_queue
         self.max_batch = max_batch
@@ -240,18 +261,26 @@ class AuditWriter:
 
     def _prepare(self, records: list[AuditRecord], micros: int) -> list[_Prepared]:
         prepared: list[_Prepared] = []
-        ids = _uuid4s(2 * len(records))
-        for number, record in enumerate(records):
+        # Ids for the events the server did not name, and for a Provenance per write.
+        ids: list[str] = []
+
+        def fresh_id() -> str:
+            if not ids:
+                ids.extend(_uuid7s(min(len(records), 256)))
+            return ids.pop()
+
+        for record in records:
             if record.body is not None and record.resource_type:
                 record.patients |= patients_in(record.resource_type, record.body)
                 record.body = None
-            item = _Prepared(record.event_id or ids[2 * number], record.recorded, {})
+            item = _Prepared(record.event_id or fresh_id(), record.recorded, {})
             item.resource = stamp(audit_event(record, item.event_id), item.event_id, 1, micros)
             item.body = jsonio.dumps(item.resource)
             # The body is this dict serialized: hash the dict (as canonical_hash(body) would).
             item.body_hash = canonical_hash_of(item.resource)
-            prov = provenance(record, ids[2 * number + 1])
+            prov = provenance(record, "")
             if prov is not None:
+                prov["id"] = fresh_id()
                 item.extra = stamp(prov, prov["id"], 1, micros)
             prepared.append(item)
         return prepared
@@ -276,7 +305,7 @@ class AuditWriter:
                         micros,
                         "POST",
                         jsonio.dumps(item.extra),
-                        extract_index(item.extra),
+                        provenance_index(item.extra, item.recorded),
                     )
                 )
         return prepared, versions
@@ -295,7 +324,7 @@ class AuditWriter:
             # connection, the batch's B-tree work overlaps the event loop serving requests.
             # The repository's write turn is held meanwhile, so this process's own writers
             # queue behind the batch (no lock polling on either side) and go right after.
-            async with repository.write_turn():
+            async with (self.write_turn or repository.write_turn)():
                 conn = self._sqlite_connection(repository)
                 try:
                     if self.inline:

@@ -109,7 +109,7 @@ async def begin_immediate(conn: sqlite3.Connection, max_wait: float) -> None:
             if time.monotonic() >= deadline:
                 raise StorageError("SQLite database is locked by another writer") from exc
         await asyncio.sleep(delay)
-        delay = min(delay * 2, 0.05)
+        delay = min(delay * 2, 0.005)
 
 
 def rollback_quietly(conn: sqlite3.Connection) -> None:

@@ -143,3 +143,46 @@ async def test_shutting_down_during_a_batch_lets_it_finish_once(
     assert await repository.query("SELECT count(*) FROM audit_chain", ()) == [(4,)]
     report = await verify_chain(repository)
     assert report.intact and report.checked == 4
+
+
+@pytest.mark.anyio
+async def test_sqlite_batches_are_checkpointed_by_the_writer_outside_its_commits(
+    tmp_path: Any,
+) -> None:
+    """The writer's own connection never checkpoints inside a COMMIT (the write lock is
+    held then); every few batches it copies the WAL into the database file itself."""
+    import sqlite3
+
+    from wardbook.audit import writer as writer_module
+    from wardbook.storage.factory import open_repository
+
+    path = tmp_path / "ckpt.db"
+    repository = open_repository(f"sqlite:///{path}")
+    await repository.open()
+    await repository.migrate()
+    writer = AuditWriter(repository, max_batch=1)
+    try:
+
+        def in_main_file() -> int:
+            # immutable=1 reads the database file alone, not the WAL beside it.
+            with sqlite3.connect(f"file:{path}?immutable=1", uri=True) as conn:
+                return int(conn.execute("SELECT count(*) FROM audit_chain").fetchone()[0])
+
+        with sqlite3.connect(path) as conn:  # the schema into the file, for in_main_file
+            conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        base = in_main_file()
+        for n in range(writer_module._CHECKPOINT_EVERY - 1):
+            await writer.submit(record(n))
+            await writer.flush()
+        conn = writer._sqlite
+        assert conn is not None
+        assert conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
+        assert in_main_file() == base  # all still in the WAL
+        await writer.submit(record(99))
+        await writer.flush()  # the batch that checkpoints
+        assert in_main_file() == base + writer_module._CHECKPOINT_EVERY
+        report = await verify_chain(repository)
+        assert report.intact and report.checked == writer_module._CHECKPOINT_EVERY
+    finally:
+        await writer.stop()
+        await repository.close()

@@ -44,6 +44,7 @@ log = logging.getLogger("wardbook.audit")
 _CHAIN_INSERT_ROW = "(?, ?, ?, ?, ?, ?)"
 _CHAIN_INSERT_CHUNK = 100
 _SQLITE_BATCH = 200
+_CHECKPOINT_EVERY = 16  # SQLite batches between two checkpoints of the audit connection
 
 
 class _Prepared:
@@ -147,6 +148,7 @@ class AuditWriter:
         self.written = 0
         self.dropped = 0
         self._sqlite: sqlite3.Connection | None = None
+        self._batches = 0
         self._stopping = False
 
     @property
@@ -334,6 +336,15 @@ class AuditWriter:
                 except BaseException:
                     self._drop_sqlite_connection()
                     raise
+            self._batches += 1
+            if self._batches % _CHECKPOINT_EVERY == 0:
+                # After the turn: copying the WAL into the database (and its fsync) no
+                # longer holds up the server's writers. SQLite's automatic checkpoint ran
+                # inside our COMMIT, with the write lock held.
+                if self.inline:
+                    _checkpoint(conn)
+                else:
+                    await asyncio.to_thread(_checkpoint, conn)
             return
         async with repository.transaction() as tx:
             await tx.lock_key(CHAIN_LOCK)
@@ -358,6 +369,8 @@ class AuditWriter:
             self._sqlite = connect(
                 repository.path, busy_timeout=30.0, synchronous=repository.synchronous
             )
+            # This connection checkpoints after its batches, outside the write lock.
+            self._sqlite.execute("PRAGMA wal_autocheckpoint = 0")
         return self._sqlite
 
     def _drop_sqlite_connection(self) -> None:
@@ -399,6 +412,16 @@ def _write_sqlite_batch(
             conn.execute("COMMIT")
         finally:
             rollback_quietly(conn)
+
+
+def _checkpoint(conn: sqlite3.Connection) -> None:
+    """Copy committed WAL frames into the database file, as far as readers allow.
+
+    PASSIVE: takes no write lock and waits for nobody; a failure only leaves the frames
+    for the next checkpoint (ours, or SQLite's automatic one on the server's connection).
+    """
+    with contextlib.suppress(sqlite3.Error):
+        conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
 
 
 async def _chain_head(tx: WriteTx) -> tuple[int, str]:

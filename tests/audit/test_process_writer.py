@@ -109,6 +109,26 @@ async def test_a_killed_audit_process_is_replaced_and_nothing_is_lost_or_doubled
     assert report.intact and report.checked == 70
 
 
+async def test_a_nonsense_report_replaces_the_audit_process_without_losing_records(
+    repository: Repository, writer: AuditProcessWriter
+) -> None:
+    """A report the server cannot square with what it sent (a bug, a corrupt message) ends
+    that audit process; the next one gets every unreported record, none is doubled."""
+    from wardbook.audit import frames
+
+    for n in range(12):
+        await writer.submit(record(n))
+    writer._send()
+    link = writer._link
+    assert link is not None
+    link.reader.feed_data(frames.encode(("written", 10_000)))
+    await until(lambda: writer.restarts == 1 and writer.healthy)
+    await writer.flush()
+    ids = await chain_ids(repository)
+    assert len(ids) == 12 and len(set(ids)) == 12
+    assert (await verify_chain(repository)).intact
+
+
 async def test_records_a_dead_process_committed_are_not_written_again(
     repository: Repository, repository_url: str
 ) -> None:

@@ -38,6 +38,7 @@ import socket
 import sys
 from collections import deque
 from dataclasses import dataclass
+from typing import Any
 
 from wardbook.audit import frames
 from wardbook.audit.records import AuditRecord
@@ -236,7 +237,14 @@ class AuditProcessWriter:
             self._connected.set()
             self._send()
             backoff = 0.1
-            await self._receive(link)
+            try:
+                await self._receive(link)
+            except Exception:  # a protocol error: start over with a new audit process
+                log.exception(
+                    "audit writer process %d: bad report; restarting it", link.process.pid
+                )
+                if link.process.returncode is None:
+                    link.process.kill()
             self._connected.clear()
             self._link = None
             code = await link.process.wait()
@@ -317,29 +325,37 @@ class AuditProcessWriter:
 
     async def _receive(self, link: _Link) -> None:
         """Apply the audit process's reports until its socket closes."""
-        while (message := await frames.read(link.reader)) is not None:
-            if message[0] == "written":
-                count = int(message[1])
-                for _ in range(count):
-                    self._in_flight.popleft()
-                self.written += count
-                metrics.AUDIT_WRITTEN.inc(count)
-                self._room.set()
-            elif message[0] == "turn":
-                task = asyncio.create_task(self._lend_turn(link))
-                self._tasks.add(task)
-                task.add_done_callback(self._tasks.discard)
-            elif message[0] == "turn-done":
-                if self._turn_done is not None and not self._turn_done.done():
-                    self._turn_done.set_result(None)
-            elif message[0] == "flushed":
-                answer = self._flushes.pop(int(message[1]), None)
-                if answer is not None and not answer.done():
-                    answer.set_result(message[2])
-        if self._turn_done is not None and not self._turn_done.done():
-            self._turn_done.set_result(None)  # a dead process's turn ends with it
-        # Flushes in progress fail (their records stay queued for the next process).
-        for answer in self._flushes.values():
-            if not answer.done():
-                answer.set_result("the audit writer process ended")
-        self._flushes.clear()
+        try:
+            while (message := await frames.read(link.reader)) is not None:
+                self._apply(link, message)
+        finally:
+            if self._turn_done is not None and not self._turn_done.done():
+                self._turn_done.set_result(None)  # a dead process's turn ends with it
+            # Flushes in progress fail (their records stay queued for the next process).
+            for answer in self._flushes.values():
+                if not answer.done():
+                    answer.set_result("the audit writer process ended")
+            self._flushes.clear()
+
+    def _apply(self, link: _Link, message: tuple[Any, ...]) -> None:
+        kind = message[0]
+        if kind == "written":
+            count = int(message[1])
+            if count > len(self._in_flight):
+                raise RuntimeError(f"{count} records reported, {len(self._in_flight)} sent")
+            for _ in range(count):
+                self._in_flight.popleft()
+            self.written += count
+            metrics.AUDIT_WRITTEN.inc(count)
+            self._room.set()
+        elif kind == "turn":
+            task = asyncio.create_task(self._lend_turn(link))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        elif kind == "turn-done":
+            if self._turn_done is not None and not self._turn_done.done():
+                self._turn_done.set_result(None)
+        elif kind == "flushed":
+            answer = self._flushes.pop(int(message[1]), None)
+            if answer is not None and not answer.done():
+                answer.set_result(message[2])

@@ -130,9 +130,17 @@ class AuditProcessWriter:
         return self._link.process.pid if self._link is not None else None
 
     async def start(self) -> None:
+        """Start the audit process; return once it is ready (or after ``_READY_TIMEOUT``).
+
+        Waiting here keeps the server from answering before it can audit: ``/readyz``
+        would say 503 for that second. If the audit process does not come up in time,
+        the server starts anyway, not ready, buffering, while it is retried.
+        """
         if not self.running:
             self._stopping = False
             self._supervisor = asyncio.create_task(self._supervise(), name="wardbook-audit")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._connected.wait(), _READY_TIMEOUT)
 
     async def stop(self) -> None:
         """Flush, then let the audit process commit what is left and exit."""

@@ -118,3 +118,26 @@ async def test_shutdown_flushes_the_buffer(repository: Repository, settings: Any
         assert writer_of(app).pending == 3  # an hour-long interval: nothing written yet
     report = await verify_chain(repository)
     assert report.intact and report.checked == 3
+
+
+async def test_sync_mode_commits_the_record_before_the_response_ends(
+    repository: Repository,
+) -> None:
+    """``WARDBOOK_AUDIT_MODE=sync`` (docs/security.md): the AuditEvent is committed before
+    the response's last byte, so it is in the trail when the client has its answer."""
+    from tests.audit.conftest import lifespan
+    from wardbook.app import build_app
+    from wardbook.config import Settings
+
+    app = build_app(Settings(env="test", no_auth=True, audit_mode="sync"), repository)
+    async with lifespan(app):
+        transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 50000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+            writer = writer_of(app)
+            created = await http.post(
+                "/fhir/Patient", json={"resourceType": "Patient", "active": True}, headers=JSON
+            )
+            assert created.status_code == 201
+            assert writer.pending == 0 and writer.written == 1
+            assert (await http.get(f"/fhir/Patient/{created.json()['id']}")).status_code == 200
+            assert writer.pending == 0 and writer.written == 2

@@ -75,24 +75,33 @@ class AuditMiddleware:
         headers: list[tuple[bytes, bytes]] = []
         body: bytes | None = None
         first_body = True
+        committed = False
 
         async def audited_send(message: Message) -> None:
-            nonlocal principal, headers, body, first_body
+            nonlocal principal, headers, body, first_body, committed
             if message["type"] == "http.response.start":
                 state["status"] = message["status"]
                 principal = current_principal()
                 headers = list(message.get("headers") or ())
-            elif message["type"] == "http.response.body" and first_body:
-                first_body = False
-                if is_fhir and not message.get("more_body", False):
-                    body = message.get("body")
+            elif message["type"] == "http.response.body":
+                if first_body:
+                    first_body = False
+                    if is_fhir and not message.get("more_body", False):
+                        body = message.get("body")
+                if self.mode == "sync" and not message.get("more_body", False) and not slot.skip:
+                    # sync: the record is committed before the response's last byte leaves
+                    record = self._record(
+                        scope, path, is_fhir, started, state, principal, headers, body, slot
+                    )
+                    await self.writer.write_now(record)
+                    committed = True
             await send(message)
 
         try:
             await self.app(scope, receive, audited_send)
         finally:
             reset_slot(token)
-            if not slot.skip:
+            if not slot.skip and not committed:
                 await self.writer.submit(
                     self._record(
                         scope, path, is_fhir, started, state, principal, headers, body, slot

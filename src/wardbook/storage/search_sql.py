@@ -98,8 +98,8 @@ class Subquery:
     source: str
     where: Sql
     # ``where`` without its resource-type test, for the correlated probe: the candidate's
-    # pid fixes its type, and leaving the test out lets ``idx_*_pid (pid, param, value)``
-    # answer the probe without reading the table (migration 0017).
+    # pid fixes its type, and leaving the test out lets ``idx_*_pid (pid, param)`` find
+    # the one parameter's rows of the candidate (migration 0017).
     probe_where: Sql | None = None
 
     def select(self) -> Sql:

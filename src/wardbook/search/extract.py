@@ -13,7 +13,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cache, partial
 from typing import Any
@@ -427,12 +427,17 @@ def extract_index(resource: dict[str, Any]) -> IndexRows:
     plans = type_plan(rtype).params
     custom = CUSTOM.plans(rtype)  # custom SearchParameters (indexing or active)
     memo: ComponentMemo = {}
+    contained = resource.get("contained")
+    # (parameter, local id) of each reference to a contained resource (``#id``)
+    links: list[tuple[str, str]] | None = [] if contained else None
     for param in [*plans, *custom] if custom else plans:
         if param.roots is not None and param.roots.isdisjoint(present):
             continue  # none of the elements it reads is there: no rows
         nodes = param.evaluate(resource)
         if not nodes:
             continue
+        if links is not None and param.type == "reference":
+            links.extend(_local_links(param.code, nodes))
         shared = param.extract_shared
         if shared is not None:
             for value, datatype in nodes:
@@ -445,11 +450,10 @@ def extract_index(resource: dict[str, Any]) -> IndexRows:
                 buckets[type(row)].append(row)
     if registry.is_resource_type(rtype):
         rows.text = extract_text_rows(resource)
-    contained = resource.get("contained")
     if contained and isinstance(contained, list):
         local = _contained_rows(contained, rows)
-        if local:
-            _local_link_rows(resource, [*plans, *custom] if custom else plans, local, rows)
+        if local and links:
+            _local_link_rows(links, local, rows)
     for name in _ROW_LISTS:
         found = getattr(rows, name)
         if len(found) > 1:
@@ -527,29 +531,28 @@ def _contained_rows(contained: list[Any], rows: IndexRows) -> _Contained:
     return local
 
 
-def _local_link_rows(
-    resource: dict[str, Any], plans: list[ParamPlan], local: _Contained, rows: IndexRows
-) -> None:
+def _local_links(code: str, nodes: Any) -> Iterator[tuple[str, str]]:
+    for value, _ in nodes:
+        literal = value.get("reference") if isinstance(value, dict) else None
+        if isinstance(literal, str) and literal.startswith("#") and len(literal) > 1:
+            yield code, literal[1:]
+
+
+def _local_link_rows(links: list[tuple[str, str]], local: _Contained, rows: IndexRows) -> None:
     """Rows of the contained resources each reference parameter points to (``#id``),
     named by :func:`local_link_scope` (see there)."""
-    for param in plans:
-        if param.type != "reference":
+    for code, local_id in links:
+        found = local.get(local_id)
+        if found is None:
             continue
-        for value, _ in param.evaluate(resource):
-            literal = value.get("reference") if isinstance(value, dict) else None
-            if not isinstance(literal, str) or not literal.startswith("#"):
-                continue
-            found = local.get(literal[1:])
-            if found is None:
-                continue
-            ctype, inner = found
-            scope = local_link_scope(param.code, ctype)
-            for name in _ROW_LISTS:
-                getattr(rows, name).extend(
-                    dataclasses.replace(row, param=contained_param(scope, row.param))
-                    for row in getattr(inner, name)
-                )
-            rows.token.append(TokenRow(contained_param(scope, CONTAINED_ID), None, literal[1:]))
+        ctype, inner = found
+        scope = local_link_scope(code, ctype)
+        for name in _ROW_LISTS:
+            getattr(rows, name).extend(
+                dataclasses.replace(row, param=contained_param(scope, row.param))
+                for row in getattr(inner, name)
+            )
+        rows.token.append(TokenRow(contained_param(scope, CONTAINED_ID), None, local_id))
 
 
 @cache

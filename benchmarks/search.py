@@ -451,7 +451,7 @@ async def explain(repository: Repository, shape: Shape, sample: Sample) -> tuple
     rng = random.Random(1)
     query = parse_search(shape.resource_type, shape.params(sample, rng), strict=True)
     try:
-        sql = search_sql.ids_sql(query, query.count + 1)
+        sql = search_sql.ids_sql(query, query.count + 1, dialect=repository.dialect)
     except Exception as exc:  # the compiler's shape may differ for newer features
         return f"(plan not available: {exc})", None
     async with repository.transaction() as tx:

@@ -88,6 +88,9 @@ class Sql:
     text: str
     params: list[Any] = field(default_factory=list)
     correlated: Sql | None = None
+    # The plain index-row subquery of an ``e.pid IN (...)`` membership (see :func:`_in`),
+    # for :func:`paired_lists`; None on anything composed.
+    subquery: Subquery | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -346,7 +349,12 @@ def _in(subquery: Subquery, negate: bool = False) -> Sql:
     text = f"{exists} (SELECT 1 FROM {subquery.source} WHERE {subquery.column} = e.pid"  # nosec B608
     where = subquery.probe_where or subquery.where
     probe = Sql(f"{text} AND {where.text})", where.params)
-    return Sql(f"e.pid {'NOT IN' if negate else 'IN'} ({sub.text})", sub.params, probe)
+    return Sql(
+        f"e.pid {'NOT IN' if negate else 'IN'} ({sub.text})",
+        sub.params,
+        probe,
+        None if negate else subquery,
+    )
 
 
 def _values_sql(criterion: Criterion, now: int) -> Sql:
@@ -676,7 +684,7 @@ def plan_sensitive(query: SearchQuery) -> bool:
     return linked or len(query.criteria) + len(query.reaches()) > 1
 
 
-def where_sql(query: SearchQuery) -> Sql:
+def where_sql(query: SearchQuery, dialect: Dialect | None = None) -> Sql:
     """The WHERE clause on ``resource_entity e`` selecting every match (no paging).
 
     The most selective criterion (:func:`driving_rank`) is an ``e.pid IN (...)`` whose
@@ -689,16 +697,19 @@ def where_sql(query: SearchQuery) -> Sql:
     ``_contained=true`` (R4 search.html#contained) selects the *containers* of a matching
     contained resource: the same criteria read the contained resources' rows
     (:func:`contained_scope`); ``both`` ORs that with the ordinary search.
+
+    ``dialect``: on SQLite, string criteria of the driver's rank are intersected with the
+    driving list (:func:`paired_lists`); other dialects, or none given, get the plain form.
     """
     if query.searches_contained and query.resource_type is not None:
         contained = _contained_where(query, contained_scope(query.resource_type))
         if query.contained == "true":
             return contained
         return _or([_where(query), contained])
-    return _where(query)
+    return _where(query, pair=dialect is Dialect.SQLITE)
 
 
-def _where(query: SearchQuery) -> Sql:
+def _where(query: SearchQuery, pair: bool = False) -> Sql:
     parts = [Sql("NOT e.deleted")]
     if query.resource_type is not None:
         parts.insert(0, Sql("e.res_type = ?", [query.resource_type]))
@@ -706,7 +717,7 @@ def _where(query: SearchQuery) -> Sql:
         types = list(dict.fromkeys(query.types))
         parts.append(Sql(f"e.res_type IN ({', '.join('?' * len(types))})", types))
     reaches = query.reaches()
-    parts += _criteria_parts(query, query.resource_type, reaches)
+    parts += _criteria_parts(query, query.resource_type, reaches, pair)
     parts += [reach_sql(reach, query.resource_type, query.types) for reach in reaches]
     return _and(parts)
 
@@ -737,19 +748,66 @@ def _negated(term: Term) -> bool:
     )
 
 
-def _criteria_parts(query: SearchQuery, resource_type: str | None, reaches: Reaches) -> list[Sql]:
+def _criteria_parts(
+    query: SearchQuery, resource_type: str | None, reaches: Reaches, pair: bool = False
+) -> list[Sql]:
     ranks = [driving_rank(term) for term in query.criteria]
     candidates = [(rank, n) for n, rank in enumerate(ranks) if rank is not None]
     driver = min(candidates)[1] if candidates else None
+    compiled = [
+        term_sql(criterion, resource_type, query.now, reaches) for criterion in query.criteria
+    ]
+    paired: list[Subquery] = []
+    if pair and driver is not None and ranks[driver] == _TYPE_RANK["string"]:
+        for n, sql in enumerate(compiled):
+            if n != driver and ranks[n] == ranks[driver] and sql is not None and sql.subquery:
+                paired.append(sql.subquery)
+                compiled[n] = None
     parts: list[Sql] = []
-    for n, criterion in enumerate(query.criteria):
-        sql = term_sql(criterion, resource_type, query.now, reaches)
+    for n, sql in enumerate(compiled):
         if sql is None:
             continue
-        if n != driver and sql.correlated is not None:
+        if n == driver and paired and sql.subquery is not None:
+            sql = paired_lists(sql.subquery, paired)
+        elif n != driver and sql.correlated is not None:
             sql = sql.correlated
         parts.append(sql)
     return parts
+
+
+# How many index rows a paired criterion may have and still be listed (see paired_lists).
+PAIRED_LIST_LIMIT = 256
+
+
+def paired_lists(driver: Subquery, others: Sequence[Subquery]) -> Sql:
+    """The driving list, intersected with the lists of same-rank criteria where they are short.
+
+    ``Patient?family=smith&given=john``: the family name drives; probing every patient
+    named Smith for the given name costs a primary-key seek and a probe each, so the time
+    grew with the number of Smiths (SQLite, 4.8x from 54,077 to 507,463 resources). Two
+    index-only lists and an intersection cost a fraction of a microsecond per row instead.
+    A criterion is listed only when it has fewer than ``PAIRED_LIST_LIMIT`` rows (counted
+    once, from its index, up to that bound); an unselective one (``address-state=MA``) is
+    probed per driving row as before, so the worst case adds one bounded index read.
+    R4 search.html: the criteria AND; any evaluation order gives the same result.
+    """
+    sub = driver.select()
+    tests: list[Sql] = []
+    for other in others:
+        listed = other.select()
+        where = other.probe_where or other.where
+        # internal identifiers, values bound:
+        text = (
+            f"CASE WHEN (SELECT count(*) FROM ({listed.text} LIMIT {PAIRED_LIST_LIMIT}))"  # nosec B608
+            f" < {PAIRED_LIST_LIMIT} THEN d.pid IN ({listed.text})"
+            f" ELSE EXISTS (SELECT 1 FROM {other.source} WHERE {other.column} = d.pid"
+            f" AND {where.text}) END"
+        )
+        tests.append(Sql(text, [*listed.params, *listed.params, *where.params]))
+    cond = _and(tests)
+    # internal identifiers, values bound:
+    text = f"e.pid IN (SELECT d.pid FROM ({sub.text}) d WHERE {cond.text})"  # nosec B608
+    return Sql(text, [*sub.params, *cond.params])
 
 
 # --- sort and keyset cursor ---------------------------------------------------------------------
@@ -902,7 +960,11 @@ def keyset_sql(columns: Sequence[_Column], values: Sequence[Any], backwards: boo
 
 
 def ids_sql(
-    query: SearchQuery, limit: int, backwards: bool = False, start: Sequence[Any] | None = None
+    query: SearchQuery,
+    limit: int,
+    backwards: bool = False,
+    start: Sequence[Any] | None = None,
+    dialect: Dialect | None = None,
 ) -> Sql:
     """SELECT pid, last_updated, res_id, res_type, sort values of the next ``limit`` matches.
 
@@ -911,7 +973,7 @@ def ids_sql(
     the per-resource sort values, so ORDER BY and the keyset can name them.
     """
     keys = query.sort
-    where = where_sql(query)
+    where = where_sql(query, dialect)
     wrapped = any(k.definition is not None for k in keys)
     columns = _columns(keys, wrapped)
     if not wrapped:
@@ -944,9 +1006,9 @@ def ids_sql(
     return Sql(text, [*params, limit])
 
 
-def count_sql(query: SearchQuery) -> Sql:
+def count_sql(query: SearchQuery, dialect: Dialect | None = None) -> Sql:
     """SELECT COUNT(*) of every match."""
-    where = where_sql(query)
+    where = where_sql(query, dialect)
     # internal identifiers, values bound:
     return Sql(f"SELECT COUNT(*) FROM resource_entity e WHERE {where.text}", where.params)  # nosec B608
 
@@ -1081,14 +1143,14 @@ async def run_search(runner: SqlRunner, query: SearchQuery) -> Page:
     want_total = query.total != "none"
     if query.only_total:
         if want_total:
-            sql = count_sql(query)
+            sql = count_sql(query, runner.dialect)
             total = int((await runner.fetch_all(sql.text, sql.params))[0][0])
         return Page(entries=[], total=total)
     keys = query.sort
     start, backwards = (None, False)
     if query.cursor is not None:
         start, backwards = decode_cursor(query.cursor, keys)
-    sql = ids_sql(query, query.count + 1, backwards, start)
+    sql = ids_sql(query, query.count + 1, backwards, start, runner.dialect)
     rows = await runner.fetch_all(sql.text, sql.params)
     more = len(rows) > query.count
     rows = rows[: query.count]
@@ -1108,7 +1170,7 @@ async def run_search(runner: SqlRunner, query: SearchQuery) -> Page:
         if query.cursor is None and not more:
             total = len(rows)
         else:
-            count = count_sql(query)
+            count = count_sql(query, runner.dialect)
             total = int((await runner.fetch_all(count.text, count.params))[0][0])
     pids = [int(r[0]) for r in rows]
     entries = await fetch_bodies(runner, pids) if pids else []
@@ -1128,6 +1190,6 @@ async def run_search(runner: SqlRunner, query: SearchQuery) -> Page:
 
 async def search_ids(runner: SqlRunner, query: SearchQuery, limit: int) -> list[tuple[str, str]]:
     """(resource type, id) of the first ``limit`` matches: for conditional operations."""
-    sql = ids_sql(query, limit)
+    sql = ids_sql(query, limit, dialect=runner.dialect)
     rows = await runner.fetch_all(sql.text, sql.params)
     return [(str(r[3]), str(r[2])) for r in rows]

@@ -7,7 +7,7 @@ import pytest
 from wardbook.storage.base import Dialect, Repository
 from wardbook.storage.index_tables import INDEX_TABLES
 
-from .helpers import rows
+from .helpers import plan, rows
 
 pytestmark = pytest.mark.anyio
 
@@ -32,63 +32,6 @@ async def test_index_tables_have_exactly_the_row_type_columns(repository: Reposi
             ["rowid"] if table.name == "idx_text" and repository.dialect is Dialect.POSTGRES else []
         )
         assert await columns(repository, table.name) == ["pid", "res_type", *table.columns, *rowid]
-
-
-# PostgreSQL plans from statistics. The tests share one session database, so what earlier
-# tests left behind (dead index entries, stale page counts) made the planner's choice between
-# two fitting indexes vary from run to run. Each plan is therefore made on the same seeded,
-# analysed rows: several types, many values per parameter, a few rows per resource.
-_PG_SEED = (
-    "INSERT INTO resource_entity (res_type, res_id, version, deleted, last_updated)"
-    " SELECT (ARRAY['Observation','Observation','Observation','Patient','Encounter',"
-    "'Condition','Procedure','MedicationRequest'])[1 + g % 8], 'seed-' || g, 1, false, g * 1000"
-    " FROM generate_series(1, 4000) AS g",
-    "INSERT INTO resource_version"
-    " (pid, res_type, res_id, version, deleted, last_updated, method, body)"
-    " SELECT pid, res_type, res_id, 1, false, last_updated, 'POST', NULL FROM resource_entity",
-    "INSERT INTO idx_string (pid, res_type, param, value_norm, value_exact)"
-    " SELECT pid, res_type, p, md5(p || pid), md5(p || pid) FROM resource_entity,"
-    " unnest(ARRAY['family', 'given', 'name']) AS p",
-    "INSERT INTO idx_token (pid, res_type, param, system, code, text)"
-    " SELECT pid, res_type, p, 'http://loinc.org', (pid % 500)::text, NULL FROM resource_entity,"
-    " unnest(ARRAY['code', 'identifier']) AS p",
-    "INSERT INTO idx_date (pid, res_type, param, low, high)"
-    " SELECT pid, res_type, 'date', pid * 1000, pid * 1000 + 999 FROM resource_entity",
-    "INSERT INTO idx_reference (pid, res_type, param, target_type, target_id, url)"
-    " SELECT pid, res_type, 'subject', 'Patient', 'p' || (pid % 500), NULL FROM resource_entity"
-    " UNION ALL SELECT pid, res_type, 'based-on', NULL, NULL, 'http://example.org/r/' || pid"
-    " FROM resource_entity WHERE pid % 10 = 0",
-    "ANALYZE resource_entity, resource_version, idx_string, idx_token, idx_date, idx_reference",
-)
-
-
-class _Planned(Exception):
-    """Carries a plan out of a transaction that must be rolled back (it seeded rows)."""
-
-    def __init__(self, text: str) -> None:
-        super().__init__(text)
-        self.text = text
-
-
-async def plan(repository: Repository, sql: str, *params: object) -> str:
-    """The query plan as one string.
-
-    On PostgreSQL the plan is made on seeded, analysed rows inside a transaction that is
-    rolled back (see ``_PG_SEED``), with sequential scans disabled.
-    """
-    if repository.dialect is Dialect.SQLITE:
-        async with repository.transaction() as tx:
-            found = await tx.runner.fetch_all(f"EXPLAIN QUERY PLAN {sql}", params)
-            return " | ".join(str(row[-1]) for row in found)
-    try:
-        async with repository.transaction() as tx:
-            for statement in _PG_SEED:
-                await tx.runner.fetch_all(statement, [])
-            await tx.runner.fetch_all("SET LOCAL enable_seqscan = off", [])
-            found = await tx.runner.fetch_all(f"EXPLAIN {sql}", params)
-            raise _Planned(" | ".join(str(row[0]) for row in found))
-    except _Planned as planned:
-        return planned.text
 
 
 @pytest.mark.parametrize(

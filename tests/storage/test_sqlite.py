@@ -46,6 +46,35 @@ async def test_connections_use_wal_normal_sync_and_foreign_keys(
     assert sqlite_repo._writer.execute("PRAGMA busy_timeout").fetchone() == (0,)
 
 
+async def test_big_transactions_spill_their_savepoint_journal_and_still_roll_back(
+    sqlite_repo: SqliteRepository,
+) -> None:
+    """temp_store=FILE lets a savepoint's journal spill past 64 KiB to a temp file.
+
+    Each write runs in a savepoint inside the writer's savepoint (group.py); with
+    temp_store=MEMORY the journal never spilled and every RELEASE walked it from the start
+    (quadratic in the size of a transaction bundle). The spilled journal must still undo
+    the whole transaction when it fails, and keep it when it does not.
+    """
+    assert sqlite_repo._writer is not None
+    assert sqlite_repo._writer.execute("PRAGMA temp_store").fetchone() == (1,)  # FILE
+    many = [
+        new_version({**patient(), "id": f"p{n}"}, 1, T0 + n * SECOND, method="PUT")
+        for n in range(600)  # several MiB of journal: far past the spill threshold
+    ]
+    with pytest.raises(RuntimeError):
+        async with sqlite_repo.transaction() as tx:
+            await tx.write_many(many)
+            raise RuntimeError("the bundle fails after its last entry")
+    assert await sqlite_repo.read("Patient", "p0") is None
+    assert await sqlite_repo.read("Patient", "p599") is None
+    async with sqlite_repo.transaction() as tx:
+        await tx.write_many(many)
+    assert (await sqlite_repo.read("Patient", "p599")) is not None
+    count = await sqlite_repo.query("SELECT count(*) FROM resource_entity", [])
+    assert count == [(600,)]
+
+
 async def test_memory_database_supports_the_whole_contract() -> None:
     repo = open_repository("sqlite:///:memory:")
     await repo.open()

@@ -798,7 +798,7 @@ def paired_lists(driver: Subquery, others: Sequence[Subquery]) -> Sql:
         where = other.probe_where or other.where
         # internal identifiers, values bound:
         text = (
-            f"CASE WHEN (SELECT count(*) FROM ({listed.text} LIMIT {PAIRED_LIST_LIMIT}))"  # nosec B608
+            f"CASE WHEN (SELECT count(*) FROM ({listed.text} LIMIT {PAIRED_LIST_LIMIT}) n)"  # nosec B608
             f" < {PAIRED_LIST_LIMIT} THEN d.pid IN ({listed.text})"
             f" ELSE EXISTS (SELECT 1 FROM {other.source} WHERE {other.column} = d.pid"
             f" AND {where.text}) END"

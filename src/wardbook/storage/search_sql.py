@@ -111,6 +111,14 @@ class Subquery:
         text = f"SELECT {self.column} FROM {self.source} WHERE {self.where.text}"  # nosec B608
         return Sql(text, self.where.params)
 
+    def probe(self, outer: str, negate: bool = False) -> Sql:
+        """``[NOT] EXISTS``: does the resource whose pid is ``outer`` have such a row?"""
+        where = self.probe_where or self.where
+        exists = "NOT EXISTS" if negate else "EXISTS"
+        # internal identifiers, values bound:
+        text = f"{exists} (SELECT 1 FROM {self.source} WHERE {self.column} = {outer}"  # nosec B608
+        return Sql(f"{text} AND {where.text})", where.params)
+
 
 def _or(parts: Sequence[Sql]) -> Sql:
     if len(parts) == 1:
@@ -344,15 +352,10 @@ def _in(subquery: Subquery, negate: bool = False) -> Sql:
     AND; the result is the same either way).
     """
     sub = subquery.select()
-    exists = "NOT EXISTS" if negate else "EXISTS"
-    # internal identifiers, values bound:
-    text = f"{exists} (SELECT 1 FROM {subquery.source} WHERE {subquery.column} = e.pid"  # nosec B608
-    where = subquery.probe_where or subquery.where
-    probe = Sql(f"{text} AND {where.text})", where.params)
     return Sql(
         f"e.pid {'NOT IN' if negate else 'IN'} ({sub.text})",
         sub.params,
-        probe,
+        subquery.probe("e.pid", negate),
         None if negate else subquery,
     )
 
@@ -758,17 +761,20 @@ def _criteria_parts(
         term_sql(criterion, resource_type, query.now, reaches) for criterion in query.criteria
     ]
     paired: list[Subquery] = []
-    if pair and driver is not None and ranks[driver] == _TYPE_RANK["string"]:
+    # Only a plain list drives a pairing, and only criteria of the driver's (string) rank join.
+    rank = ranks[driver] if driver is not None else None
+    leader = compiled[driver] if driver is not None else None
+    if pair and leader is not None and leader.subquery and rank == _TYPE_RANK["string"]:
         for n, sql in enumerate(compiled):
-            if n != driver and ranks[n] == ranks[driver] and sql is not None and sql.subquery:
+            if n != driver and ranks[n] == rank and sql is not None and sql.subquery:
                 paired.append(sql.subquery)
                 compiled[n] = None
     parts: list[Sql] = []
     for n, sql in enumerate(compiled):
         if sql is None:
             continue
-        if n == driver and paired and sql.subquery is not None:
-            sql = paired_lists(sql.subquery, paired)
+        if n == driver and paired:
+            sql = paired_lists(cast(Subquery, sql.subquery), paired)
         elif n != driver and sql.correlated is not None:
             sql = sql.correlated
         parts.append(sql)
@@ -794,16 +800,13 @@ def paired_lists(driver: Subquery, others: Sequence[Subquery]) -> Sql:
     sub = driver.select()
     tests: list[Sql] = []
     for other in others:
-        listed = other.select()
-        where = other.probe_where or other.where
+        listed, probe = other.select(), other.probe("d.pid")
         # internal identifiers, values bound:
         text = (
             f"CASE WHEN (SELECT count(*) FROM ({listed.text} LIMIT {PAIRED_LIST_LIMIT}) n)"  # nosec B608
-            f" < {PAIRED_LIST_LIMIT} THEN d.pid IN ({listed.text})"
-            f" ELSE EXISTS (SELECT 1 FROM {other.source} WHERE {other.column} = d.pid"
-            f" AND {where.text}) END"
+            f" < {PAIRED_LIST_LIMIT} THEN d.pid IN ({listed.text}) ELSE {probe.text} END"
         )
-        tests.append(Sql(text, [*listed.params, *listed.params, *where.params]))
+        tests.append(Sql(text, [*listed.params, *listed.params, *probe.params]))
     cond = _and(tests)
     # internal identifiers, values bound:
     text = f"e.pid IN (SELECT d.pid FROM ({sub.text}) d WHERE {cond.text})"  # nosec B608

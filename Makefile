@@ -102,6 +102,7 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.micro
 	$(BIN)/python -m benchmarks.run
 	$(BIN)/python -m benchmarks.search --json benchmarks/results/search.json
+	$(BIN)/python -m benchmarks.search_driver
 	$(BIN)/python -m benchmarks.audit
 	$(BIN)/python -m benchmarks.web
 	$(BIN)/python -m benchmarks.transactions

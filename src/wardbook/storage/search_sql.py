@@ -687,7 +687,7 @@ def plan_sensitive(query: SearchQuery) -> bool:
     return linked or len(query.criteria) + len(query.reaches()) > 1
 
 
-def where_sql(query: SearchQuery, dialect: Dialect | None = None) -> Sql:
+def where_sql(query: SearchQuery, dialect: Dialect | None = None, driver: int | None = None) -> Sql:
     """The WHERE clause on ``resource_entity e`` selecting every match (no paging).
 
     The most selective criterion (:func:`driving_rank`) is an ``e.pid IN (...)`` whose
@@ -703,16 +703,18 @@ def where_sql(query: SearchQuery, dialect: Dialect | None = None) -> Sql:
 
     ``dialect``: on SQLite, string criteria of the driver's rank are intersected with the
     driving list (:func:`paired_lists`); other dialects, or none given, get the plain form.
+    ``driver``: the position in ``query.criteria`` of the criterion that drives, when the
+    data chose it (:func:`choose_driver`); by default the lowest :func:`driving_rank`.
     """
     if query.searches_contained and query.resource_type is not None:
         contained = _contained_where(query, contained_scope(query.resource_type))
         if query.contained == "true":
             return contained
         return _or([_where(query), contained])
-    return _where(query, pair=dialect is Dialect.SQLITE)
+    return _where(query, pair=dialect is Dialect.SQLITE, driver=driver)
 
 
-def _where(query: SearchQuery, pair: bool = False) -> Sql:
+def _where(query: SearchQuery, pair: bool = False, driver: int | None = None) -> Sql:
     parts = [Sql("NOT e.deleted")]
     if query.resource_type is not None:
         parts.insert(0, Sql("e.res_type = ?", [query.resource_type]))
@@ -720,7 +722,7 @@ def _where(query: SearchQuery, pair: bool = False) -> Sql:
         types = list(dict.fromkeys(query.types))
         parts.append(Sql(f"e.res_type IN ({', '.join('?' * len(types))})", types))
     reaches = query.reaches()
-    parts += _criteria_parts(query, query.resource_type, reaches, pair)
+    parts += _criteria_parts(query, query.resource_type, reaches, pair, driver)
     parts += [reach_sql(reach, query.resource_type, query.types) for reach in reaches]
     return _and(parts)
 
@@ -752,11 +754,17 @@ def _negated(term: Term) -> bool:
 
 
 def _criteria_parts(
-    query: SearchQuery, resource_type: str | None, reaches: Reaches, pair: bool = False
+    query: SearchQuery,
+    resource_type: str | None,
+    reaches: Reaches,
+    pair: bool = False,
+    chosen: int | None = None,
 ) -> list[Sql]:
     ranks = [driving_rank(term) for term in query.criteria]
     candidates = [(rank, n) for n, rank in enumerate(ranks) if rank is not None]
     driver = min(candidates)[1] if candidates else None
+    if chosen is not None and 0 <= chosen < len(ranks) and ranks[chosen] is not None:
+        driver = chosen
     compiled = [
         term_sql(criterion, resource_type, query.now, reaches) for criterion in query.criteria
     ]
@@ -811,6 +819,80 @@ def paired_lists(driver: Subquery, others: Sequence[Subquery]) -> Sql:
     # internal identifiers, values bound:
     text = f"e.pid IN (SELECT d.pid FROM ({sub.text}) d WHERE {cond.text})"  # nosec B608
     return Sql(text, [*sub.params, *cond.params])
+
+
+# A driver with fewer index rows than this keeps driving without a look at the others: its
+# probes cost less than counting them would (see choose_driver).
+DRIVER_SMALL = 64
+# Counting stops here: past it, a driver's probes cost milliseconds whatever the exact number.
+DRIVER_COUNT_LIMIT = 10_000
+
+
+def _listed_criteria(query: SearchQuery) -> tuple[int | None, dict[int, Sql]]:
+    """The rank-chosen driver and the plain index lists of the criteria that could drive
+    instead (token rank or above: an ``_id``, compartment, reference or chain stays)."""
+    ranks = [driving_rank(term) for term in query.criteria]
+    candidates = [(rank, n) for n, rank in enumerate(ranks) if rank is not None]
+    if len(candidates) < 2 or query.searches_contained:
+        return None, {}
+    rank, driver = min(candidates)
+    if rank < _TYPE_RANK["token"]:
+        return None, {}
+    reaches = query.reaches()
+    lists: dict[int, Sql] = {}
+    for _, n in candidates:
+        sql = term_sql(query.criteria[n], query.resource_type, query.now, reaches)
+        if sql is not None and sql.subquery is not None:
+            lists[n] = sql.subquery.select()
+    return driver, lists
+
+
+def driver_counts_sql(driver: Sql, others: Sequence[Sql]) -> Sql:
+    """One row: the driver's index rows counted up to ``DRIVER_COUNT_LIMIT``, then each
+    other list's counted up to the driver's count (not at all when it is under
+    ``DRIVER_SMALL``). One statement: on PostgreSQL every statement is a round trip."""
+    small, limit = int(DRIVER_SMALL), int(DRIVER_COUNT_LIMIT)
+    bound = f"(SELECT CASE WHEN d.c < {small} THEN 0 ELSE d.c END FROM d)"
+    # internal identifiers, values bound:
+    counts = [f"(SELECT count(*) FROM ({sql.text} LIMIT {bound}) n)" for sql in others]  # nosec B608
+    text = (
+        f"WITH d (c) AS (SELECT count(*) FROM ({driver.text} LIMIT {limit}) n)"  # nosec B608
+        f" SELECT (SELECT c FROM d), {', '.join(counts)}"
+    )
+    return Sql(text, [*driver.params, *(p for sql in others for p in sql.params)])
+
+
+async def choose_driver(runner: SqlRunner, query: SearchQuery) -> int | None:
+    """On SQLite, the AND criterion with the fewest index rows, when that is not the one
+    :func:`driving_rank` picks by kind; None keeps the rank's choice.
+
+    The rank is a guess by kind: a token drives before a string, so
+    ``Patient?gender=female&family=robinson`` probed every woman for the surname, and
+    ``Condition?clinical-status=active&code=49436004`` -- two tokens, the first drives --
+    every active Condition for the code; the time grew with the database. SQLite has no
+    statistics to plan from, so the rank's driver is counted from its index, up to
+    ``DRIVER_COUNT_LIMIT`` rows; with fewer than ``DRIVER_SMALL`` it keeps driving;
+    otherwise the other plain criteria are counted up to that number in the same
+    statement, and the smallest drives if it is smaller (ties keep the rank's order).
+    Never more index rows read than the rank's driver would have probed. R4 search.html:
+    the criteria AND; any driver gives the same answer.
+
+    PostgreSQL keeps the rank's driver: there the extra round trip cost more than it saved
+    on most shapes measured (docs/benchmarks.md, "the driver chosen from the data").
+    """
+    if runner.dialect is not Dialect.SQLITE:
+        return None
+    driver, lists = _listed_criteria(query)
+    if driver is None or driver not in lists or len(lists) < 2:
+        return None
+    others = [n for n in lists if n != driver]
+    sql = driver_counts_sql(lists[driver], [lists[n] for n in others])
+    size, *counts = (int(c) for c in (await runner.fetch_all(sql.text, sql.params))[0])
+    if size < DRIVER_SMALL:
+        return None
+    ranks = [driving_rank(term) for term in query.criteria]
+    best = min((count, ranks[n], n) for n, count in zip(others, counts, strict=True))
+    return best[2] if best[0] < size else None
 
 
 # --- sort and keyset cursor ---------------------------------------------------------------------
@@ -968,6 +1050,7 @@ def ids_sql(
     backwards: bool = False,
     start: Sequence[Any] | None = None,
     dialect: Dialect | None = None,
+    driver: int | None = None,
 ) -> Sql:
     """SELECT pid, last_updated, res_id, res_type, sort values of the next ``limit`` matches.
 
@@ -976,7 +1059,7 @@ def ids_sql(
     the per-resource sort values, so ORDER BY and the keyset can name them.
     """
     keys = query.sort
-    where = where_sql(query, dialect)
+    where = where_sql(query, dialect, driver)
     wrapped = any(k.definition is not None for k in keys)
     columns = _columns(keys, wrapped)
     if not wrapped:
@@ -1009,9 +1092,9 @@ def ids_sql(
     return Sql(text, [*params, limit])
 
 
-def count_sql(query: SearchQuery, dialect: Dialect | None = None) -> Sql:
+def count_sql(query: SearchQuery, dialect: Dialect | None = None, driver: int | None = None) -> Sql:
     """SELECT COUNT(*) of every match."""
-    where = where_sql(query, dialect)
+    where = where_sql(query, dialect, driver)
     # internal identifiers, values bound:
     return Sql(f"SELECT COUNT(*) FROM resource_entity e WHERE {where.text}", where.params)  # nosec B608
 
@@ -1144,16 +1227,17 @@ async def run_search(runner: SqlRunner, query: SearchQuery) -> Page:
     """
     total: int | None = None
     want_total = query.total != "none"
+    driver = await choose_driver(runner, query)
     if query.only_total:
         if want_total:
-            sql = count_sql(query, runner.dialect)
+            sql = count_sql(query, runner.dialect, driver)
             total = int((await runner.fetch_all(sql.text, sql.params))[0][0])
         return Page(entries=[], total=total)
     keys = query.sort
     start, backwards = (None, False)
     if query.cursor is not None:
         start, backwards = decode_cursor(query.cursor, keys)
-    sql = ids_sql(query, query.count + 1, backwards, start, runner.dialect)
+    sql = ids_sql(query, query.count + 1, backwards, start, runner.dialect, driver)
     rows = await runner.fetch_all(sql.text, sql.params)
     more = len(rows) > query.count
     rows = rows[: query.count]
@@ -1173,7 +1257,7 @@ async def run_search(runner: SqlRunner, query: SearchQuery) -> Page:
         if query.cursor is None and not more:
             total = len(rows)
         else:
-            count = count_sql(query, runner.dialect)
+            count = count_sql(query, runner.dialect, driver)
             total = int((await runner.fetch_all(count.text, count.params))[0][0])
     pids = [int(r[0]) for r in rows]
     entries = await fetch_bodies(runner, pids) if pids else []
@@ -1193,6 +1277,7 @@ async def run_search(runner: SqlRunner, query: SearchQuery) -> Page:
 
 async def search_ids(runner: SqlRunner, query: SearchQuery, limit: int) -> list[tuple[str, str]]:
     """(resource type, id) of the first ``limit`` matches: for conditional operations."""
-    sql = ids_sql(query, limit, dialect=runner.dialect)
+    driver = await choose_driver(runner, query)
+    sql = ids_sql(query, limit, dialect=runner.dialect, driver=driver)
     rows = await runner.fetch_all(sql.text, sql.params)
     return [(str(r[3]), str(r[2])) for r in rows]

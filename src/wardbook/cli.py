@@ -34,9 +34,7 @@ async def _with_repository(
     repository = open_repository(settings.database_url)
     await repository.open()
     try:
-        if migrate:
-            await repository.migrate()
-        else:
+        if not migrate:  # ``wardbook migrate`` applies them itself, and reports them
             pending = await repository.pending_migrations()
             if pending:
                 raise ConfigError(

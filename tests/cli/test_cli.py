@@ -38,6 +38,16 @@ def count(url: str, resource_type: str) -> int:
     return int(row[0])
 
 
+def test_migrate_reports_what_it_applied(tmp_path: Path) -> None:
+    from wardbook.storage.base import Dialect
+    from wardbook.storage.migrate import load_migrations
+
+    first = run("migrate", "--database", f"sqlite:///{tmp_path / 'fresh.db'}")
+    assert first.returncode == 0, first.stderr
+    names = [m.name for m in load_migrations(Dialect.SQLITE)]
+    assert first.stdout.strip() == f"Applied {len(names)} migration(s): {', '.join(names)}"
+
+
 def test_migrate_twice_is_a_no_op(database: str) -> None:
     again = run("migrate", "--database", database)
     assert again.returncode == 0

@@ -83,7 +83,7 @@ def cmd_load(args: argparse.Namespace) -> int:
     async def work(repository: Any) -> LoadReport:
         bar = _load_progress(total_bytes)
         try:
-            return await ingest(
+            report = await ingest(
                 ResourceService(repository),
                 paths,
                 workers=args.workers,
@@ -92,6 +92,9 @@ def cmd_load(args: argparse.Namespace) -> int:
             )
         finally:
             bar.close()
+        if report.written:
+            await repository.refresh_statistics()
+        return report
 
     report = asyncio.run(_with_repository(settings, work))
     print(
@@ -158,6 +161,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
             await load_items(service, items(), report)
         finally:
             bar.close()
+        if report.written:
+            await repository.refresh_statistics()
 
     asyncio.run(_with_repository(settings, work))
     print(

@@ -6,6 +6,7 @@ import gzip
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -145,3 +146,43 @@ def test_unknown_database_url_is_one_clear_line() -> None:
     result = run("migrate", "--database", "mysql://nope")
     assert result.returncode == 1
     assert result.stderr.startswith("wardbook migrate: unsupported database URL")
+
+
+@pytest.mark.postgres
+def test_load_and_demo_leave_postgresql_with_fresh_planner_statistics(
+    make_pg_database: Callable[[], str], tmp_path: Path
+) -> None:
+    """Right after a bulk load autovacuum has not analyzed the tables yet, and the planner
+    took 104,302 fresh resources for a few (a two-criterion search: 480 ms for 2)."""
+    import asyncio
+
+    import asyncpg
+
+    async def analyzed(url: str) -> dict[str, bool]:
+        conn = await asyncpg.connect(url)
+        try:
+            rows = await conn.fetch(
+                "SELECT relname, last_analyze IS NOT NULL FROM pg_stat_user_tables"
+                " WHERE relname IN ('resource_entity', 'resource_version', 'idx_token',"
+                " 'idx_string', 'idx_reference', 'idx_text')"
+            )
+        finally:
+            await conn.close()
+        return {str(r[0]): bool(r[1]) for r in rows}
+
+    demo = make_pg_database()
+    assert run("migrate", "--database", demo).returncode == 0
+    before = asyncio.run(analyzed(demo))  # migration 0019 analyzed four index tables
+    assert not before["resource_entity"] and not before["resource_version"]
+    done = run("demo", "--patients", "2", "--seed", "3", "--database", demo)
+    assert done.returncode == 0, done.stderr
+    after = asyncio.run(analyzed(demo))
+    assert len(after) == 6 and all(after.values()), after
+
+    loaded = make_pg_database()
+    assert run("migrate", "--database", loaded).returncode == 0
+    bundle = tmp_path / "one.ndjson"
+    bundle.write_text('{"resourceType": "Patient", "id": "a1", "gender": "female"}\n')
+    done = run("load", str(bundle), "--database", loaded)
+    assert done.returncode == 0, done.stderr
+    assert all(asyncio.run(analyzed(loaded)).values())

@@ -277,6 +277,11 @@ class Repository(ABC):
         """Epoch microseconds of the last successful backup (``ops_backup_log``), or None."""
         return None
 
+    async def refresh_statistics(self) -> None:
+        """Bring the planner's statistics up to date after a bulk load (``wardbook load``,
+        ``wardbook demo``). Nothing to do unless the backend plans from statistics."""
+        return None
+
     def pool_stats(self) -> dict[str, int]:
         """Connections by state (``idle``, ``busy``) for metrics; empty when not pooled."""
         return {}

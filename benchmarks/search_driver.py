@@ -22,9 +22,10 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qsl
 
 from benchmarks.run import BIN
@@ -36,25 +37,30 @@ from wardbook.storage.factory import open_repository
 def queries(db: Path) -> list[tuple[str, str]]:
     """(type, query string) per shape, values taken from the database's own rows."""
     with sqlite3.connect(db) as conn:
-        family = conn.execute(
-            "SELECT value_norm FROM idx_string WHERE res_type = 'Patient' AND param = 'family'"
-            " GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1"
-        ).fetchone()[0]
-        given = conn.execute(
-            "SELECT g.value_norm FROM idx_string g JOIN idx_string f ON f.pid = g.pid"
-            " WHERE g.res_type = 'Patient' AND g.param = 'given' AND f.param = 'family'"
-            " AND f.value_norm = ? ORDER BY 1 LIMIT 1",
-            (family,),
-        ).fetchone()[0]
-        total = conn.execute(
-            "SELECT count(*) FROM idx_token WHERE res_type = 'Condition' AND param = 'code'"
-        ).fetchone()[0]
-        # A code held by about 3% of Conditions: a diagnosis, not a rarity.
-        code = conn.execute(
-            "SELECT code FROM idx_token WHERE res_type = 'Condition' AND param = 'code'"
-            " AND code IS NOT NULL GROUP BY code ORDER BY abs(count(*) - ?), code LIMIT 1",
-            (total * 0.03,),
-        ).fetchone()[0]
+        return queries_from(lambda sql, params=(): conn.execute(sql, params).fetchone())
+
+
+def queries_from(fetchone: Callable[..., Any]) -> list[tuple[str, str]]:
+    """:func:`queries` on any database: ``fetchone(sql, params=())`` runs ``?``-style SQL."""
+    family = fetchone(
+        "SELECT value_norm FROM idx_string WHERE res_type = 'Patient' AND param = 'family'"
+        " GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1"
+    )[0]
+    given = fetchone(
+        "SELECT g.value_norm FROM idx_string g JOIN idx_string f ON f.pid = g.pid"
+        " WHERE g.res_type = 'Patient' AND g.param = 'given' AND f.param = 'family'"
+        " AND f.value_norm = ? ORDER BY 1 LIMIT 1",
+        (family,),
+    )[0]
+    total = fetchone(
+        "SELECT count(*) FROM idx_token WHERE res_type = 'Condition' AND param = 'code'"
+    )[0]
+    # A code held by about 3% of Conditions: a diagnosis, not a rarity.
+    code = fetchone(
+        "SELECT code FROM idx_token WHERE res_type = 'Condition' AND param = 'code'"
+        " AND code IS NOT NULL GROUP BY code ORDER BY abs(count(*) - ?), code LIMIT 1",
+        (total * 0.03,),
+    )[0]
     return [
         ("Patient", f"gender=female&family={family}"),
         ("Condition", f"clinical-status=active&code={code}"),

@@ -90,3 +90,19 @@ def test_only_several_or_linked_criteria_ask_postgresql_for_custom_plans() -> No
     assert sensitive("Patient", "family=x&given=y")
     assert sensitive("Observation", "subject.identifier=urn:mrn|1")
     assert sensitive("Patient", "_has:Condition:patient:code=1")
+
+
+def test_postgresql_probes_name_the_resource_type() -> None:
+    """PostgreSQL may turn a probe into the driver (it reorders semi-joins by its estimates,
+    migration 0019); with ``res_type`` in it, ``idx_token_code`` can serve it either way."""
+    from wardbook.storage.base import Dialect
+
+    query = parse_search(
+        "Condition", parse_qsl("clinical-status=active&code=195967001"), strict=True
+    )
+    typed = where_sql(query, Dialect.POSTGRES)
+    plain = where_sql(query, Dialect.SQLITE)
+
+    probe = "EXISTS (SELECT 1 FROM idx_token i WHERE i.pid = e.pid AND i.res_type = ? AND"
+    assert probe in typed.text and probe not in plain.text
+    assert typed.params.count("Condition") == plain.params.count("Condition") + 1

@@ -111,9 +111,11 @@ class Subquery:
         text = f"SELECT {self.column} FROM {self.source} WHERE {self.where.text}"  # nosec B608
         return Sql(text, self.where.params)
 
-    def probe(self, outer: str, negate: bool = False) -> Sql:
-        """``[NOT] EXISTS``: does the resource whose pid is ``outer`` have such a row?"""
-        where = self.probe_where or self.where
+    def probe(self, outer: str, negate: bool = False, typed: bool = False) -> Sql:
+        """``[NOT] EXISTS``: does the resource whose pid is ``outer`` have such a row?
+
+        ``typed`` keeps the resource-type test (see ``where_sql``)."""
+        where = self.where if typed else (self.probe_where or self.where)
         exists = "NOT EXISTS" if negate else "EXISTS"
         # internal identifiers, values bound:
         text = f"{exists} (SELECT 1 FROM {self.source} WHERE {self.column} = {outer}"  # nosec B608
@@ -705,16 +707,23 @@ def where_sql(query: SearchQuery, dialect: Dialect | None = None, driver: int | 
     driving list (:func:`paired_lists`); other dialects, or none given, get the plain form.
     ``driver``: the position in ``query.criteria`` of the criterion that drives, when the
     data chose it (:func:`choose_driver`); by default the lowest :func:`driving_rank`.
+    On PostgreSQL the probes keep their ``res_type`` test: its planner reorders the
+    semi-joins by its estimates (extended statistics, migration 0019), and a probe that
+    names the type can then drive from ``idx_*_value``/``idx_token_code`` instead.
     """
     if query.searches_contained and query.resource_type is not None:
         contained = _contained_where(query, contained_scope(query.resource_type))
         if query.contained == "true":
             return contained
         return _or([_where(query), contained])
-    return _where(query, pair=dialect is Dialect.SQLITE, driver=driver)
+    return _where(
+        query, pair=dialect is Dialect.SQLITE, driver=driver, typed=dialect is Dialect.POSTGRES
+    )
 
 
-def _where(query: SearchQuery, pair: bool = False, driver: int | None = None) -> Sql:
+def _where(
+    query: SearchQuery, pair: bool = False, driver: int | None = None, typed: bool = False
+) -> Sql:
     parts = [Sql("NOT e.deleted")]
     if query.resource_type is not None:
         parts.insert(0, Sql("e.res_type = ?", [query.resource_type]))
@@ -722,7 +731,7 @@ def _where(query: SearchQuery, pair: bool = False, driver: int | None = None) ->
         types = list(dict.fromkeys(query.types))
         parts.append(Sql(f"e.res_type IN ({', '.join('?' * len(types))})", types))
     reaches = query.reaches()
-    parts += _criteria_parts(query, query.resource_type, reaches, pair, driver)
+    parts += _criteria_parts(query, query.resource_type, reaches, pair, driver, typed)
     parts += [reach_sql(reach, query.resource_type, query.types) for reach in reaches]
     return _and(parts)
 
@@ -759,6 +768,7 @@ def _criteria_parts(
     reaches: Reaches,
     pair: bool = False,
     chosen: int | None = None,
+    typed: bool = False,
 ) -> list[Sql]:
     ranks = [driving_rank(term) for term in query.criteria]
     candidates = [(rank, n) for n, rank in enumerate(ranks) if rank is not None]
@@ -783,6 +793,8 @@ def _criteria_parts(
             continue
         if n == driver and paired:
             sql = paired_lists(cast(Subquery, sql.subquery), paired)
+        elif n != driver and typed and sql.subquery is not None:
+            sql = sql.subquery.probe("e.pid", typed=True)
         elif n != driver and sql.correlated is not None:
             sql = sql.correlated
         parts.append(sql)
@@ -877,8 +889,9 @@ async def choose_driver(runner: SqlRunner, query: SearchQuery) -> int | None:
     Never more index rows read than the rank's driver would have probed. R4 search.html:
     the criteria AND; any driver gives the same answer.
 
-    PostgreSQL keeps the rank's driver: there the extra round trip cost more than it saved
-    on most shapes measured (docs/benchmarks.md, "the driver chosen from the data").
+    PostgreSQL is left to its planner, which reorders the criteria from the extended
+    statistics of migration 0019; the extra round trip cost more there than it saved on
+    most shapes measured (docs/benchmarks.md, "the driver chosen from the data").
     """
     if runner.dialect is not Dialect.SQLITE:
         return None

@@ -432,15 +432,24 @@ _SQLITE_SCAN = re.compile(r"^SCAN (?!CONSTANT ROW)(\w+)\b(?! VIRTUAL TABLE)")
 
 
 def _uses_index(dialect: Dialect, lines: list[str]) -> bool:
-    """False when the plan reads a whole large table."""
+    """False when the plan reads a whole large table.
+
+    A SQLite ``SCAN n`` of a ``CO-ROUTINE n`` or ``MATERIALIZE n`` reads the rows a
+    subquery produced (the bounded counts of ``search_sql.paired_lists``), not a table.
+    """
+    derived = {
+        match.group(1)
+        for line in lines
+        if (match := re.match(r"(?:CO-ROUTINE|MATERIALIZE) (\w+)", line.strip()))
+    }
     for line in lines:
         text = line.strip()
         if dialect is Dialect.POSTGRES:
             match = re.search(r"Seq Scan on (\w+)", text)
             if match and match.group(1).startswith(LARGE_TABLES):
                 return False
-        elif _SQLITE_SCAN.match(text):  # SQLite names the alias (e, i): every table is large
-            return False
+        elif (scan := _SQLITE_SCAN.match(text)) and scan.group(1) not in derived:
+            return False  # SQLite names the alias (e, i): every table is large
     return True
 
 

@@ -65,3 +65,7 @@ def test_plan_check_flags_table_scans() -> None:
     assert not bench._uses_index(Dialect.SQLITE, ["SCAN i USING INDEX idx_token_pid"])
     assert bench._uses_index(Dialect.SQLITE, ["SEARCH i USING INDEX idx_token_code (res_type=?)"])
     assert bench._uses_index(Dialect.SQLITE, ["SCAN idx_text_fts VIRTUAL TABLE INDEX 0:M1"])
+    # The rows of a subquery (paired lists' bounded count), not a table.
+    counted = ["SCALAR SUBQUERY 3", "CO-ROUTINE n", "SEARCH i USING COVERING INDEX x", "SCAN n"]
+    assert bench._uses_index(Dialect.SQLITE, counted)
+    assert not bench._uses_index(Dialect.SQLITE, [*counted, "SCAN e"])

@@ -864,7 +864,7 @@ def driver_counts_sql(driver: Sql, others: Sequence[Sql]) -> Sql:
     other list's counted up to the driver's count (not at all when it is under
     ``DRIVER_SMALL``). One statement: on PostgreSQL every statement is a round trip."""
     small, limit = int(DRIVER_SMALL), int(DRIVER_COUNT_LIMIT)
-    bound = f"(SELECT CASE WHEN d.c < {small} THEN 0 ELSE d.c END FROM d)"
+    bound = f"(SELECT CASE WHEN d.c < {small} THEN 0 ELSE d.c END FROM d)"  # nosec B608
     # internal identifiers, values bound:
     counts = [f"(SELECT count(*) FROM ({sql.text} LIMIT {bound}) n)" for sql in others]  # nosec B608
     text = (

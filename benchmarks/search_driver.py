@@ -22,7 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -37,29 +37,41 @@ from wardbook.storage.factory import open_repository
 def queries(db: Path) -> list[tuple[str, str]]:
     """(type, query string) per shape, values taken from the database's own rows."""
     with sqlite3.connect(db) as conn:
-        return queries_from(lambda sql, params=(): conn.execute(sql, params).fetchone())
+
+        async def fetchone(sql: str, params: tuple[Any, ...] = ()) -> Any:
+            return conn.execute(sql, params).fetchone()
+
+        return asyncio.run(queries_from(fetchone))
 
 
-def queries_from(fetchone: Callable[..., Any]) -> list[tuple[str, str]]:
-    """:func:`queries` on any database: ``fetchone(sql, params=())`` runs ``?``-style SQL."""
-    family = fetchone(
-        "SELECT value_norm FROM idx_string WHERE res_type = 'Patient' AND param = 'family'"
-        " GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1"
+async def queries_from(fetchone: Callable[..., Awaitable[Any]]) -> list[tuple[str, str]]:
+    """:func:`queries` on any database: ``await fetchone(sql, params=())`` runs ``?`` SQL."""
+    family = (
+        await fetchone(
+            "SELECT value_norm FROM idx_string WHERE res_type = 'Patient' AND param = 'family'"
+            " GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1"
+        )
     )[0]
-    given = fetchone(
-        "SELECT g.value_norm FROM idx_string g JOIN idx_string f ON f.pid = g.pid"
-        " WHERE g.res_type = 'Patient' AND g.param = 'given' AND f.param = 'family'"
-        " AND f.value_norm = ? ORDER BY 1 LIMIT 1",
-        (family,),
+    given = (
+        await fetchone(
+            "SELECT g.value_norm FROM idx_string g JOIN idx_string f ON f.pid = g.pid"
+            " WHERE g.res_type = 'Patient' AND g.param = 'given' AND f.param = 'family'"
+            " AND f.value_norm = ? ORDER BY 1 LIMIT 1",
+            (family,),
+        )
     )[0]
-    total = fetchone(
-        "SELECT count(*) FROM idx_token WHERE res_type = 'Condition' AND param = 'code'"
+    total = (
+        await fetchone(
+            "SELECT count(*) FROM idx_token WHERE res_type = 'Condition' AND param = 'code'"
+        )
     )[0]
     # A code held by about 3% of Conditions: a diagnosis, not a rarity.
-    code = fetchone(
-        "SELECT code FROM idx_token WHERE res_type = 'Condition' AND param = 'code'"
-        " AND code IS NOT NULL GROUP BY code ORDER BY abs(count(*) - ?), code LIMIT 1",
-        (total * 0.03,),
+    code = (
+        await fetchone(
+            "SELECT code FROM idx_token WHERE res_type = 'Condition' AND param = 'code'"
+            " AND code IS NOT NULL GROUP BY code ORDER BY abs(count(*) - ?), code LIMIT 1",
+            (total * 0.03,),
+        )
     )[0]
     return [
         ("Patient", f"gender=female&family={family}"),
@@ -87,8 +99,11 @@ def choosing(on: bool) -> Iterator[None]:
         search_sql.choose_driver = original
 
 
-async def _time(db: Path, shapes: list[tuple[str, str]], seconds: float) -> list[float]:
-    repository = open_repository(f"sqlite:///{db}")
+async def time_queries(
+    url: str, shapes: list[tuple[str, str]], seconds: float, max_runs: int = 2000
+) -> list[float]:
+    """p50 in ms of each (type, query string), searched for ``seconds`` or ``max_runs``."""
+    repository = open_repository(url)
     await repository.open()
     try:
         p50s = []
@@ -98,7 +113,7 @@ async def _time(db: Path, shapes: list[tuple[str, str]], seconds: float) -> list
                 await repository.search(query)
             times: list[float] = []
             stop = time.perf_counter() + seconds
-            while time.perf_counter() < stop and len(times) < 2000:
+            while time.perf_counter() < stop and len(times) < max_runs:
                 start = time.perf_counter()
                 await repository.search(query)
                 times.append(time.perf_counter() - start)
@@ -139,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
                 for on in (False, True):
                     with choosing(on):
                         p50.setdefault((size, on), []).append(
-                            asyncio.run(_time(db, shapes[size], args.seconds))
+                            asyncio.run(time_queries(f"sqlite:///{db}", shapes[size], args.seconds))
                         )
             print(f"round {n + 1} done", file=sys.stderr, flush=True)
     small, large = sizes[0], sizes[-1]

@@ -17,21 +17,17 @@ import asyncio
 import statistics
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
-from urllib.parse import parse_qsl
 
 import asyncpg
 
 from benchmarks.run import BIN, PG_ADMIN
-from benchmarks.search_driver import queries_from
-from wardbook.search.parse import parse_search
+from benchmarks.search_driver import queries_from, time_queries
 from wardbook.storage import search_sql
 from wardbook.storage.base import Dialect
-from wardbook.storage.factory import open_repository
 from wardbook.storage.migrate import load_migrations
 
 _STATISTICS = next(
@@ -66,16 +62,10 @@ def _dollars(sql: str) -> str:
 
 
 async def _values(url: str) -> list[tuple[str, str]]:
-    """The query values, looked up with the synchronous ``queries_from`` in a thread."""
+    """The query values of ``benchmarks/search_driver.py``, looked up in this database."""
     conn = await asyncpg.connect(url)
-    loop = asyncio.get_running_loop()
     try:
-
-        def fetchone(sql: str, params: tuple[Any, ...] = ()) -> Any:
-            future = asyncio.run_coroutine_threadsafe(conn.fetchrow(_dollars(sql), *params), loop)
-            return future.result()
-
-        return await asyncio.to_thread(queries_from, fetchone)
+        return await queries_from(lambda sql, params=(): conn.fetchrow(_dollars(sql), *params))
     finally:
         await conn.close()
 
@@ -86,27 +76,6 @@ async def _set_statistics(url: str, before: bool) -> None:
         await conn.execute(_DROP if before else _STATISTICS)
     finally:
         await conn.close()
-
-
-async def _time(url: str, shapes: list[tuple[str, str]], seconds: float) -> list[float]:
-    repository = open_repository(url)
-    await repository.open()
-    try:
-        p50s = []
-        for resource_type, text in shapes:
-            query = parse_search(resource_type, parse_qsl(text), strict=True)
-            for _ in range(5):
-                await repository.search(query)
-            times: list[float] = []
-            stop = time.perf_counter() + seconds
-            while time.perf_counter() < stop and len(times) < 1000:
-                start = time.perf_counter()
-                await repository.search(query)
-                times.append(time.perf_counter() - start)
-            p50s.append(statistics.median(times) * 1000)
-        return p50s
-    finally:
-        await repository.close()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -130,7 +99,9 @@ def main(argv: list[str] | None = None) -> int:
             for before in (True, False):
                 asyncio.run(_set_statistics(url, before))
                 with untyped_probes(before):
-                    p50.setdefault(before, []).append(asyncio.run(_time(url, shapes, args.seconds)))
+                    p50.setdefault(before, []).append(
+                        asyncio.run(time_queries(url, shapes, args.seconds, 1000))
+                    )
             print(f"round {n + 1} done", file=sys.stderr, flush=True)
     finally:
         subprocess.run(

@@ -840,9 +840,10 @@ DRIVER_SMALL = 64
 DRIVER_COUNT_LIMIT = 10_000
 
 
-def _listed_criteria(query: SearchQuery) -> tuple[int | None, dict[int, Sql]]:
-    """The rank-chosen driver and the plain index lists of the criteria that could drive
-    instead (token rank or above: an ``_id``, compartment, reference or chain stays)."""
+def _listed_criteria(query: SearchQuery) -> tuple[int | None, dict[int, tuple[int, Sql]]]:
+    """The rank-chosen driver and, by position, the rank and plain index list of each
+    criterion that could drive instead (token rank or above: an ``_id``, compartment,
+    reference or chain stays)."""
     ranks = [driving_rank(term) for term in query.criteria]
     candidates = [(rank, n) for n, rank in enumerate(ranks) if rank is not None]
     if len(candidates) < 2 or query.searches_contained:
@@ -851,11 +852,11 @@ def _listed_criteria(query: SearchQuery) -> tuple[int | None, dict[int, Sql]]:
     if rank < _TYPE_RANK["token"]:
         return None, {}
     reaches = query.reaches()
-    lists: dict[int, Sql] = {}
-    for _, n in candidates:
+    lists: dict[int, tuple[int, Sql]] = {}
+    for rank, n in candidates:
         sql = term_sql(query.criteria[n], query.resource_type, query.now, reaches)
         if sql is not None and sql.subquery is not None:
-            lists[n] = sql.subquery.select()
+            lists[n] = (rank, sql.subquery.select())
     return driver, lists
 
 
@@ -899,12 +900,11 @@ async def choose_driver(runner: SqlRunner, query: SearchQuery) -> int | None:
     if driver is None or driver not in lists or len(lists) < 2:
         return None
     others = [n for n in lists if n != driver]
-    sql = driver_counts_sql(lists[driver], [lists[n] for n in others])
+    sql = driver_counts_sql(lists[driver][1], [lists[n][1] for n in others])
     size, *counts = (int(c) for c in (await runner.fetch_all(sql.text, sql.params))[0])
     if size < DRIVER_SMALL:
         return None
-    ranks = [driving_rank(term) for term in query.criteria]
-    best = min((count, ranks[n], n) for n, count in zip(others, counts, strict=True))
+    best = min((count, lists[n][0], n) for n, count in zip(others, counts, strict=True))
     return best[2] if best[0] < size else None
 
 

@@ -7,6 +7,8 @@ contract: the right ids, and a 400 OperationOutcome for what the server cannot a
 
 from __future__ import annotations
 
+import math
+import random
 from typing import Any
 
 import httpx
@@ -17,8 +19,8 @@ pytestmark = pytest.mark.anyio
 V2_0203 = "http://terminology.hl7.org/CodeSystem/v2-0203"
 STRICT = {"Prefer": "handling=strict"}
 
-# Known great-circle distances from Big Ben (51.50073, -0.12463): the London Eye is
-# about 0.4 km away, St Paul's 2.6 km, Heathrow 23 km, Oxford 84 km, Paris 342 km.
+# Great-circle distances from Big Ben (51.50073, -0.12463): the London Eye is about
+# 0.45 km away, St Paul's 2.3 km, Heathrow 23 km, Oxford 83 km, Paris 341 km.
 BIG_BEN = (51.50073, -0.12463)
 PLACES = {
     "london-eye": (51.50329, -0.11953),
@@ -118,6 +120,109 @@ async def test_near_across_the_antimeridian(client: httpx.AsyncClient) -> None:
         "west",
     }
     assert _ids(await client.get("/Location", params={"near": "-16.8|179.99|5|km"})) == {"east"}
+
+
+def _ordered(response: httpx.Response) -> list[str]:
+    assert response.status_code == 200, response.text
+    entries = response.json().get("entry", [])
+    return [e["resource"]["id"] for e in entries if e["search"]["mode"] == "match"]
+
+
+def _distances(response: httpx.Response) -> dict[str, float]:
+    out = {}
+    for entry in response.json()["entry"]:
+        if entry["search"]["mode"] == "outcome":
+            continue
+        (extension,) = entry["search"]["extension"]
+        assert extension["url"] == "http://hl7.org/fhir/StructureDefinition/location-distance"
+        distance = extension["valueDistance"]
+        assert (distance["unit"], distance["system"], distance["code"]) == (
+            "km",
+            "http://unitsofmeasure.org",
+            "km",
+        )
+        assert entry["search"]["mode"] == "match"
+        out[entry["resource"]["id"]] = distance["value"]
+    return out
+
+
+def _cosine_law_km(a: tuple[float, float], b: tuple[float, float]) -> float:
+    (lat1, lon1), (lat2, lon2) = (map(math.radians, p) for p in (a, b))
+    cosine = math.sin(lat1) * math.sin(lat2) + math.cos(lat1) * math.cos(lat2) * math.cos(
+        lon2 - lon1
+    )
+    return 6371.0088 * math.acos(cosine)
+
+
+NEAREST_FIRST = ["london-eye", "st-pauls", "heathrow", "oxford", "paris"]
+
+
+async def test_near_answers_nearest_first_with_each_distance(places: httpx.AsyncClient) -> None:
+    near = f"{BIG_BEN[0]}|{BIG_BEN[1]}|400|km"
+    response = await places.get("/Location", params={"near": near})
+    assert _ordered(response) == NEAREST_FIRST
+    # The order the server chose is in the links, so the next pages keep it.
+    self_link = next(x["url"] for x in response.json()["link"] if x["relation"] == "self")
+    assert "_sort=near" in self_link
+    # Checked with the spherical law of cosines (not the server's haversine), rounded to m.
+    assert _distances(response) == pytest.approx(
+        {name: _cosine_law_km(BIG_BEN, PLACES[name]) for name in NEAREST_FIRST}, abs=0.0011
+    )
+
+
+async def test_sort_by_distance_descending_and_across_pages(places: httpx.AsyncClient) -> None:
+    near = f"{BIG_BEN[0]}|{BIG_BEN[1]}|400|km"
+    farthest = await places.get("/Location", params={"near": near, "_sort": "-near"})
+    assert _ordered(farthest) == NEAREST_FIRST[::-1]
+    seen: list[str] = []
+    response = await places.get("/Location", params={"near": near, "_count": "2"})
+    while True:
+        seen.extend(_ordered(response))
+        assert set(_distances(response)) == set(_ordered(response))
+        following = [x["url"] for x in response.json()["link"] if x["relation"] == "next"]
+        if not following:
+            break
+        response = await places.get(following[0])
+    assert seen == NEAREST_FIRST
+    # Another _sort wins; the distance is still reported.
+    by_name = await places.get("/Location", params={"near": near, "_sort": "-name"})
+    assert _ordered(by_name) == sorted(NEAREST_FIRST, reverse=True)
+    assert set(_distances(by_name)) == set(NEAREST_FIRST)
+
+
+async def test_sort_by_distance_agrees_with_an_independent_formula(
+    client: httpx.AsyncClient,
+) -> None:
+    rng = random.Random(7)
+    points = {f"p{n}": (rng.uniform(-60, 60), rng.uniform(-179, 179)) for n in range(40)}
+    for name, (lat, lon) in points.items():
+        body = {
+            "resourceType": "Location",
+            "id": name,
+            "position": {"latitude": lat, "longitude": lon},
+        }
+        await _put(client, body)
+    origin = (12.5, 100.25)
+    params = {"near": f"{origin[0]}|{origin[1]}|30000|km", "_count": "1000"}
+    expected = sorted(points, key=lambda n: _cosine_law_km(origin, points[n]))
+    assert _ordered(await client.get("/Location", params=params)) == expected
+    params["_sort"] = "-near,_id"
+    assert _ordered(await client.get("/Location", params=params)) == expected[::-1]
+
+
+async def test_sort_by_distance_needs_exactly_one_point(places: httpx.AsyncClient) -> None:
+    paris = PLACES["paris"]
+    two = f"{BIG_BEN[0]}|{BIG_BEN[1]}|1|km,{paris[0]}|{paris[1]}|5|km"
+    for params in ({"near": two, "_sort": "near"}, {"name": "st", "_sort": "near"}):
+        response = await places.get("/Location", params=params, headers=STRICT)
+        assert "needs exactly one near point" in _outcome(response)
+    # Lenient: the key is dropped with a warning; two points give no default order.
+    response = await places.get("/Location", params={"near": two, "_sort": "near"})
+    assert set(_ordered(response)) == {"london-eye", "paris"}
+    outcome = response.json()["entry"][-1]
+    assert outcome["search"]["mode"] == "outcome"
+    assert "needs exactly one near point" in outcome["resource"]["issue"][0]["diagnostics"]
+    assert not any("extension" in e["search"] for e in response.json()["entry"])
 
 
 @pytest.mark.parametrize(

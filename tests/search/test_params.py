@@ -316,6 +316,32 @@ def test_near_distances_are_great_circle_km() -> None:
     assert near.distance_km(89.9, 0, 89.9, 180) == pytest.approx(22.24, abs=0.01)
 
 
+@given(
+    a=st.tuples(st.floats(-90, 90), st.floats(-180, 180)),
+    b=st.tuples(st.floats(-90, 90), st.floats(-180, 180)),
+    origin=st.tuples(st.floats(-90, 90), st.floats(-180, 180)),
+)
+def test_the_distance_sort_value_orders_as_the_distance(
+    a: tuple[float, float], b: tuple[float, float], origin: tuple[float, float]
+) -> None:
+    """``_sort=near`` sorts by the haversine term; it must order points as km do."""
+    point = near.NearValue(origin[0], origin[1], 10.0)
+    values = [
+        near.sort_value(near.extract_near_rows({"latitude": x, "longitude": y}), point)
+        for x, y in (a, b)
+    ]
+    km = [near.distance_km(origin[0], origin[1], x, y) for x, y in (a, b)]
+    assert values[0] is not None and values[1] is not None
+    if abs(km[0] - km[1]) > 1e-6:
+        assert (values[0] < values[1]) == (km[0] < km[1])
+    assert near.sort_value([], point) is None
+    assert (
+        near.position_distance_km({"position": {"latitude": a[0], "longitude": a[1]}}, point)
+        == km[0]
+    )
+    assert near.position_distance_km({"name": "no position"}, point) is None
+
+
 def test_near_rows_need_both_coordinates() -> None:
     assert list(near.extract_near_rows({"latitude": 1.5, "longitude": -2})) == [
         near.NumberRow(near.LATITUDE, 1.5, 1.5, 1.5),

@@ -13,6 +13,7 @@ import orjson
 
 from wardbook.errors import Issue, operation_outcome
 from wardbook.fhir.meta import etag, format_instant, http_date
+from wardbook.search.params.near import NearValue, position_distance_km
 from wardbook.storage.base import Page, StoredResource
 
 
@@ -50,6 +51,28 @@ def history_bundle(page: Page, base: str, self_link: str, next_link: str | None)
 
 
 Projection = Callable[[dict[str, Any]], dict[str, Any] | None]
+MatchSearch = Callable[[StoredResource], dict[str, Any]]
+
+LOCATION_DISTANCE = "http://hl7.org/fhir/StructureDefinition/location-distance"
+
+
+def distance_search(point: NearValue) -> MatchSearch:
+    """``entry.search`` of a ``near`` match: mode and the ``location-distance`` extension
+    (the distance from the searched point in km; Bundle.entry.search is its context)."""
+
+    def search(stored: StoredResource) -> dict[str, Any]:
+        distance = position_distance_km(orjson.loads(stored.body or b"{}"), point)
+        if distance is None:
+            return {"mode": "match"}
+        value = {
+            "value": round(distance, 3),
+            "unit": "km",
+            "system": "http://unitsofmeasure.org",
+            "code": "km",
+        }
+        return {"extension": [{"url": LOCATION_DISTANCE, "valueDistance": value}], "mode": "match"}
+
+    return search
 
 
 def _resource(stored: StoredResource, project: Projection | None) -> Any:
@@ -71,17 +94,19 @@ def searchset_bundle(
     *,
     project_match: Projection | None = None,
     project_include: Projection | None = None,
+    match_search: MatchSearch | None = None,
 ) -> dict[str, Any]:
     """A ``searchset`` Bundle (R4 search.html#bundle), with an outcome entry for warnings.
 
     Matches are ``search.mode=match``, what ``_include``/``_revinclude`` added ``include``
-    (search.html#include); the projections implement ``_summary``/``_elements``.
+    (search.html#include); the projections implement ``_summary``/``_elements``;
+    ``match_search`` gives a match's ``entry.search`` (e.g. with its distance).
     """
     entries: list[dict[str, Any]] = [
         {
             "fullUrl": _full_url(base, stored),
             "resource": _resource(stored, project_match),
-            "search": {"mode": "match"},
+            "search": match_search(stored) if match_search is not None else {"mode": "match"},
         }
         for stored in page.entries
     ]

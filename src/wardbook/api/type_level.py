@@ -8,7 +8,7 @@ from urllib.parse import parse_qsl, quote
 from starlette.requests import Request
 from starlette.responses import Response
 
-from wardbook.api.bundles import searchset_bundle
+from wardbook.api.bundles import distance_search, searchset_bundle
 from wardbook.api.context import FhirContext
 from wardbook.api.http import (
     base_url,
@@ -21,7 +21,7 @@ from wardbook.api.http import (
 from wardbook.api.instance import if_match_version, patch_function, write_response
 from wardbook.errors import BadRequest, Issue, UnsupportedMediaType
 from wardbook.fhir import jsonio
-from wardbook.search.parse import parse_search
+from wardbook.search.parse import near_point, parse_search
 from wardbook.search.projection import project
 from wardbook.service.resources import check_id, check_type, reject_nul
 
@@ -172,6 +172,7 @@ async def _run_search(
         prev_link,
         project_match=project_match,
         project_include=project_include,
+        match_search=distance_search(point) if (point := near_point(query)) else None,
     )
     return fhir_response(jsonio.dumps(bundle), 200, None, media)
 

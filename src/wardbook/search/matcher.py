@@ -368,6 +368,8 @@ def sort_value(rows: IndexRows, resource: dict[str, Any], key: SortKey) -> Any:
     ptype = key.definition.type if key.definition is not None else ""
     pick = max if key.descending else min
     values: list[Any]
+    if key.point is not None:
+        return near.sort_value(rows.number, key.point)
     if ptype == "string":
         values = [r.value_norm for r in rows.string if r.param == key.param]
     elif ptype == "token":

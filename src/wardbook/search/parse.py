@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from functools import cache
 from typing import cast
 
@@ -33,6 +34,7 @@ from wardbook.search.params import (
     uri,
 )
 from wardbook.search.params.escape import split_escaped
+from wardbook.search.params.near import NearValue
 from wardbook.search.query import (
     DEFAULT_COUNT,
     ENTITY_PARAMS,
@@ -427,10 +429,49 @@ def _parse_sort(text: str, known: Mapping[str, SearchParamDef]) -> list[SortKey]
         param = known.get(name)
         if param is None:
             raise _invalid(f"_sort: unknown search parameter {name}")
+        if param.type == "special" and param.code == "near":
+            keys.append(SortKey(name, descending, param))  # the point: _sort_by_distance
+            continue
         if param.type not in SORTABLE_TYPES:
             raise _not_supported(f"_sort by the {param.type} parameter {name} is not supported")
         keys.append(SortKey(name, descending, param))
     return keys
+
+
+def near_point(query: SearchQuery) -> NearValue | None:
+    """The point of the search's ``near`` criterion, when there is one criterion of one point."""
+    nears = [
+        t
+        for t in query.criteria
+        if isinstance(t, Criterion) and t.type == "special" and t.code == "near"
+    ]
+    if len(nears) != 1 or len(nears[0].values) != 1:
+        return None
+    return cast(NearValue, nears[0].values[0])
+
+
+def _sort_by_distance(
+    query: SearchQuery, known: Mapping[str, SearchParamDef], sort_given: bool
+) -> None:
+    """``_sort=near`` (``-near``): by great-circle distance from the ``near`` point.
+
+    R4 leaves the order of a ``near`` search to the server (Location ``near``: "servers
+    may search using various techniques"); Wardbook answers nearest first when the search
+    has one ``near`` point and no ``_sort``, and says so in the links (``_sort=near``).
+    Several points (an OR) have no single distance, so ``_sort=near`` needs exactly one.
+    """
+    point = near_point(query)
+    if any(k.param == "near" for k in query.sort):
+        if point is None:
+            query.sort = [k for k in query.sort if k.param != "near"]
+            raise _invalid(
+                "_sort=near needs exactly one near point (near=latitude|longitude|distance|units)"
+            )
+        query.sort = [replace(k, point=point) if k.param == "near" else k for k in query.sort]
+    elif not sort_given and point is not None and query.contained is None:
+        param = known.get("near")
+        if param is not None:
+            query.sort = [SortKey("near", False, param, point)]
 
 
 def _parse_elements(text: str, resource_type: str | None) -> list[str]:
@@ -547,6 +588,10 @@ def parse_search(
                     query.ignored.append((name, "empty value"))
         except _Problem as problem:
             problems.append((name, problem))
+    try:
+        _sort_by_distance(query, known, any(name == "_sort" for name, _ in params))
+    except _Problem as problem:
+        problems.append(("_sort", problem))
     if problems:
         if strict:
             issues = [Issue("error", p.code, p.message, (n,)) for n, p in problems]

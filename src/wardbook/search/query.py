@@ -232,12 +232,14 @@ class SortKey:
 
     ``definition`` is None for ``_id`` and ``_lastUpdated`` (entity columns) and the
     SearchParameter otherwise (its lowest value sorts ascending, its highest descending;
-    resources without a value come last in both directions).
+    resources without a value come last in both directions). ``point`` is set for the
+    ``near`` key only: Locations sort by their great-circle distance from it.
     """
 
     param: str
     descending: bool = False
     definition: SearchParamDef | None = None
+    point: NearValue | None = None
 
     def text(self) -> str:
         return f"-{self.param}" if self.descending else self.param

@@ -56,3 +56,21 @@ def near_sql(criterion: Criterion, resource_type: str | None) -> Sql:
         params.append(resource_type)
     source = "idx_number a JOIN idx_number o ON o.pid = a.pid AND o.res_type = a.res_type"
     return _in(Subquery("a.pid", source, Sql(f"{text} AND {where.text}", [*params, *where.params])))
+
+
+def distance_sort_sql(point: NearValue, aggregate: str) -> Sql:
+    """A Location's haversine term from ``point``: ``_sort=near`` orders by it.
+
+    The term rises with the great-circle distance, so it sorts as the distance does
+    without ``asin``; ``aggregate`` (MIN/MAX) keeps the subquery scalar.
+    """
+    from wardbook.storage.search_sql import Sql
+
+    lat, lon = point.latitude, point.longitude
+    return Sql(
+        # internal identifiers, values bound:
+        f"(SELECT {aggregate}({_HAVERSINE}) FROM idx_number a JOIN idx_number o"  # nosec B608
+        " ON o.pid = a.pid AND o.res_type = a.res_type AND o.param = ?"
+        " WHERE a.pid = e.pid AND a.param = ?)",
+        [lat, lat, lat, lon, lon, LONGITUDE, LATITUDE],
+    )

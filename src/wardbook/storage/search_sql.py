@@ -58,7 +58,7 @@ from wardbook.storage.base import Dialect, Page, SqlRunner, StoredResource
 from wardbook.storage.compartment_scope_sql import reach_sql
 from wardbook.storage.search_concepts import concept_sql
 from wardbook.storage.search_fulltext import fulltext_sql
-from wardbook.storage.search_near import near_sql
+from wardbook.storage.search_near import distance_sort_sql, near_sql
 from wardbook.storage.version_rows import stored_from_row, version_columns
 
 Reaches = tuple[Reach, ...]
@@ -935,6 +935,8 @@ def sort_column(key: SortKey) -> Sql:
     """The value ``e`` sorts by for one key: an entity column or a correlated MIN/MAX."""
     if key.definition is None:
         return Sql(_SORT_COLUMNS[key.param])
+    if key.point is not None:
+        return distance_sort_sql(key.point, "MAX" if key.descending else "MIN")
     table, low, high = _SORT_VALUE[key.definition.type]
     aggregate = f"MAX({high})" if key.descending else f"MIN({low})"
     return Sql(

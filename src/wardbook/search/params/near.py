@@ -156,3 +156,20 @@ def matches(rows: Iterable[NumberRow], values: Iterable[NearValue]) -> bool:
         if bound is None or haversine_term(v.latitude, v.longitude, lat, lon) <= bound:
             return True
     return False
+
+
+def sort_value(rows: Iterable[NumberRow], point: NearValue) -> float | None:
+    """``_sort=near``: the haversine term of the indexed position from ``point`` (None: no
+    position), as ``wardbook.storage.search_near.distance_sort_sql`` computes it."""
+    found = {r.param: r.value for r in rows if r.param in (LATITUDE, LONGITUDE)}
+    if len(found) != 2:
+        return None
+    return haversine_term(point.latitude, point.longitude, found[LATITUDE], found[LONGITUDE])
+
+
+def position_distance_km(resource: Any, point: NearValue) -> float | None:
+    """Distance in km from ``point`` to a Location's ``position`` (None: no usable one)."""
+    rows = list(extract_near_rows(resource.get("position") if isinstance(resource, dict) else None))
+    if len(rows) != 2:
+        return None
+    return distance_km(point.latitude, point.longitude, rows[0].value, rows[1].value)

@@ -518,6 +518,48 @@ async def test_chains_are_evaluated_inside_contained_resources(
     assert await found("/MedicationRequest", **{"medication.code": "999"}) == {"mr2"}
 
 
+async def test_chains_continue_from_contained_resources(client: httpx.AsyncClient) -> None:
+    """``MedicationRequest?medication.manufacturer.name=Acme``: the chain enters the
+    contained Medication ``medicationReference`` names, then follows its ``manufacturer``
+    to a standalone Organization (R4 search.html#contained and #chaining)."""
+    for oid, name in (("acme", "Acme Pharma"), ("zen", "Zenith Labs")):
+        await _put(client, {"resourceType": "Organization", "id": oid, "name": name})
+    made_by_acme = _medication("a", "1049221", "tablet")
+    made_by_acme["manufacturer"] = {"reference": "Organization/acme"}
+    made_by_zen = _medication("z", "197361", "syrup")
+    made_by_zen["manufacturer"] = {"reference": "Organization/zen"}
+    await _put(client, _request("inside-acme", made_by_acme))
+    await _put(client, _request("inside-zen", made_by_zen))
+    # Acme's Medication held but not the one medicationReference names: not followed.
+    await _put(client, _request("beside-acme", made_by_zen, made_by_acme))
+    standalone = {**made_by_acme, "id": "top-acme"}
+    await _put(client, standalone)
+    top = _request("top", made_by_zen)
+    top["medicationReference"] = {"reference": "Medication/top-acme"}
+    top["supportingInformation"] = [{"reference": "#z"}]
+    await _put(client, top)
+
+    async def found(**params: str) -> set[str]:
+        return _ids(await client.get("/MedicationRequest", params=params))
+
+    assert await found(**{"medication.manufacturer.name": "acme"}) == {"inside-acme", "top"}
+    typed = "medication:Medication.manufacturer:Organization.name"
+    assert await found(**{typed: "zenith"}) == {"inside-zen", "beside-acme"}
+    assert await found(**{"medication.manufacturer._id": "acme,zen"}) == {
+        "inside-acme",
+        "inside-zen",
+        "beside-acme",
+        "top",
+    }
+    # Two chains AND: no request names a Medication both made by Acme and a 197361.
+    both = [("medication.manufacturer.name", "acme"), ("medication.code", "197361")]
+    assert _ids(await client.get("/MedicationRequest", params=both)) == set()
+    # The Organization's name changes: the chain follows.
+    await _put(client, {"resourceType": "Organization", "id": "acme", "name": "Apex"})
+    assert await found(**{"medication.manufacturer.name": "acme"}) == set()
+    assert await found(**{"medication.manufacturer.name": "apex"}) == {"inside-acme", "top"}
+
+
 @pytest.mark.parametrize(
     ("path", "params", "code", "fragment"),
     [

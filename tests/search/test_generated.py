@@ -265,16 +265,27 @@ async def test_sql_and_matcher_agree_on_chains_into_contained_resources(
     rng = random.Random(seed)
     observations = [_observation(rng, i) for i in range(30)]
     reports = [_chained_report(rng, i, len(observations)) for i in range(40)]
-    stored = await load(repository, observations + reports, seed=seed)
+    # Subjects for a chain that continues from a contained Observation to a standalone one.
+    subjects = [
+        {"resourceType": t, "id": f"p{n}", "active": rng.random() < 0.5}
+        for t in ("Patient", "Device")
+        for n in range(4)
+    ]
+    stored = await load(repository, observations + reports + subjects, seed=seed)
     universe = Universe(stored)
     disagreements = []
-    hits = inside = 0
-    for _ in range(50):
+    hits = inside = continued = 0
+    for n in range(70):
         chained = [
             (f"result:Observation.{name}", value)
             for name, value in _query(rng)
             if not name.startswith(("_sort", "_count"))
         ]
+        if n >= 50:  # result -> (contained) Observation -> subject -> Patient or Device
+            target = rng.choice(["", ":Patient", ":Device"])
+            chained = [(f"result.subject{target}._id", f"p{rng.randint(0, 3)}")]
+            if target != ":Device" and rng.random() < 0.5:
+                chained = [(f"result.subject{target or ':Patient'}.active", "true")]
         params = [*chained, ("_sort", "_id"), ("_count", str(rng.choice([3, 1000])))]
         q = parse_search("DiagnosticReport", params, strict=True)
         ids, _ = await all_pages(repository, q)
@@ -291,11 +302,13 @@ async def test_sql_and_matcher_agree_on_chains_into_contained_resources(
         ]
         hits += bool(expected)
         inside += len(set(expected) - set(plain))
+        continued += len(set(expected) - set(plain)) if n >= 50 else 0
         if ids != expected:
             disagreements.append(f"?{urlencode(params)}: sql {ids} != matcher {expected}")
     assert disagreements == []
     assert hits > 10
     assert inside > 0  # some matches exist only through contained Observations
+    assert continued > 0  # ... and some only through a chain continuing from one
 
 
 def _follows_standalone(report: dict[str, Any], name: str, value: str, universe: Universe) -> bool:

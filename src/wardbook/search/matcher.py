@@ -185,16 +185,17 @@ def criterion_matches(
 
 
 def _contained_chain_matches(
-    resource: dict[str, Any], rows: IndexRows, term: ChainCriterion, now: int
+    resource: dict[str, Any], rows: IndexRows, term: ChainCriterion, now: int, universe: Universe
 ) -> bool:
-    """The chain's last link inside the contained resources its references point to
-    (``#id``; R4 search.html#contained), each checked on its own rows."""
+    """The chain's next link inside the contained resources its references point to
+    (``#id``; R4 search.html#contained), each checked on its own rows; a further chain
+    continues from there to standalone resources."""
     contained = resource.get("contained")
     if not isinstance(contained, list):
         return False
     by_id = {c.get("id"): c for c in contained if isinstance(c, dict)}
     for target_type, inner in term.branches:
-        if not isinstance(inner, Criterion) or not follows_into_contained(inner):
+        if not follows_into_contained(inner):
             continue
         marker = contained_param(local_link_scope(term.param.code, target_type), CONTAINED_ID)
         for row in rows.token:
@@ -202,7 +203,7 @@ def _contained_chain_matches(
             if (
                 item is not None
                 and item.get("resourceType") == target_type
-                and criterion_matches(item, extract_index(item), inner, now)
+                and term_matches(item, extract_index(item), inner, now, universe)
             ):
                 return True
     return False
@@ -232,7 +233,7 @@ def term_matches(
                 and term_matches(found[0], found[1], inner, now, universe)
             ):
                 return True
-        return _contained_chain_matches(resource, rows, term, now)
+        return _contained_chain_matches(resource, rows, term, now, universe)
     if isinstance(term, HasCriterion):
         for i in universe.referring(key, term.source_type, term.param.code):
             source, source_rows = universe.resources[i], universe.rows[i]

@@ -8,7 +8,7 @@ R4 search (http://hl7.org/fhir/R4/search.html): criteria are ANDed (repeated par
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, TypeGuard
 from urllib.parse import quote
 
 from wardbook.fhir.registry import SearchParamDef
@@ -111,19 +111,23 @@ class Criterion:
         return f"{self.code}:{self.modifier}" if self.modifier else self.code
 
 
-def follows_into_contained(term: object) -> bool:
+def follows_into_contained(term: object) -> TypeGuard[Criterion | ChainCriterion]:
     """Whether a chain's last link is also evaluated inside contained resources.
 
     R4 search.html#contained: "a chained condition will be evaluated inside contained
     resources" -- ``MedicationRequest?medication.code=X`` finds a MedicationRequest whose
     ``medicationReference`` is ``#med``. A contained resource's rows are stored on its
     container (``wardbook.search.extract.local_link_scope``), so a plain criterion that
-    reads index rows holds there as on a standalone resource. Not followed: a further
-    chain or ``_has`` from the contained resource, ``_lastUpdated`` (it has none), full
-    text and ``near``, and negations (``:not``, ``:not-in``, ``:missing=true``), which
-    hold for lack of rows and would match containers holding nothing of the kind. Both
-    the SQL compiler and the in-memory matcher use this one rule.
+    reads index rows holds there as on a standalone resource, and a further chain
+    continues from the contained resource's references to standalone resources
+    (``MedicationRequest?medication.manufacturer.name=X``). Not followed: ``_has`` (nothing
+    outside the container can refer to a contained resource), ``_lastUpdated`` (it has
+    none), full text and ``near``, and negations (``:not``, ``:not-in``,
+    ``:missing=true``), which hold for lack of rows and would match containers holding
+    nothing of the kind. Both the SQL compiler and the in-memory matcher use this one rule.
     """
+    if isinstance(term, ChainCriterion):
+        return True
     if not isinstance(term, Criterion):
         return False
     if term.code in ("_lastUpdated", "_text", "_content") or term.type == "special":

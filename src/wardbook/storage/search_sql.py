@@ -494,8 +494,8 @@ def chain_sql(
     probes = [cast(Sql, membership.correlated)]
     if resource_type is not None and not resource_type.startswith(CONTAINED_SCOPE):
         for target_type, inner in term.branches:
-            if isinstance(inner, Criterion) and follows_into_contained(inner):
-                link = _contained_link(resource_type, code, target_type, inner, now)
+            if follows_into_contained(inner):
+                link = _contained_link(resource_type, code, target_type, inner, now, reaches)
                 selects.append(link.select)
                 probes.append(link.probe)
     if len(selects) == 1:
@@ -511,14 +511,25 @@ class _Link:
 
 
 def _contained_link(
-    container: str, code: str, target_type: str, inner: Criterion, now: int
+    container: str,
+    code: str,
+    target_type: str,
+    inner: Criterion | ChainCriterion,
+    now: int,
+    reaches: Reaches = (),
 ) -> _Link:
-    """A chain's last link evaluated inside the contained ``target_type`` resources that
+    """A chain's link evaluated inside the contained ``target_type`` resources that
     ``container``'s ``code`` references point to (``#id``): their rows, stored on the
     container under :func:`~wardbook.search.extract.local_link_scope`, satisfy ``inner``
-    (:func:`~wardbook.search.query.follows_into_contained`)."""
+    (:func:`~wardbook.search.query.follows_into_contained`) -- a criterion, or a further
+    chain from the contained resource's own references to standalone resources
+    (``MedicationRequest?medication.manufacturer.name=X`` through a contained Medication)."""
     scope = f"{CONTAINED_SCOPE}{container}{_LINK_SCOPE}{local_link_scope(code, target_type)}"
-    test = criterion_sql(inner, scope, now)
+    test: Sql | None
+    if isinstance(inner, ChainCriterion):
+        test = chain_sql(inner, scope, now, reaches)
+    else:
+        test = criterion_sql(inner, scope, now)
     if test is None:  # holds for any resource: the link itself is the test
         test = _in(_subquery("idx_token", scope, CONTAINED_ID, None))
     # internal identifiers, values bound:

@@ -271,3 +271,48 @@ async def test_service_filters_see_matches_and_includes(repository: Repository) 
 
     assert seen == [("local", 1, 2)]
     assert [(e.resource_type, e.id) for e in page.included] == [("Organization", "org1")]
+
+
+async def test_id_and_last_updated_take_not_missing_and_the_no_system_form(
+    client: httpx.AsyncClient,
+) -> None:
+    """R4 search.html#token: ``_id`` is a token, so ``:not``, ``:missing`` and ``|id`` apply
+    (an id has no system); every resource has an id and a lastUpdated, so ``:missing=true``
+    finds none of them."""
+    for rid in ("a1", "a2", "a3"):
+        await put(client, {"resourceType": "Basic", "id": rid, "code": {"text": "x"}})
+    strict = {"Prefer": "handling=strict"}
+
+    async def ids(query: str) -> list[str]:
+        bundle = await get(client, f"/Basic?{query}", **strict)
+        return sorted(e["resource"]["id"] for e in bundle.get("entry", []))
+
+    assert await ids("_id:not=a1") == ["a2", "a3"]
+    assert await ids("_id:not=a1,a3") == ["a2"]
+    assert await ids("_id=|a2") == ["a2"]
+    assert await ids("_id=a1,|a3") == ["a1", "a3"]
+    assert await ids("_id:missing=true") == []
+    assert await ids("_id:missing=false") == ["a1", "a2", "a3"]
+    assert await ids("_lastUpdated:missing=true") == []
+    assert await ids("_lastUpdated:missing=false&_id:not=a2") == ["a1", "a3"]
+
+
+async def test_no_system_token_form_finds_bare_codes(client: httpx.AsyncClient) -> None:
+    """``status=|final``: a ``code`` element has no system property (R4 search.html#token),
+    although the index files it under the system its required binding implies."""
+    for rid, status in (("o1", "final"), ("o2", "preliminary")):
+        await put(
+            client,
+            {"resourceType": "Observation", "id": rid, "status": status, "code": {"text": "t"}},
+        )
+    strict = {"Prefer": "handling=strict"}
+
+    async def ids(query: str) -> list[str]:
+        bundle = await get(client, f"/Observation?{query}", **strict)
+        return sorted(e["resource"]["id"] for e in bundle.get("entry", []))
+
+    assert await ids("status=|final") == ["o1"]
+    assert await ids("status=http://hl7.org/fhir/observation-status|final") == ["o1"]
+    assert await ids("status:not=|final") == ["o2"]
+    assert await ids("status=|final,|preliminary") == ["o1", "o2"]
+    assert await ids("status=http://example.org/other|final") == []

@@ -77,6 +77,8 @@ class ParamPlan:
     identifier: bool = False
     # Composites: ``extract`` with the memo of component keys of one extraction call.
     extract_shared: Callable[[Any, str | None, ComponentMemo], Iterable[Row]] | None = None
+    # Token parameters over ``code`` elements: the system each code's binding implies.
+    implicit_systems: Mapping[str, str] | None = None
 
 
 @dataclass(slots=True)
@@ -326,6 +328,7 @@ def _param_plan(param: registry.SearchParamDef, rtype: str, plan: TypePlan) -> N
         plan.fallback.append(param.code)
         return
     extractor = _row_extractor(param.type, param.code, compiled.bindings)
+    systems = _implicit_systems(compiled.bindings) if param.type == "token" else None
     identifier = param.type == "token" and "Identifier" in compiled.contexts
     if identifier:
         extractor = _with_of_type(extractor, param.code)
@@ -340,6 +343,7 @@ def _param_plan(param: registry.SearchParamDef, rtype: str, plan: TypePlan) -> N
             True,
             expression_roots(expression, rtype),
             identifier,
+            implicit_systems=systems,
         )
     )
 
@@ -553,6 +557,15 @@ def _local_link_rows(links: list[tuple[str, str]], local: _Contained, rows: Inde
                 for row in getattr(inner, name)
             )
         rows.token.append(TokenRow(contained_param(scope, CONTAINED_ID), None, local_id))
+
+
+@cache
+def implicit_systems(resource_type: str, code: str) -> Mapping[str, str] | None:
+    """The systems token parameter ``code`` of the type gives its bare codes, by code."""
+    for plan in type_plan(resource_type).params:
+        if plan.code == code:
+            return plan.implicit_systems
+    return None
 
 
 @cache

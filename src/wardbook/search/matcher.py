@@ -126,9 +126,12 @@ def _identifier_rows(rows: IndexRows, code: str) -> list[TokenRow]:
 
 
 def _entity_matches(resource: dict[str, Any], criterion: Criterion, now: int) -> bool:
+    if criterion.missing is not None:
+        return not criterion.missing  # every resource has an id and a lastUpdated
     if criterion.code == "_id":
         rid = resource.get("id")
-        return any(cast(TokenValue, v).code == rid for v in criterion.values)
+        found = any(cast(TokenValue, v).code == rid for v in criterion.values)
+        return not found if criterion.modifier == "not" else found
     meta = resource.get("meta")
     stamp = meta.get("lastUpdated") if isinstance(meta, dict) else None
     bounds = parse_date_range(stamp) if isinstance(stamp, str) else None

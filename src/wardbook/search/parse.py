@@ -20,7 +20,7 @@ from wardbook.fhir import registry
 from wardbook.fhir.registry import SearchParamDef
 from wardbook.search import fulltext
 from wardbook.search.custom import CUSTOM
-from wardbook.search.extract import of_type_params
+from wardbook.search.extract import implicit_systems, of_type_params
 from wardbook.search.params import (
     composite,
     concepts,
@@ -160,9 +160,12 @@ def _value_parser(
 
         def parse_id(text: str) -> Value:
             value = token.parse(text)
-            if not value.any_system:
-                raise ValueError(f"_id takes a plain id, not {text!r}")
-            return value
+            if value.any_system:
+                return value
+            if value.system is None and value.code is not None:
+                # ``|id``: an id has no system, so the no-system form names it too.
+                return token.TokenValue(None, value.code, True, "")
+            raise ValueError(f"_id takes a plain id, not {text!r}")
 
         return parse_id
     if ptype == "token":
@@ -201,6 +204,9 @@ def _check_modifier(
     param: SearchParamDef, modifier: str | None, resource_type: str | None = None
 ) -> None:
     if modifier is None:
+        return
+    entity_modifiers = ("missing", "not") if param.code == "_id" else ("missing",)
+    if param.code in ENTITY_PARAMS and modifier in entity_modifiers:
         return
     if param.code in ENTITY_PARAMS or param.code in fulltext.PARAMS:
         raise _not_supported(f"modifier :{modifier} on {param.code} is not supported")
@@ -313,7 +319,27 @@ def _criterion(
             raise _not_supported(f"{name}={part}: {exc} is not supported yet") from None
         except ValueError as exc:
             raise _invalid(f"invalid value for {name}: {exc}") from None
+    if param.type == "token" and modifier in (None, "not") and resource_type is not None:
+        values = _with_implicit_systems(values, resource_type, param.code)
     return Criterion(param, modifier, tuple(values), raw, component_types)
+
+
+def _with_implicit_systems(values: list[Value], resource_type: str, code: str) -> list[Value]:
+    """``|active`` on a plain ``code`` element (R4 search.html#token: "the code ... has no
+    system property"). The index stores such codes with the system their required binding
+    implies (so ``system|active`` finds them), so the no-system form also asks for that
+    system: a bare code written in the resource has no system property of its own."""
+    systems = implicit_systems(resource_type, code)
+    if not systems:
+        return values
+    out: list[Value] = []
+    for value in values:
+        out.append(value)
+        if isinstance(value, token.TokenValue) and not value.any_system and value.system is None:
+            implied = systems.get(value.code or "")
+            if implied is not None:
+                out.append(token.TokenValue(implied, value.code, False, ""))
+    return out
 
 
 def _parse_include(name: str, text: str, resource_type: str | None) -> IncludeSpec:

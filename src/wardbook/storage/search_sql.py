@@ -387,10 +387,14 @@ def _values_sql(criterion: Criterion, now: int) -> Sql:
     raise BadRequest(f"search parameter type {ptype} is not supported")
 
 
-def _entity_sql(criterion: Criterion, now: int) -> Sql:
+def _entity_sql(criterion: Criterion, now: int) -> Sql | None:
+    if criterion.missing is not None:
+        # Every resource has an id and a lastUpdated: none is missing them.
+        return Sql("1 = 0") if criterion.missing else None
     if criterion.code == "_id":
         ids = list(dict.fromkeys(cast(TokenValue, v).code for v in criterion.values))
-        return Sql(f"e.res_id IN ({', '.join('?' * len(ids))})", ids)
+        test = "NOT IN" if criterion.modifier == "not" else "IN"
+        return Sql(f"e.res_id {test} ({', '.join('?' * len(ids))})", ids)
     # _lastUpdated: an instant, i.e. the one-microsecond range [t, t + 1).
     return _or(
         [
@@ -404,8 +408,8 @@ def criterion_sql(criterion: Criterion, resource_type: str | None, now: int) -> 
     """The predicate on ``e`` for one AND term (None when it holds for every resource)."""
     if criterion.on_entity:
         if resource_type is not None and resource_type.startswith(CONTAINED_SCOPE):
-            if criterion.code != "_id":
-                raise BadRequest(f"{criterion.code} does not apply to contained resources")
+            if criterion.code != "_id" or criterion.modifier is not None:
+                raise BadRequest(f"{criterion.key()} does not apply to contained resources")
             ids = list(dict.fromkeys(cast(TokenValue, v).code for v in criterion.values))
             where = Sql(f"i.code IN ({', '.join('?' * len(ids))})", ids)
             return _in(_subquery("idx_token", resource_type, CONTAINED_ID, where))
@@ -678,7 +682,7 @@ def driving_rank(term: Term) -> int | None:
     if isinstance(term, ListCriterion):
         return None
     if term.on_entity:
-        return 0 if term.code == "_id" else None
+        return 0 if term.code == "_id" and term.modifier is None else None
     if term.code in FULLTEXT_PARAMS:
         return 6
     if _negated(term):

@@ -32,7 +32,7 @@ import re
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
@@ -93,9 +93,6 @@ def _values(evaluate: Callable[[Any], list[Any]], resource: dict[str, Any]) -> l
 
 # -- token ---------------------------------------------------------------------------------
 
-CONTACT_SYSTEMS = {"phone", "fax", "email", "pager", "url", "sms", "other"}
-
-
 def token_pairs(node: Node) -> list[tuple[str | None, str]]:
     """(system, code) pairs of a Coding, CodeableConcept, Identifier, ContactPoint or
     primitive (R4 search.html#token's table)."""
@@ -109,9 +106,7 @@ def token_pairs(node: Node) -> list[tuple[str | None, str]]:
         return [p for c in node.get("coding", []) for p in token_pairs(c)]
     if "code" in node:
         return [(node.get("system"), str(node["code"]))]
-    if "value" in node:
-        if node.get("system") in CONTACT_SYSTEMS:
-            return [(None, str(node["value"]))]
+    if "value" in node:  # Identifier; ContactPoint with its system (phone|555-...)
         return [(node.get("system"), str(node["value"]))]
     return []
 
@@ -196,9 +191,7 @@ def date_range(text: str) -> tuple[datetime, datetime] | None:
     tz = UTC
     if zone and zone != "Z":
         sign = 1 if zone[0] == "+" else -1
-        tz = __import__("datetime").timezone(
-            sign * timedelta(hours=int(zone[1:3]), minutes=int(zone[4:6]))
-        )
+        tz = timezone(sign * timedelta(hours=int(zone[1:3]), minutes=int(zone[4:6])))
     if month is None:
         low = datetime(int(year), 1, 1, tzinfo=tz)
         return low, datetime(int(year) + 1, 1, 1, tzinfo=tz) - MICRO
@@ -262,7 +255,18 @@ def date_query(node: Node, rng: random.Random) -> tuple[str, Callable[[list[Node
     if found is None or found[0] == FAR_PAST:
         return None
     start = found[0].astimezone(UTC)
-    text = rng.choice([f"{start:%Y}", f"{start:%Y-%m}", f"{start:%Y-%m-%d}"])
+    zone = timezone(timedelta(hours=rng.choice([-5, 0, 2])))
+    local = (found[0] + timedelta(seconds=rng.choice([-1, 0, 1]))).astimezone(zone)
+    offset = "Z" if zone.utcoffset(None) == timedelta(0) else local.strftime("%z")
+    offset = offset if offset == "Z" else f"{offset[:3]}:{offset[3:]}"
+    text = rng.choice(
+        [
+            f"{start:%Y}",
+            f"{start:%Y-%m}",
+            f"{start:%Y-%m-%d}",
+            f"{local:%Y-%m-%dT%H:%M:%S}{offset}",  # to the second, in some zone
+        ]
+    )
     search = date_range(text)
     assert search is not None
     prefix = rng.choice(["eq", "ne", "gt", "lt", "ge", "le", "sa", "eb"])
@@ -380,10 +384,21 @@ class Sample:
         return self.nodes[key]
 
 
-async def fetch_ids(client: httpx.AsyncClient, rtype: str, query: str) -> Ids | str:
-    """Every matching id over every page, or the error the server gave."""
-    url: str | None = f"/{rtype}?{query}&_count=500&_elements=id"
-    ids: set[str] = set()
+@dataclass
+class Found:
+    ids: Ids
+    order: list[str]  # match ids as the pages gave them
+    included: frozenset[str]  # Type/id of search.mode=include entries
+    total: int | None
+
+
+async def fetch(client: httpx.AsyncClient, rtype: str, query: str) -> Found | str:
+    """Every match over every page (and what was included), or the server's error."""
+    elements = "" if "_include" in query or "_revinclude" in query else "&_elements=id"
+    url: str | None = f"/{rtype}?{query}&_count=500&_total=accurate{elements}"
+    order: list[str] = []
+    included: set[str] = set()
+    total: int | None = None
     headers = {"Prefer": "handling=strict"}
     while url:
         response = await client.get(url, headers=headers)
@@ -391,11 +406,15 @@ async def fetch_ids(client: httpx.AsyncClient, rtype: str, query: str) -> Ids | 
             issue = response.json().get("issue", [{}])[0]
             return f"{response.status_code} {issue.get('diagnostics')}"
         bundle = response.json()
-        ids.update(
-            e["resource"]["id"]
-            for e in bundle.get("entry", [])
-            if e.get("search", {}).get("mode", "match") == "match"
-        )
+        if total is None:
+            total = bundle.get("total")
+        for entry in bundle.get("entry", []):
+            resource = entry["resource"]
+            mode = entry.get("search", {}).get("mode", "match")
+            if mode == "match":
+                order.append(resource["id"])
+            elif mode == "include":
+                included.add(f"{resource['resourceType']}/{resource['id']}")
         nxt = next(
             (link["url"] for link in bundle.get("link", []) if link["relation"] == "next"), None
         )
@@ -403,7 +422,7 @@ async def fetch_ids(client: httpx.AsyncClient, rtype: str, query: str) -> Ids | 
             break
         parts = urlsplit(nxt)
         url = parts.path.removeprefix("/fhir") + "?" + parts.query
-    return frozenset(ids)
+    return Found(frozenset(order), order, frozenset(included), total)
 
 
 Predicate = Callable[[list[Node]], bool]
@@ -414,6 +433,10 @@ class Query:
     rtype: str
     text: str
     expected: Ids
+    included: frozenset[str] | None = None  # Type/id expected with search.mode=include
+    # ``_sort``: the sort key of a match id (None: no value) and whether descending.
+    sort_key: Callable[[str], Any] | None = None
+    descending: bool = False
 
 
 def _select(sample: Sample, rtype: str, code: str, predicate: Predicate) -> Ids:
@@ -559,6 +582,201 @@ def chain_queries(sample: Sample, rng: random.Random) -> list[Query]:
     return queries
 
 
+def _refs(sample: Sample, rtype: str, code: str, rid: str, target: str) -> set[str]:
+    """``Type/id`` of the stored ``target`` resources that ``rid``'s ``code`` points to."""
+    found = set()
+    for node in sample.values(rtype, code).get(rid, []):
+        ref = ref_text(node)
+        if ref and ref.split("/")[0] == target and ref.split("/")[1] in sample.by_type[target]:
+            found.add(ref)
+    return found
+
+
+def _date_key(sample: Sample, rtype: str, code: str, descending: bool) -> Callable[[str], Any]:
+    """R4 search.html#sort as docs/search.md states it: the lowest value ascending, the
+    highest descending (a date's range start, resp. end)."""
+
+    def key(rid: str) -> Any:
+        ranges = [r for r in map(node_range, sample.values(rtype, code).get(rid, [])) if r]
+        if not ranges:
+            return None
+        return max(r[1] for r in ranges) if descending else min(r[0] for r in ranges)
+
+    return key
+
+
+def _string_key(sample: Sample, rtype: str, code: str, descending: bool) -> Callable[[str], Any]:
+    def key(rid: str) -> Any:
+        parts = [fold(p) for n in sample.values(rtype, code).get(rid, []) for p in string_parts(n)]
+        if not parts:
+            return None
+        return max(parts) if descending else min(parts)
+
+    return key
+
+
+def result_queries(sample: Sample, rng: random.Random) -> list[Query]:
+    """``_include``, ``_revinclude``, ``_sort`` and nested chains / ``_has``."""
+    queries: list[Query] = []
+    clinical = [
+        t for t in ("Observation", "Condition", "Encounter", "Procedure") if t in sample.by_type
+    ]
+    dates = {"Condition": "onset-date"}
+    for rtype in clinical:
+        date_param = dates.get(rtype, "date")
+        for _ in range(3):
+            one = _one(
+                sample,
+                rtype,
+                rng.choice(["code", date_param]) if rtype != "Encounter" else "date",
+                rng,
+            )
+            if one is None:
+                continue
+            text, predicate = one
+            code = text.split("=", 1)[0].split(":")[0]
+            matches = _select(sample, rtype, code, predicate)
+            link = "patient" if rng.random() < 0.5 else "subject"
+            included = {r for m in matches for r in _refs(sample, rtype, link, m, "Patient")}
+            queries.append(
+                Query(rtype, f"{text}&_include={rtype}:{link}", matches, frozenset(included))
+            )
+            if rtype != "Encounter":
+                enc = {
+                    r for m in matches for r in _refs(sample, rtype, "encounter", m, "Encounter")
+                }
+                queries.append(
+                    Query(
+                        rtype,
+                        f"{text}&_include={rtype}:encounter&_include={rtype}:patient",
+                        matches,
+                        frozenset(
+                            enc
+                            | {
+                                r
+                                for m in matches
+                                for r in _refs(sample, rtype, "patient", m, "Patient")
+                            }
+                        ),
+                    )
+                )
+            for descending in (False, True):
+                sort = f"-{date_param}" if descending else date_param
+                queries.append(
+                    Query(
+                        rtype,
+                        f"{text}&_sort={sort}",
+                        matches,
+                        sort_key=_date_key(sample, rtype, date_param, descending),
+                        descending=descending,
+                    )
+                )
+    # _revinclude from patients chosen by gender or birthdate.
+    for _ in range(6):
+        one = _one(sample, "Patient", rng.choice(["gender", "birthdate", "family"]), rng)
+        if one is None:
+            continue
+        text, predicate = one
+        code = text.split("=", 1)[0].split(":")[0]
+        patients = _select(sample, "Patient", code, predicate)
+        source = rng.choice(clinical)
+        link = "patient" if source != "Encounter" or rng.random() < 0.5 else "subject"
+        revs = frozenset(
+            f"{source}/{rid}"
+            for rid in sample.by_type[source]
+            if {r.split("/")[1] for r in _refs(sample, source, link, rid, "Patient")} & patients
+        )
+        queries.append(Query("Patient", f"{text}&_revinclude={source}:{link}", patients, revs))
+        for descending in (False, True):
+            key = rng.choice(["birthdate", "family"])
+            make = _date_key if key == "birthdate" else _string_key
+            queries.append(
+                Query(
+                    "Patient",
+                    f"{text}&_sort={'-' if descending else ''}{key}",
+                    patients,
+                    sort_key=make(sample, "Patient", key, descending),
+                    descending=descending,
+                )
+            )
+    # Two links: Observation -> Encounter -> Patient, and _has nested two deep.
+    if "Encounter" in sample.by_type and "Observation" in sample.by_type:
+        for _ in range(4):
+            one = _one(sample, "Patient", rng.choice(["gender", "birthdate"]), rng)
+            if one is None or ":" in one[0].split("=", 1)[0]:
+                continue
+            text, predicate = one
+            code = text.split("=", 1)[0]
+            patients = _select(sample, "Patient", code, predicate)
+            encounters = {
+                eid
+                for eid in sample.by_type["Encounter"]
+                if {r.split("/")[1] for r in _refs(sample, "Encounter", "subject", eid, "Patient")}
+                & patients
+            }
+            observations = frozenset(
+                oid
+                for oid in sample.by_type["Observation"]
+                if {
+                    r.split("/")[1]
+                    for r in _refs(sample, "Observation", "encounter", oid, "Encounter")
+                }
+                & encounters
+            )
+            queries.append(Query("Observation", f"encounter.subject:Patient.{text}", observations))
+        for _ in range(4):
+            one = _one(sample, "Observation", "code", rng)
+            if one is None or ":" in one[0].split("=", 1)[0]:
+                continue
+            text, predicate = one
+            obs = _select(sample, "Observation", "code", predicate)
+            encounters = {
+                r.split("/")[1]
+                for o in obs
+                for r in _refs(sample, "Observation", "encounter", o, "Encounter")
+            }
+            owners = frozenset(
+                r.split("/")[1]
+                for e in encounters
+                for r in _refs(sample, "Encounter", "subject", e, "Patient")
+            )
+            queries.append(
+                Query(
+                    "Patient", f"_has:Encounter:subject:_has:Observation:encounter:{text}", owners
+                )
+            )
+    return queries
+
+
+def check(query: Query, got: Found) -> str | None:
+    """What is wrong with the answer to ``query`` (None: nothing)."""
+    where = f"{query.rtype}?{query.text}"
+    if got.ids != query.expected:
+        missing, extra = query.expected - got.ids, got.ids - query.expected
+        return (
+            f"{where}: {len(got.ids)} != {len(query.expected)} "
+            f"(missing {sorted(missing)[:2]}, extra {sorted(extra)[:2]})"
+        )
+    if len(got.order) != len(got.ids):
+        return f"{where}: {len(got.order) - len(got.ids)} matches appear twice"
+    if got.total != len(query.expected):
+        return f"{where}: total {got.total} != {len(query.expected)}"
+    if query.included is not None and got.included != query.included:
+        missing, extra = query.included - got.included, got.included - query.included
+        return (
+            f"{where}: {len(got.included)} included != {len(query.included)} "
+            f"(missing {sorted(missing)[:2]}, extra {sorted(extra)[:2]})"
+        )
+    if query.sort_key is not None:
+        keys = [query.sort_key(rid) for rid in got.order]
+        valued = [k for k in keys if k is not None]
+        if keys[: len(valued)] != valued:
+            return f"{where}: a resource without a value comes before one with a value"
+        if valued != sorted(valued, reverse=query.descending):
+            return f"{where}: not in order"
+    return None
+
+
 async def test_search_agrees_with_an_independent_reading_of_the_spec(
     repository: Repository, client: httpx.AsyncClient
 ) -> None:
@@ -570,22 +788,19 @@ async def test_search_agrees_with_an_independent_reading_of_the_spec(
         by_type.setdefault(resource["resourceType"], {})[resource["id"]] = resource
     sample = Sample(by_type, {})
     rng = random.Random(SEED)
-    queries = generate(sample, rng) + chain_queries(sample, rng)
+    queries = generate(sample, rng) + chain_queries(sample, rng) + result_queries(sample, rng)
 
     wrong: list[str] = []
     matched = 0
     for query in queries:
-        got = await fetch_ids(client, query.rtype, query.text)
+        got = await fetch(client, query.rtype, query.text)
         if isinstance(got, str):
             wrong.append(f"{query.rtype}?{query.text}: {got}")
             continue
         matched += bool(query.expected)
-        if got != query.expected:
-            missing, extra = query.expected - got, got - query.expected
-            wrong.append(
-                f"{query.rtype}?{query.text}: {len(got)} != {len(query.expected)} "
-                f"(missing {sorted(missing)[:2]}, extra {sorted(extra)[:2]})"
-            )
+        problem = check(query, got)
+        if problem is not None:
+            wrong.append(problem)
     assert wrong == [], f"{len(wrong)} of {len(queries)} disagree:\n" + "\n".join(wrong[:60])
     # The generator drew its values from the data: most queries must find something.
     assert len(queries) > 800

@@ -125,8 +125,9 @@ def _unresolved_summary(unresolved: dict[str, int], examples: int = 3) -> str:
     shown = ", ".join(f"{reference} ({count})" for reference, count in commonest)
     more = f" and {len(unresolved) - examples} more" if len(unresolved) > examples else ""
     return (
-        f"{len(unresolved)} conditional reference(s) matched no resource after the whole"
-        f" input was loaded; {resources} resource(s) naming them were not loaded: {shown}{more}"
+        f"{len(unresolved)} conditional reference(s) matched no resource after the whole input"
+        " was loaded;"
+        f" {resources} resource(s) naming them were not loaded: {shown}{more}"
     )
 
 

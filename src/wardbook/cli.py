@@ -101,11 +101,34 @@ def cmd_load(args: argparse.Namespace) -> int:
         f"Loaded {report.written} resource(s), {report.unchanged} unchanged, "
         f"{len(report.rejected)} rejected, from {report.files} file(s)"
     )
+    if report.deferred:
+        left = sum(report.unresolved.values())
+        print(
+            f"{report.deferred} resource(s) named a conditional reference that matched nothing"
+            f" when read; retried after the whole input: {report.deferred - left} loaded,"
+            f" {left} not"
+        )
     for rejected in report.rejected:
         print(
             f"rejected {rejected.reference} ({rejected.source}): {rejected.reason}", file=sys.stderr
         )
+    if report.unresolved:
+        # Last, after the list of rejections (which can be long): what the operator reads.
+        print(_unresolved_summary(report.unresolved), file=sys.stderr)
     return 1 if report.rejected else 0
+
+
+def _unresolved_summary(unresolved: dict[str, int], examples: int = 3) -> str:
+    """One line: how many conditional references matched nothing, the commonest first."""
+    resources = sum(unresolved.values())
+    commonest = sorted(unresolved.items(), key=lambda pair: (-pair[1], pair[0]))[:examples]
+    shown = ", ".join(f"{reference} ({count})" for reference, count in commonest)
+    more = f" and {len(unresolved) - examples} more" if len(unresolved) > examples else ""
+    return (
+        f"{len(unresolved)} conditional reference(s) matched no resource after the whole input"
+        " was loaded;"
+        f" {resources} resource(s) naming them were not loaded: {shown}{more}"
+    )
 
 
 class _LoadProgress:

@@ -17,9 +17,10 @@ import httpx
 import pytest
 
 from tests.search.data import SYNTHEA as DATA
+from tests.synthea_sample import HOSPITALS, PATIENTS, PRACTITIONERS, trimmed
 from wardbook.fhir import jsonio
 
-pytestmark = [pytest.mark.anyio, pytest.mark.slow]
+pytestmark = pytest.mark.anyio
 
 
 # ../shared/data/README.md: 92,114 entries.
@@ -57,6 +58,7 @@ def bundles() -> list[Path]:
     return sorted(DATA.glob("*.json.bz2"))
 
 
+@pytest.mark.slow
 async def test_all_synthea_bundles_load_with_the_expected_counts(
     client: httpx.AsyncClient,
 ) -> None:
@@ -97,6 +99,7 @@ async def test_all_synthea_bundles_load_with_the_expected_counts(
         assert (await client.get(f"/{target}")).status_code == 200, target
 
 
+@pytest.mark.slow
 async def test_reloading_a_batch_of_conditional_creates_makes_nothing_new(
     client: httpx.AsyncClient,
 ) -> None:
@@ -111,3 +114,25 @@ async def test_reloading_a_batch_of_conditional_creates_makes_nothing_new(
         assert {e["response"]["status"] for e in response.json()["entry"]} == {expected}
     count = await client.get("/Organization", params={"_summary": "count"})
     assert count.json()["total"] == len(jsonio.loads(raw)["entry"]) // 2
+
+
+async def test_a_small_synthea_output_loads_by_post_with_no_entry_failing(
+    client: httpx.AsyncClient,
+) -> None:
+    """The quick guard of the Synthea shapes (the fixtures hold one Synthea generation)."""
+    bodies = [trimmed(HOSPITALS, PATIENTS), trimmed(PRACTITIONERS, PATIENTS)]
+    bodies += [bz2.decompress(path.read_bytes()) for path in PATIENTS]
+    for body in bodies:
+        assert len(body) < 32 * 1024 * 1024  # the server's default body limit
+        response = await client.post(
+            "", content=body, headers={"Content-Type": "application/fhir+json"}, timeout=120
+        )
+        assert response.status_code == 200, response.text[:500]
+        statuses = {e["response"]["status"] for e in response.json()["entry"]}
+        assert statuses == {"201 Created"}, statuses
+    for patient in PATIENTS:
+        bundle = jsonio.loads(bz2.decompress(patient.read_bytes()))
+        [record] = [e for e in bundle["entry"] if e["resource"]["resourceType"] == "Patient"]
+        everything = await client.get(f"/Patient/{record['resource']['id']}/$everything")
+        stored = everything.content
+        assert b"?identifier=" not in stored and b"urn:uuid:" not in stored

@@ -68,14 +68,15 @@ def test_demo_is_deterministic_and_idempotent(database: str) -> None:
 
 
 def test_load_a_synthea_bundle_then_reload_creates_no_versions(database: str) -> None:
-    # The hospitals and practitioners first: the patient's record refers to them by
-    # conditional references (Organization?identifier=...), which must resolve.
-    references = sorted(SYNTHEA.glob("0-*.json.bz2"))
-    loaded = run("load", *map(str, references), str(PATIENT_BUNDLE), "--database", database)
+    # The patient's record refers to the hospitals and practitioners by conditional
+    # references (Organization?identifier=...); named after them, they are still read first.
+    references = sorted(SYNTHEA.glob("0-*.json.bz2"), reverse=True)
+    loaded = run("load", str(PATIENT_BUNDLE), *map(str, references), "--database", database)
     assert loaded.returncode == 0, loaded.stderr
+    assert "retried" not in loaded.stdout  # nothing waited for the end of the input
     assert count(database, "Patient") == 1
     assert count(database, "Observation") > 100
-    again = run("load", *map(str, references), str(PATIENT_BUNDLE), "--database", database)
+    again = run("load", str(PATIENT_BUNDLE), *map(str, references), "--database", database)
     assert again.returncode == 0
     assert "Loaded 0 resource(s)" in again.stdout
 
@@ -86,7 +87,15 @@ def test_load_rejects_a_record_whose_conditional_references_match_nothing(
     loaded = run("load", str(PATIENT_BUNDLE), "--database", database)
     assert loaded.returncode == 1
     assert "Organization?identifier=" in loaded.stderr
-    assert "matches no resource" in loaded.stderr
+    assert "matches no resource, also after the whole input was loaded" in loaded.stderr
+    # The last line sums them up: how many references, how many resources, examples.
+    summary = loaded.stderr.strip().splitlines()[-1]
+    assert "conditional reference(s) matched no resource after the whole input" in summary
+    assert " resource(s) naming them were not loaded: " in summary
+    assert "?identifier=" in summary and " more" in summary
+    assert "retried after the whole input: 0 loaded," in loaded.stdout
+    assert count(database, "Patient") == 1  # its own record names no hospital
+    assert count(database, "Encounter") == 0  # each names one: none is stored half-linked
 
 
 def test_load_ndjson_gz_and_folders(database: str, tmp_path: Path) -> None:

@@ -8,7 +8,11 @@ writer in the calling process stores batches of them, each batch in ONE transact
 time and in order, while the next batch fills. At most a few chunks per worker are in
 flight, so memory does not grow with the input. Workers resolve conditional references
 (R4 http.html#trules) that have exactly one committed match themselves; the writer
-resolves the rest, so it mostly only writes.
+resolves the rest, so it mostly only writes. Reference data (Organizations, Locations,
+Practitioners, PractitionerRoles) is read first, whatever the file order
+(``wardbook.service.load_order``); a resource whose conditional reference still matches
+nothing waits, in memory, until the whole input is loaded, and is then written or rejected
+(a resource is never stored with a ``Type?search`` reference in it).
 
 Re-loading is idempotent: a resource that is already stored with the same content (apart
 from ``meta.versionId``/``meta.lastUpdated``) makes no new version. Rejected resources are
@@ -26,7 +30,7 @@ import multiprocessing.util
 import os
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass, field, replace
@@ -41,6 +45,7 @@ from wardbook.fhir.meta import content_equal, stamp
 from wardbook.fhir.registry import resource_types
 from wardbook.search.custom import CUSTOM, CustomParam
 from wardbook.search.extract import extract_index
+from wardbook.service.load_order import is_reference_data_line, reference_data_first
 from wardbook.service.loader import (
     Item,
     LoadReport,
@@ -89,10 +94,10 @@ Progress = Callable[[int, int], None]  # (resources done, input bytes done)
 
 @dataclass(frozen=True, slots=True)
 class Lines:
-    """A chunk of NDJSON lines; ``first_line`` numbers them in error reports."""
+    """A chunk of NDJSON lines; ``numbers`` are their line numbers, for error reports."""
 
     path: str
-    first_line: int
+    numbers: list[int]
     lines: list[bytes]
     resolved: dict[str, str] = field(default_factory=dict)  # conditional ref -> Type/id
 
@@ -133,6 +138,15 @@ class Unresolved:
 Outcome = Prepared | Conditional | Unresolved | Rejected
 
 
+@dataclass(frozen=True, slots=True)
+class Deferred:
+    """An Unresolved resource waiting for the end of the input, and the reference that
+    matched nothing when it was met."""
+
+    item: Unresolved
+    reference: str
+
+
 # -- the worker side (pure apart from reading its own input file) ------------------------
 
 
@@ -141,8 +155,8 @@ def prepare_unit(unit: Lines | Document) -> list[Outcome]:
     micros = now_micros()
     if isinstance(unit, Lines):
         items: Iterator[Item] = (
-            parse_line(f"{unit.path}:{unit.first_line + offset}", line)
-            for offset, line in enumerate(unit.lines)
+            parse_line(f"{unit.path}:{number}", line)
+            for number, line in zip(unit.numbers, unit.lines, strict=True)
         )
     else:
         items = iter_items(Path(unit.path))
@@ -336,27 +350,61 @@ def _open_counted(path: Path) -> tuple[IO[bytes], IO[bytes]]:
 
 
 def work_units(files: Sequence[Path]) -> Iterator[tuple[Lines | Document, int]]:
-    """Work units and the input bytes each one completes (for progress and ETA)."""
+    """Work units and the input bytes each one completes (for progress and ETA).
+
+    Reference data comes first (``wardbook.service.load_order``): JSON files of
+    Organizations, Locations, Practitioners and PractitionerRoles only, then those
+    resources' NDJSON lines (a first pass over every NDJSON file), then everything else in
+    the order given.
+    """
+    documents = {path for path in files if stem_suffix(path) not in (".ndjson", ".jsonl")}
+    first = reference_data_first([path for path in files if path in documents])
+    for path in first:
+        yield Document(str(path)), path.stat().st_size
+    done: set[Path] = set(first)
     for path in files:
-        if stem_suffix(path) not in (".ndjson", ".jsonl"):
-            yield Document(str(path)), path.stat().st_size
+        if path not in done and path not in documents:
+            only_reference_data = yield from _ndjson_units(path, reference_data=True)
+            if only_reference_data:
+                done.add(path)
+    for path in files:
+        if path in done:
             continue
-        stream, raw = _open_counted(path)
-        with raw, stream:
-            done = 0
-            chunk: list[bytes] = []
-            first = 1
-            for number, line in enumerate(stream, start=1):
-                if not line.strip():
-                    continue
-                if not chunk:
-                    first = number
-                chunk.append(line)
-                if len(chunk) >= CHUNK_LINES:
-                    position = raw.tell()
-                    yield Lines(str(path), first, chunk), position - done
-                    done, chunk = position, []
-            yield Lines(str(path), first, chunk), path.stat().st_size - done
+        if path in documents:
+            yield Document(str(path)), path.stat().st_size
+        else:
+            yield from _ndjson_units(path, reference_data=False)
+
+
+def _ndjson_units(path: Path, *, reference_data: bool) -> Generator[tuple[Lines, int], None, bool]:
+    """The lines of one NDJSON file that are reference data (or are not), in chunks.
+
+    The reference-data pass counts no bytes for progress unless the file turns out to
+    hold nothing else (then the other pass skips it); returns whether it did.
+    """
+    stream, raw = _open_counted(path)
+    other_lines = False
+    with raw, stream:
+        done = 0
+        numbers: list[int] = []
+        chunk: list[bytes] = []
+        for number, line in enumerate(stream, start=1):
+            if not line.strip():
+                continue
+            if is_reference_data_line(line) != reference_data:
+                other_lines = True
+                continue
+            numbers.append(number)
+            chunk.append(line)
+            if len(chunk) >= CHUNK_LINES:
+                position = raw.tell() if not reference_data else done
+                yield Lines(str(path), numbers, chunk), position - done
+                done, numbers, chunk = position, [], []
+        rest = path.stat().st_size - done
+        if reference_data and other_lines:
+            rest = 0
+        yield Lines(str(path), numbers, chunk), rest
+    return not other_lines
 
 
 # -- the writer ---------------------------------------------------------------------------
@@ -386,10 +434,20 @@ class Writer:
         # The batch being stored while the next one fills (at most one: batches commit in
         # order, and memory holds two batches at most).
         self._storing: asyncio.Task[None] | None = None
+        # Resources whose conditional references matched nothing when first met: retried
+        # once the whole input is loaded (``finish``), then written or rejected.
+        self.deferred: list[Deferred] = []
+        # Conditional references that matched nothing, with the generation of their
+        # target type then: asked again only once resources of that type were written
+        # since, so a patient bundle read before its hospitals costs no commit per entry.
+        self._missing: dict[str, int] = {}
+        self._generation: dict[str, int] = {}
+        self._pending_types: set[str] = set()  # taken, not known to be committed
 
     async def take(self, outcome: Outcome) -> None:
         if isinstance(outcome, Prepared):
             self.batch.append(outcome)
+            self._pending_types.add(outcome.row.resource_type)
             if len(self.batch) >= self.batch_size:
                 await self.flush()
         elif isinstance(outcome, Conditional):
@@ -400,14 +458,14 @@ class Writer:
             self.report.rejected.append(outcome)
 
     async def _resolve(self, item: Unresolved) -> None:
-        """R4 http.html#trules conditional references: one match each, else rejected."""
+        """R4 http.html#trules conditional references: one match each, else rejected.
+
+        A reference that matches nothing yet defers its resource to ``finish``: the
+        target may come later in the input.
+        """
         for reference in sorted(item.references - self.resolved.keys()):
             try:
-                try:
-                    target = await resolve_conditional_reference(self.service.repository, reference)
-                except NotFound:
-                    await self.commit()  # the target may be waiting in this batch
-                    target = await resolve_conditional_reference(self.service.repository, reference)
+                target = await self._lookup(reference)
             except StorageError:
                 raise
             except WardbookError as error:
@@ -415,11 +473,60 @@ class Writer:
                     Rejected(item.source, label(item.resource), error.message)
                 )
                 return
+            if target is None:
+                self.deferred.append(Deferred(item, reference))
+                return
             self.resolved[reference] = target
         again = Item(item.source, item.resource, item.if_none_exist)
         # Validated in the worker already: the writer's core only rewrites, indexes and
         # serializes it.
         await self.take(prepare_item(again, now_micros(), self.resolved, validated=True))
+
+    async def _lookup(self, reference: str) -> str | None:
+        """``Type/id`` of the reference's single match, None while it matches nothing."""
+        target_type = reference.partition("?")[0]
+        generation = self._generation.get(target_type, 0)
+        if self._missing.get(reference) == generation and target_type not in self._pending_types:
+            return None
+        try:
+            return await resolve_conditional_reference(self.service.repository, reference)
+        except NotFound:
+            if target_type not in self._pending_types:
+                self._missing[reference] = generation
+                return None
+        await self.commit()  # the target may be waiting in this batch
+        try:
+            return await resolve_conditional_reference(self.service.repository, reference)
+        except NotFound:
+            self._missing[reference] = self._generation.get(target_type, 0)
+            return None
+
+    async def finish(self) -> None:
+        """Commit everything, then retry the deferred resources until none resolves more.
+
+        Each round commits what it resolved, so a deferred target (a PractitionerRole
+        waiting for its Organization) can resolve the next round's references. What still
+        matches nothing is rejected, and counted per reference in the report.
+        """
+        await self.commit()
+        self.report.deferred = len(self.deferred)
+        while self.deferred:
+            waiting, self.deferred = self.deferred, []
+            for deferred in waiting:
+                await self._resolve(deferred.item)
+            await self.commit()
+            if len(self.deferred) == len(waiting):
+                break  # no progress: nothing else will resolve
+        for deferred in self.deferred:
+            item, reference = deferred.item, deferred.reference
+            reason = (
+                f"The conditional reference '{reference}' matches no resource, also after "
+                "the whole input was loaded"
+            )
+            self.report.rejected.append(Rejected(item.source, label(item.resource), reason))
+            unresolved = self.report.unresolved
+            unresolved[reference] = unresolved.get(reference, 0) + 1
+        self.deferred = []
 
     async def flush(self) -> None:
         """Hand the batch over to be stored; wait only for the batch handed over before.
@@ -442,6 +549,12 @@ class Writer:
         """Everything taken so far committed: searches see it."""
         await self.flush()
         await self.settle()
+        for resource_type in self._pending_types:
+            self._written(resource_type)
+        self._pending_types.clear()
+
+    def _written(self, resource_type: str) -> None:
+        self._generation[resource_type] = self._generation.get(resource_type, 0) + 1
 
     async def abandon(self) -> None:
         """The load failed: let a batch in flight finish (it commits or rolls back whole)."""
@@ -492,6 +605,7 @@ class Writer:
             return
         if result.changed:
             self.report.written += 1
+            self._written(resource_type)
         else:
             self.report.unchanged += 1
 
@@ -564,7 +678,7 @@ async def ingest(
                 finally:
                     for future, _ in in_flight:
                         future.cancel()
-        await writer.commit()
+        await writer.finish()
     except BaseException:
         await writer.abandon()
         raise

@@ -37,6 +37,11 @@ class LoadReport:
     unchanged: int = 0
     files: int = 0
     rejected: list[Rejected] = field(default_factory=list)
+    # Resources whose conditional references matched nothing when first met, retried once
+    # the whole input was loaded (``wardbook.service.ingest``).
+    deferred: int = 0
+    # The conditional references that matched nothing even then: resources rejected each.
+    unresolved: dict[str, int] = field(default_factory=dict)
 
     @property
     def total(self) -> int:
@@ -52,7 +57,8 @@ class Item:
     if_none_exist: str | None = None
 
 
-def _open(path: Path) -> IO[bytes]:
+def open_input(path: Path) -> IO[bytes]:
+    """The file's bytes, decompressed when it ends in .gz or .bz2."""
     if path.suffix == ".gz":
         return gzip.open(path, "rb")  # type: ignore[return-value]
     if path.suffix == ".bz2":
@@ -81,7 +87,7 @@ def iter_files(paths: Iterable[Path]) -> Iterator[Path]:
 
 def iter_items(path: Path) -> Iterator[Item]:
     """Resources in one file; NDJSON streams line by line in constant memory."""
-    with _open(path) as handle:
+    with open_input(path) as handle:
         if stem_suffix(path) in (".ndjson", ".jsonl"):
             for number, line in enumerate(handle, start=1):
                 if line.strip():

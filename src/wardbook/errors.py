@@ -124,6 +124,12 @@ class PreconditionFailed(WardbookError):
     issue_code = "conflict"
 
 
+class TooCostly(BadRequest):
+    """400: a search the server refuses to run because of its size (R4 search.html#errors)."""
+
+    issue_code = "too-costly"
+
+
 class PayloadTooLarge(WardbookError):
     status = 413
     issue_code = "too-costly"

@@ -210,3 +210,58 @@ async def test_capability_statement_lists_everything_on_patient_and_encounter(
     assert patient_ops["everything"].endswith("/Patient-everything")
     assert "everything" in {o["name"] for o in by_type["Encounter"]["operation"]}
     assert "everything" not in {o["name"] for o in by_type["Observation"].get("operation", [])}
+
+
+async def walk(client: httpx.AsyncClient, url: str) -> tuple[list[str], list[dict[str, Any]]]:
+    """Every page of an $everything, following next links: the entries and the pages."""
+    pages: list[dict[str, Any]] = []
+    seen: list[str] = []
+    next_url: str | None = url
+    while next_url is not None:
+        assert len(pages) < 50, "paging does not end"
+        response = await client.get(next_url)
+        assert response.status_code == 200, response.text
+        pages.append(response.json())
+        seen += sorted(found(pages[-1]))
+        links = {link["relation"]: link["url"] for link in pages[-1]["link"]}
+        next_url = links["next"].split("/fhir", 1)[1] if "next" in links else None
+    return seen, pages
+
+
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ("", 8),  # the patient, its compartment and what that references
+        ("_count=3", 8),
+        ("_count=1", 8),
+        ("_count=100", 8),
+        ("_type=Observation&_count=2", 3),
+        ("_type=Patient", 1),
+        ("_since=2000-01-01T00:00:00Z&_count=5", 8),
+        ("_since=2999-01-01T00:00:00Z", 0),
+        ("start=2021-01-01&end=2021-12-31&_count=2", 6),
+    ],
+)
+async def test_first_page_total_counts_every_page(
+    client: httpx.AsyncClient, record: dict[str, str], params: str, expected: int
+) -> None:
+    """R4 patient-operation-everything.html returns a searchset; clients (HAPI's, Blaze's)
+    read Bundle.total for progress. It counts what all pages return, filters applied."""
+    path = f"/Patient/{record['patient']}/$everything"
+    seen, pages = await walk(client, f"{path}?{params}" if params else path)
+    assert pages[0]["total"] == expected
+    assert len(seen) == len(set(seen)) == expected
+    assert all("total" not in page for page in pages[1:])  # not counted again per page
+
+
+async def test_total_follows_writes_to_the_record(
+    client: httpx.AsyncClient, record: dict[str, str]
+) -> None:
+    path = f"/Patient/{record['patient']}/$everything?_count=2"
+    response = await client.post("/Observation", json=obs(f"Patient/{record['patient']}", "2024"))
+    assert response.status_code == 201, response.text
+    seen, pages = await walk(client, path)
+    assert pages[0]["total"] == len(seen) == 9
+    assert (await client.delete(f"/Observation/{record['obs2019']}")).status_code in (200, 204)
+    seen, pages = await walk(client, path)
+    assert pages[0]["total"] == len(seen) == 8

@@ -21,6 +21,7 @@ from wardbook.fhir.registry import SearchParamDef
 from wardbook.search import fulltext
 from wardbook.search.custom import CUSTOM
 from wardbook.search.extract import implicit_systems, of_type_params
+from wardbook.search.limits import check_value_limits
 from wardbook.search.params import (
     composite,
     concepts,
@@ -624,6 +625,7 @@ def parse_search(
             raise BadRequest("; ".join(p.message for _, p in problems), issues=issues)
         query.ignored.extend((n, p.message) for n, p in problems)
     _check_contained(query)
+    check_value_limits(query)
     return query
 
 

@@ -84,8 +84,8 @@ def _marks(values: Sequence[object]) -> str:
     return ", ".join("?" * len(values))
 
 
-def everything_sql(query: CompartmentQuery, dialect: Dialect) -> tuple[str, list[object]]:
-    """The page's SQL: members, resources they reference, filters, keyset, limit."""
+def _everything_from(query: CompartmentQuery) -> tuple[str, list[object]]:
+    """``WITH ... FROM ... WHERE``: every current resource the query returns, on any page."""
     members = membership_pairs(query.compartment)
     params: list[object] = [query.compartment, query.focus_id, *members]
     params += [query.compartment, query.focus_id, query.compartment, query.focus_id]
@@ -102,12 +102,9 @@ def everything_sql(query: CompartmentQuery, dialect: Dialect) -> tuple[str, list
         # Another patient (encounter) is linked, not a member: only the focus itself.
         " AND NOT (e.res_type = ? AND e.res_id <> ?)"
         "), everything(pid) AS (SELECT pid FROM members UNION SELECT pid FROM linked)"
-        f" SELECT {version_columns('v', _BODY[dialect])}, e.pid"
-        " FROM everything x JOIN resource_entity e ON e.pid = x.pid"
-        " JOIN resource_version v ON v.pid = e.pid AND v.version = e.version"
-        " WHERE NOT e.deleted AND e.pid > ?"
+        " {columns} FROM everything x JOIN resource_entity e ON e.pid = x.pid"
+        "{join} WHERE NOT e.deleted"
     )
-    params.append(query.after)
     if query.types is not None:
         text += f" AND e.res_type IN ({_marks(query.types)})"
         params += list(query.types)
@@ -127,17 +124,45 @@ def everything_sql(query: CompartmentQuery, dialect: Dialect) -> tuple[str, list
             " AND d.high > ? AND d.low < ?))"
         )
         params += [query.compartment, query.focus_id, *care, *care, low, high]
-    text += " ORDER BY e.pid LIMIT ?"
-    params.append(query.count + 1)
     return text, params
 
 
+def everything_sql(query: CompartmentQuery, dialect: Dialect) -> tuple[str, list[object]]:
+    """The page's SQL: members, resources they reference, filters, keyset, limit."""
+    text, params = _everything_from(query)
+    text = text.format(
+        columns=f"SELECT {version_columns('v', _BODY[dialect])}, e.pid",
+        join=" JOIN resource_version v ON v.pid = e.pid AND v.version = e.version",
+    )
+    return f"{text} AND e.pid > ? ORDER BY e.pid LIMIT ?", [*params, query.after, query.count + 1]
+
+
+def everything_count_sql(query: CompartmentQuery) -> tuple[str, list[object]]:
+    """How many resources the query returns over all its pages (``Bundle.total``)."""
+    text, params = _everything_from(query)
+    return text.format(columns="SELECT COUNT(*)", join=""), params
+
+
 async def everything_page(runner: SqlRunner, query: CompartmentQuery) -> Page:
-    """One page of the compartment, with the cursor (last pid) of the next one."""
+    """One page of the compartment, with the cursor (last pid) of the next one.
+
+    The first page carries ``total``: what every page together returns, with ``_type``,
+    ``_since`` and the care dates applied (``_count`` only splits it). Clients show progress
+    from it (HAPI, Blaze report it too). Known for free when everything fits on the page;
+    otherwise one COUNT over the same members. Later pages leave it out: counting again on
+    every page would double the cost of walking a large record.
+    """
     text, params = everything_sql(query, runner.dialect)
     rows = await runner.fetch_all(text, params)
     more = len(rows) > query.count
     rows = rows[: query.count]
     entries = [stored_from_row(row) for row in rows]
     next_cursor = str(rows[-1][-1]) if more and rows else None
-    return Page(entries=entries, total=None, next_cursor=next_cursor)
+    total = None
+    if query.after == 0:
+        if more:
+            text, params = everything_count_sql(query)
+            total = int((await runner.fetch_all(text, params))[0][0])
+        else:
+            total = len(rows)
+    return Page(entries=entries, total=total, next_cursor=next_cursor)

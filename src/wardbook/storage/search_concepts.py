@@ -19,14 +19,16 @@ if TYPE_CHECKING:
 def concept_sql(value: ConceptSetValue) -> Sql:
     """The index rows whose coding is one of the value's concepts (on alias ``i``)."""
     from wardbook.storage.search_sql import Sql
+    from wardbook.storage.value_lists import Equality, any_of
 
     if value.concepts is None:
         raise BadRequest(f"ValueSet {value.text} could not be resolved for this search")
     if not value.concepts:
         return Sql("(1 = 0)")
-    terms: list[str] = []
-    params: list[object] = []
-    for system, codes in by_system(value.concepts).items():
-        terms.append(f"(i.system = ? AND i.code IN ({', '.join('?' * len(codes))}))")
-        params += [system, *codes]
-    return Sql("(" + " OR ".join(terms) + ")", params)
+    return any_of(
+        [
+            Equality("i.code", code, "i.system = ?", (system,))
+            for system, codes in by_system(value.concepts).items()
+            for code in codes
+        ]
+    )

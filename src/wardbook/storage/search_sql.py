@@ -24,7 +24,7 @@ from dataclasses import dataclass, field, replace
 from functools import cache
 from typing import Any, cast
 
-from wardbook.errors import BadRequest
+from wardbook.errors import BadRequest, TooCostly
 from wardbook.fhir import registry
 from wardbook.search.extract import CONTAINED_ID, contained_param, local_link_scope
 from wardbook.search.fulltext import PARAMS as FULLTEXT_PARAMS
@@ -59,6 +59,7 @@ from wardbook.storage.compartment_scope_sql import reach_sql
 from wardbook.storage.search_concepts import concept_sql
 from wardbook.storage.search_fulltext import fulltext_sql
 from wardbook.storage.search_near import distance_sort_sql, near_sql
+from wardbook.storage.value_lists import Equality, any_of
 from wardbook.storage.version_rows import stored_from_row, version_columns
 
 Reaches = tuple[Reach, ...]
@@ -122,9 +123,18 @@ class Subquery:
         return Sql(f"{text} AND {where.text})", where.params)
 
 
+# Terms per flat OR: SQLite parses ``a OR b OR c`` left-deep, one level of its expression
+# tree (at most 1,000 deep) per term, so longer ORs are nested groups of this many.
+_OR_FANOUT = 32
+
+
 def _or(parts: Sequence[Sql]) -> Sql:
+    """The OR of ``parts``, nested in groups of ``_OR_FANOUT`` (depth ~ log of the count)."""
     if len(parts) == 1:
         return parts[0]
+    if len(parts) > _OR_FANOUT:
+        groups = [parts[i : i + _OR_FANOUT] for i in range(0, len(parts), _OR_FANOUT)]
+        return _or([_or(group) for group in groups])
     correlated = None
     if all(p.correlated is not None for p in parts):
         correlated = _or([cast(Sql, p.correlated) for p in parts])
@@ -170,23 +180,23 @@ def _like_escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def token_sql(value: TokenValue, modifier: str | None) -> Sql:
+def token_sql(value: TokenValue, modifier: str | None) -> Sql | Equality:
     """R4 search.html#token: code, system|code, |code, system| and :text."""
     if modifier == "text":
         return prefix_sql("i.text", value.text)
     if value.any_system:
-        return Sql("i.code = ?", [value.code])
+        return Equality("i.code", value.code)
     if value.system is None:
-        return Sql("(i.system IS NULL AND i.code = ?)", [value.code])
+        return Equality("i.code", value.code, "i.system IS NULL")
     if value.code is None:
-        return Sql("i.system = ?", [value.system])
-    return Sql("(i.system = ? AND i.code = ?)", [value.system, value.code])
+        return Equality("i.system", value.system)
+    return Equality("i.code", value.code, "i.system = ?", (value.system,))
 
 
-def string_sql(value: StringValue, modifier: str | None) -> Sql:
+def string_sql(value: StringValue, modifier: str | None) -> Sql | Equality:
     """R4 search.html#string: normalized prefix, :exact, :contains."""
     if modifier == "exact":
-        return Sql("i.value_exact = ?", [value.text])
+        return Equality("i.value_exact", value.text)
     if modifier == "contains":
         return Sql("i.value_norm LIKE ? ESCAPE '\\'", [f"%{_like_escape(value.norm)}%"])
     return prefix_sql("i.value_norm", value.norm)
@@ -265,28 +275,32 @@ def quantity_sql(value: QuantityValue) -> Sql:
     return _or(parts)
 
 
-def uri_sql(value: UriValue, modifier: str | None) -> Sql:
+def uri_sql(value: UriValue, modifier: str | None) -> Sql | Equality:
     """R4 search.html#uri: exact, :below (stored starts with value), :above (the reverse)."""
     if modifier == "below":
         return prefix_sql("i.uri", value.uri)
     if modifier == "above":
         return Sql("substr(CAST(? AS TEXT), 1, length(i.uri)) = i.uri", [value.uri])
-    return Sql("i.uri = ?", [value.uri])
+    return Equality("i.uri", value.uri)
 
 
-def reference_sql(value: ReferenceValue) -> Sql:
+def reference_sql(value: ReferenceValue) -> Equality:
     """R4 search.html#reference: Type/id, id, absolute or canonical url[|version]."""
     if value.url is not None:
         if value.version is not None:
-            return Sql("(i.url = ? AND i.target_version = ?)", [value.url, value.version])
-        return Sql("i.url = ?", [value.url])
-    parts = [Sql("i.target_id = ?", [value.target_id])]
-    if value.target_type is not None:
-        parts.append(Sql("i.target_type = ?", [value.target_type]))
-    if value.version is not None:
-        parts.append(Sql("i.target_version = ?", [value.version]))
-    joined = _and(parts)
-    return Sql(f"({joined.text})", joined.params) if len(parts) > 1 else joined
+            return Equality("i.url", value.url, "i.target_version = ?", (value.version,))
+        return Equality("i.url", value.url)
+    fixed = [
+        (f"{column} = ?", v)
+        for column, v in (("i.target_type", value.target_type), ("i.target_version", value.version))
+        if v is not None
+    ]
+    return Equality(
+        "i.target_id",
+        value.target_id,
+        " AND ".join(text for text, _ in fixed),
+        tuple(v for _, v in fixed),
+    )
 
 
 def composite_sql(values: Sequence[CompositeValue]) -> Sql:
@@ -369,9 +383,9 @@ def _values_sql(criterion: Criterion, now: int) -> Sql:
     if ptype == "token":
         if modifier in CONCEPT_MODIFIERS:
             return _or([concept_sql(v) for v in values])
-        return _or([token_sql(v, modifier) for v in values])
+        return any_of([token_sql(v, modifier) for v in values])
     if ptype == "string":
-        return _or([string_sql(v, modifier) for v in values])
+        return any_of([string_sql(v, modifier) for v in values])
     if ptype == "date":
         return _or([date_sql("i.low", "i.high", v, now) for v in values])
     if ptype == "number":
@@ -379,9 +393,9 @@ def _values_sql(criterion: Criterion, now: int) -> Sql:
     if ptype == "quantity":
         return _or([quantity_sql(v) for v in values])
     if ptype == "uri":
-        return _or([uri_sql(v, modifier) for v in values])
+        return any_of([uri_sql(v, modifier) for v in values])
     if ptype == "reference":
-        return _or([reference_sql(v) for v in values])
+        return any_of([reference_sql(v) for v in values])
     if ptype == "composite":
         return composite_sql(values)
     raise BadRequest(f"search parameter type {ptype} is not supported")
@@ -436,11 +450,11 @@ def criterion_sql(criterion: Criterion, resource_type: str | None, now: int) -> 
         idents = [v.identifier for v in criterion.values if isinstance(v, ReferenceValue)]
         parts: list[Sql] = []
         if plain:
-            where = _or([reference_sql(v) for v in plain])
+            where = any_of([reference_sql(v) for v in plain])
             parts.append(_in(_subquery(table, resource_type, code, where)))
         tokens = [t for t in idents if t is not None]
         if tokens:
-            where = _or([token_sql(t, None) for t in tokens])
+            where = any_of([token_sql(t, None) for t in tokens])
             ident = code + reference_param.IDENTIFIER_SUFFIX
             parts.append(_in(_subquery("idx_token", resource_type, ident, where)))
         return _or(parts)
@@ -916,6 +930,8 @@ async def choose_driver(runner: SqlRunner, query: SearchQuery) -> int | None:
         return None
     others = [n for n in lists if n != driver]
     sql = driver_counts_sql(lists[driver][1], [lists[n][1] for n in others])
+    if len(sql.params) > MAX_BOUND_PARAMETERS:
+        return None  # too large to count in one statement: the rank's choice stands
     size, *counts = (int(c) for c in (await runner.fetch_all(sql.text, sql.params))[0])
     if size < DRIVER_SMALL:
         return None
@@ -1072,6 +1088,21 @@ def keyset_sql(columns: Sequence[_Column], values: Sequence[Any], backwards: boo
 
 
 # --- running ------------------------------------------------------------------------------------
+
+# Bound parameters one statement may carry: SQLite's SQLITE_MAX_VARIABLE_NUMBER (32,766 since
+# 3.32) and asyncpg's 32,767. wardbook.search.limits keeps searches well below it; this is
+# the last guard, so an unforeseen shape is a 400, never a driver error (500).
+MAX_BOUND_PARAMETERS = 32_766
+
+
+def _bounded(sql: Sql) -> Sql:
+    """``sql``, or TooCostly when it binds more parameters than a statement may."""
+    if len(sql.params) > MAX_BOUND_PARAMETERS:
+        raise TooCostly(
+            f"this search needs {len(sql.params):,} bound values in one statement; at most"
+            f" {MAX_BOUND_PARAMETERS:,} are possible: use fewer comma-separated values"
+        )
+    return sql
 
 
 def ids_sql(
@@ -1260,14 +1291,14 @@ async def run_search(runner: SqlRunner, query: SearchQuery) -> Page:
     driver = await choose_driver(runner, query)
     if query.only_total:
         if want_total:
-            sql = count_sql(query, runner.dialect, driver)
+            sql = _bounded(count_sql(query, runner.dialect, driver))
             total = int((await runner.fetch_all(sql.text, sql.params))[0][0])
         return Page(entries=[], total=total)
     keys = query.sort
     start, backwards = (None, False)
     if query.cursor is not None:
         start, backwards = decode_cursor(query.cursor, keys)
-    sql = ids_sql(query, query.count + 1, backwards, start, runner.dialect, driver)
+    sql = _bounded(ids_sql(query, query.count + 1, backwards, start, runner.dialect, driver))
     rows = await runner.fetch_all(sql.text, sql.params)
     more = len(rows) > query.count
     rows = rows[: query.count]
@@ -1287,7 +1318,7 @@ async def run_search(runner: SqlRunner, query: SearchQuery) -> Page:
         if query.cursor is None and not more:
             total = len(rows)
         else:
-            count = count_sql(query, runner.dialect, driver)
+            count = _bounded(count_sql(query, runner.dialect, driver))
             total = int((await runner.fetch_all(count.text, count.params))[0][0])
     pids = [int(r[0]) for r in rows]
     entries = await fetch_bodies(runner, pids) if pids else []
@@ -1308,6 +1339,6 @@ async def run_search(runner: SqlRunner, query: SearchQuery) -> Page:
 async def search_ids(runner: SqlRunner, query: SearchQuery, limit: int) -> list[tuple[str, str]]:
     """(resource type, id) of the first ``limit`` matches: for conditional operations."""
     driver = await choose_driver(runner, query)
-    sql = ids_sql(query, limit, dialect=runner.dialect, driver=driver)
+    sql = _bounded(ids_sql(query, limit, dialect=runner.dialect, driver=driver))
     rows = await runner.fetch_all(sql.text, sql.params)
     return [(str(r[3]), str(r[2])) for r in rows]

@@ -307,3 +307,34 @@ async def test_malformed_values_are_invalid() -> None:
         with pytest.raises(BadRequest) as caught:
             query("Observation", text)
         assert caught.value.issues[0].code == "invalid", text
+
+
+async def test_reindex_moves_rows_written_before_migration_0020(stored: Stored) -> None:
+    """A database indexed before 0020 has exact-key rows only; ``wardbook reindex`` (the
+    $reindex job) rewrites them, so the release notes can tell operators to run it."""
+    from wardbook.service import reindex
+
+    repository, _ = stored
+    async with repository.transaction() as tx:
+        await tx.runner.fetch_all(
+            "INSERT INTO idx_composite (pid, res_type, param, key)"
+            " SELECT pid, res_type, param, key || '$150' FROM idx_composite_quantity",
+            [],
+        )
+        await tx.runner.fetch_all("DELETE FROM idx_composite_quantity", [])
+    stale = await repository.search(
+        query("Observation", f"component-code-value-quantity={SYS}$gt140")
+    )
+    assert stale.entries == []  # the matcher (fresh rows) would find bp1: not compared here
+
+    job = await reindex.start_job(repository, ["Observation", "ValueSet"])
+    done = await reindex.run_job(repository, job.id)
+
+    assert done.status == "done"
+    assert await search(stored, f"component-code-value-quantity={SYS}$gt140") == {"bp1"}
+    assert await search(stored, "context-type-quantity=age$ge65", "ValueSet") == {"vs-elderly"}
+    async with repository.transaction() as tx:
+        left = await tx.runner.fetch_all(
+            "SELECT count(*) FROM idx_composite WHERE param LIKE '%-quantity'", []
+        )
+    assert left[0][0] == 0

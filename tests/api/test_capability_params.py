@@ -41,6 +41,8 @@ def sample(resource_type: str, code: str) -> str:
             if component.type == "reference":
                 target = component.targets[0] if component.targets else "Patient"
                 parts.append(f"{target}/abc")
+            elif component.type in ("quantity", "number", "date"):
+                parts.append(SAMPLES[component.type])  # an ordered last component
             else:
                 parts.append(SAMPLES.get(component.type, "abc").split("|")[-1])
         return "$".join(parts)

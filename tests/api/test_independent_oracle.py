@@ -93,6 +93,7 @@ def _values(evaluate: Callable[[Any], list[Any]], resource: dict[str, Any]) -> l
 
 # -- token ---------------------------------------------------------------------------------
 
+
 def token_pairs(node: Node) -> list[tuple[str | None, str]]:
     """(system, code) pairs of a Coding, CodeableConcept, Identifier, ContactPoint or
     primitive (R4 search.html#token's table)."""

@@ -18,7 +18,9 @@ from wardbook.api.routes import INTERACTIONS
 from wardbook.fhir.registry import resource_types, search_parameters
 
 # A size guard: ~2,200 operations stay small only while they share components by $ref.
-MAX_BYTES = 2_500_000
+# Raised from 2,500,000 when composites ending in a quantity or date became searchable
+# (about 30 more parameters listed: +6 KB, 2,501,156 bytes).
+MAX_BYTES = 2_600_000
 
 
 @pytest.fixture(scope="module")

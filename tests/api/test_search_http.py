@@ -316,3 +316,36 @@ async def test_no_system_token_form_finds_bare_codes(client: httpx.AsyncClient) 
     assert await ids("status:not=|final") == ["o2"]
     assert await ids("status=|final,|preliminary") == ["o1", "o2"]
     assert await ids("status=http://example.org/other|final") == []
+
+
+async def test_composite_with_a_quantity_is_applied_not_ignored(client: httpx.AsyncClient) -> None:
+    """R4 search.html#composite: code and value of one component; once ignored (lenient)."""
+
+    def blood_pressure(rid: str, systolic: int, diastolic: int) -> dict[str, Any]:
+        def component(code: str, value: int) -> dict[str, Any]:
+            return {
+                "code": {"coding": [{"system": "http://loinc.org", "code": code}]},
+                "valueQuantity": {
+                    "value": value,
+                    "system": "http://unitsofmeasure.org",
+                    "code": "mm[Hg]",
+                },
+            }
+
+        return {
+            "resourceType": "Observation",
+            "id": rid,
+            "status": "final",
+            "code": {"coding": [{"system": "http://loinc.org", "code": "85354-9"}]},
+            "component": [component("8480-6", systolic), component("8462-4", diastolic)],
+        }
+
+    await put(client, blood_pressure("high", 150, 80))
+    await put(client, blood_pressure("normal", 118, 76))
+    url = "/Observation?component-code-value-quantity=http://loinc.org|8480-6$gt140"
+    for headers in ({"Prefer": "handling=strict"}, {}):
+        bundle = await get(client, url, **headers)
+        assert by_mode(bundle, "match") == ["Observation/high"]
+        assert by_mode(bundle, "outcome") == []
+    paired = await get(client, "/Observation?component-code-value-quantity=8462-4$gt140")
+    assert by_mode(paired, "match") == []

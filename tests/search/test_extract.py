@@ -15,9 +15,9 @@ from hypothesis import strategies as st
 
 from wardbook.fhir import registry
 from wardbook.search import extract
-from wardbook.search.extract import compile_stats, extract_index, type_plan
+from wardbook.search.extract import _ROW_LISTS, compile_stats, extract_index, type_plan
 from wardbook.search.index import (
-    CompositeRow,
+    CompositeQuantityRow,
     DateRow,
     QuantityRow,
     ReferenceRow,
@@ -74,13 +74,14 @@ def test_synthea_observation_rows() -> None:
         "m",
     )
     assert UriRow("_profile", "http://hl7.org/fhir/StructureDefinition/bodyheight") in rows.uri
+    # The code paired with the quantity, its value kept as value-quantity keeps it.
     assert (
-        CompositeRow(
-            "code-value-quantity",
-            f"http://loinc.org|8302-2${obs['valueQuantity']['value']}|http://unitsofmeasure.org|cm",
+        CompositeQuantityRow(
+            "code-value-quantity", "http://loinc.org|8302-2", *dataclasses.astuple(quantity)[1:]
         )
-        in rows.composite
+        in rows.composite_quantity
     )
+    assert not any(r.param == "code-value-quantity" for r in rows.composite)
     # _id and _lastUpdated live on the entity table.
     assert not any(r.param in ("_id", "_lastUpdated") for r in rows.token + rows.date)
 
@@ -355,7 +356,7 @@ def _rows_without_prefilter(resource: dict[str, Any]) -> dict[str, set[Any]]:
 def _rows(resource: dict[str, Any]) -> dict[str, set[Any]]:
     rows = extract_index(resource)
     out: dict[str, set[Any]] = {}
-    for name in ("string", "token", "date", "number", "quantity", "uri", "reference", "composite"):
+    for name in _ROW_LISTS:
         for row in getattr(rows, name):
             if "#" not in row.param:  # a contained resource's row (test_contained_rows)
                 out.setdefault(type(row).__name__, set()).add(row)

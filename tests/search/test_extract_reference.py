@@ -11,6 +11,7 @@ search.html#ptypes, #composite, #content).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -25,13 +26,43 @@ from wardbook.search.extract import (
     extract_index,
     type_plan,
 )
-from wardbook.search.index import CompositeRow, IndexRows, TextRow
+from wardbook.search.index import (
+    CompositeDateRow,
+    CompositeNumberRow,
+    CompositeQuantityRow,
+    CompositeRow,
+    DateRow,
+    IndexRows,
+    NumberRow,
+    QuantityRow,
+    TextRow,
+)
 from wardbook.search.params.composite import composite_rows, row_keys
 from wardbook.search.paths import Node, Unsupported, compile_expression
 
 from .data import official_examples, synthea_record
 
-NAMES = ("string", "token", "date", "number", "quantity", "uri", "reference", "composite")
+NAMES = (
+    "string",
+    "token",
+    "date",
+    "number",
+    "quantity",
+    "uri",
+    "reference",
+    "composite",
+    "composite_quantity",
+    "composite_number",
+    "composite_date",
+)
+# A composite whose last component is one of these (and the others exact) pairs the leading
+# keys with the last component's rows; the row types have the same fields after ``key``.
+ORDERED = {
+    QuantityRow: CompositeQuantityRow,
+    NumberRow: CompositeNumberRow,
+    DateRow: CompositeDateRow,
+}
+EXACT_TYPES = {"token", "string", "uri", "reference"}
 
 
 def _reference_composite(code: str, rtype: str) -> Callable[[Any, str | None], Iterable[Any]]:
@@ -40,24 +71,36 @@ def _reference_composite(code: str, rtype: str) -> Callable[[Any, str | None], I
     assert expression is not None
     base = compile_expression(expression, rtype)
     components: list[tuple[Callable[[list[Node]], list[Node]], Any]] = []
+    types: list[str] = []
     for definition, comp_expr in param.components:
         comp_def = registry.search_parameter_by_url(definition)
         assert comp_def is not None and comp_def.type in _EXTRACTORS
         comp = compile_expression(comp_expr, rtype, base.contexts)
         extractor = _typed_extract(_row_extractor(comp_def.type, param.code, comp.bindings))
         components.append((comp.evaluate, extractor))
+        types.append(comp_def.type)
+    ordered = types[-1] in ("quantity", "number", "date") and set(types[:-1]) <= EXACT_TYPES
 
     def extract(value: Any, datatype: str | None) -> Iterable[Any]:
         node = [(value, datatype or "")]
         keys: list[list[str]] = []
+        last: list[Any] = []
         for evaluate, extractor in components:
             comp_keys: list[str] = []
+            last = []
             for v, ctx in evaluate(node):
                 for row in extractor(v, ctx):
                     if not isinstance(row, CompositeRow):
                         comp_keys.extend(row_keys(row))
+                        last.append(row)
             keys.append(comp_keys)
-        return composite_rows(param.code, keys)
+        if not ordered:
+            return composite_rows(param.code, keys)
+        return [
+            ORDERED[type(row)](param.code, joined.key, *dataclasses.astuple(row)[1:])
+            for joined in composite_rows(param.code, keys[:-1])
+            for row in dict.fromkeys(last)
+        ]
 
     return extract
 
@@ -106,6 +149,9 @@ def reference_extract(resource: dict[str, Any]) -> IndexRows:
         "UriRow": "uri",
         "ReferenceRow": "reference",
         "CompositeRow": "composite",
+        "CompositeQuantityRow": "composite_quantity",
+        "CompositeNumberRow": "composite_number",
+        "CompositeDateRow": "composite_date",
     }
     for plan in type_plan(rtype).params:
         extract = _reference_composite(plan.code, rtype) if plan.type == "composite" else None
@@ -153,7 +199,7 @@ def test_composites_without_a_value_component_have_no_rows() -> None:
     rows = extract_index(observation)
     params = {row.param for row in rows.composite}
     assert "code-value-concept" in params
-    assert "code-value-quantity" not in params
+    assert not rows.composite_quantity
     assert rows.composite == reference_extract(observation).composite
 
 

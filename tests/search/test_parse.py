@@ -246,8 +246,18 @@ def test_composite_token_pairs() -> None:
     assert getattr(value, "key", None) == "http://loinc.org|72166-2$266919005"
 
 
-def test_composite_with_a_quantity_component_is_not_supported_yet() -> None:
-    error = rejected("Observation", "code-value-quantity=8302-2$gt150")
+def test_composite_with_a_quantity_last_keeps_the_quantity_value() -> None:
+    q = strict("Observation", "code-value-quantity=http://loinc.org|8302-2$gt150||cm")
+
+    value = q.criteria[0].values[0]
+    assert q.criteria[0].component_types == ("token", "quantity")
+    assert getattr(value, "key", None) == "http://loinc.org|8302-2"
+    last = getattr(value, "last", None)
+    assert (last.prefix, last.value, last.system, last.code) == ("gt", 150.0, None, "cm")
+
+
+def test_composite_with_an_ordered_component_before_the_last_is_not_supported_yet() -> None:
+    error = rejected("MolecularSequence", "chromosome-window-coordinate=1$gt100$lt200")
 
     assert error.issues[0].code == "not-supported"
 

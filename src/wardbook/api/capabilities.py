@@ -23,7 +23,7 @@ from wardbook.fhir.registry import (
 from wardbook.search.custom import CUSTOM
 from wardbook.search.extract import ENTITY_PARAMS, type_plan
 from wardbook.search.fulltext import PARAMS as FULLTEXT_PARAMS
-from wardbook.search.params.composite import SEARCHABLE_COMPONENT_TYPES
+from wardbook.search.params import composite
 
 _TYPE_CODES = (
     "read",
@@ -88,12 +88,15 @@ def searchable(resource_type: str) -> dict[str, SearchParamDef]:
 
 
 def _components_searchable(param: SearchParamDef) -> bool:
-    """Composites are executed only when every component is of an exact-match type."""
+    """Composites are executed when every component is of an exact-match type, or all
+    but an ordered last one (``code-value-quantity``; see wardbook.search.params.composite)."""
+    types: list[str] = []
     for definition, _ in param.components:
         component = search_parameter_by_url(definition)
-        if component is None or component.type not in SEARCHABLE_COMPONENT_TYPES:
+        if component is None:
             return False
-    return True
+        types.append(component.type)
+    return composite.searchable(types)
 
 
 def supports_parameter(param: SearchParamDef, resource_type: str | None = None) -> bool:

@@ -22,6 +22,9 @@ from wardbook.fhir import registry
 from wardbook.search.custom import CUSTOM
 from wardbook.search.fulltext import extract_text_rows
 from wardbook.search.index import (
+    CompositeDateRow,
+    CompositeNumberRow,
+    CompositeQuantityRow,
     CompositeRow,
     DateRow,
     IndexRows,
@@ -32,7 +35,8 @@ from wardbook.search.index import (
     TokenRow,
     UriRow,
 )
-from wardbook.search.params.composite import AnyRow, composite_rows, row_keys
+from wardbook.search.params import composite
+from wardbook.search.params.composite import AnyRow, OrderedRow, composite_rows, row_keys
 from wardbook.search.params.date import extract_date_rows
 from wardbook.search.params.near import extract_near_rows
 from wardbook.search.params.number import extract_number_rows
@@ -45,11 +49,12 @@ from wardbook.search.paths import Node, Unsupported, compile_expression, type_fo
 
 ENTITY_PARAMS = frozenset(("_id", "_lastUpdated"))
 
-Row = AnyRow | CompositeRow
+Row = AnyRow | CompositeRow | OrderedRow
 RowExtractor = Callable[[Any, str | None], Iterable[Row]]
 NodeEvaluator = Callable[[dict[str, Any]], list[Node]]
-# (component signature, id of the value, its context) -> (the value, its component keys).
-ComponentMemo = dict[tuple[Any, int, str], tuple[Any, list[str]]]
+# (component signature, id of the value, its context) -> (the value, its component keys,
+# or its rows for the ordered last component of a composite).
+ComponentMemo = dict[tuple[Any, int, str], tuple[Any, list[Any]]]
 
 _EXTRACTORS: dict[str, Callable[[str, Any, str | None], Iterable[Row]]] = {
     "string": extract_string_rows,
@@ -211,10 +216,15 @@ def _root_evaluator(evaluate: Callable[[list[Node]], list[Node]], rtype: str) ->
 def _composite_plan(
     param: registry.SearchParamDef, expression: str, rtype: str
 ) -> ParamPlan | None:
-    """R4 search.html#composite: one row per combination of the components' keys."""
+    """R4 search.html#composite: one row per combination of the components' keys.
+
+    A composite whose last component is ordered (:func:`composite.ordered_type`) pairs
+    the leading components' keys with each value row of the last one instead.
+    """
     try:
         base = compile_expression(expression, rtype)
         components: list[tuple[Callable[[list[Node]], list[Node]], RowExtractor, Any]] = []
+        types: list[str] = []
         for definition, comp_expr in param.components:
             comp_def = registry.search_parameter_by_url(definition)
             if comp_def is None or comp_def.type not in _EXTRACTORS:
@@ -226,37 +236,54 @@ def _composite_plan(
             # read each value once per resource.
             signature = (comp_expr, base.contexts, comp_def.type, comp.bindings)
             components.append((comp.evaluate, extractor, signature))
+            types.append(comp_def.type)
     except Unsupported:
         return None
+    ordered = composite.ordered_type(types) is not None
 
     # A combination needs a key from every component, so the components are read last
     # first -- the value component is the one most often absent (code-value-quantity on an
     # Observation with a valueCodeableConcept) -- and reading stops at the first one
-    # without keys. The rows are the same as reading them in order.
-    backwards = list(reversed(components))
+    # without keys. The rows are the same as reading them in order. The ordered last
+    # component of an ordered composite is memoized as its rows, not keys (``ordered`` is
+    # part of its signature, so the two never share a memo entry).
+    backwards = [
+        (evaluate, extractor, (*signature, ordered and i == len(components) - 1))
+        for i, (evaluate, extractor, signature) in reversed(list(enumerate(components)))
+    ]
 
-    def component_keys(
-        evaluate: Callable[[list[Node]], list[Node]], extractor: RowExtractor, node: list[Node]
-    ) -> list[str]:
-        comp_keys: list[str] = []
+    def component_values(
+        evaluate: Callable[[list[Node]], list[Node]],
+        extractor: RowExtractor,
+        node: list[Node],
+        as_rows: bool,
+    ) -> list[Any]:
+        found: list[Any] = []
         for v, ctx in evaluate(node):
             for row in extractor(v, ctx):
-                if not isinstance(row, CompositeRow):
-                    comp_keys.extend(row_keys(row))
-        return comp_keys
+                if isinstance(row, CompositeRow | OrderedRow):
+                    continue  # never made by a component's own extractor
+                if as_rows:
+                    found.append(row)
+                else:
+                    found.extend(row_keys(row))
+        return found
 
     def extract_shared(value: Any, datatype: str | None, memo: ComponentMemo) -> Iterable[Row]:
         node = [(value, datatype or "")]
-        keys: list[list[str]] = []
+        keys: list[list[Any]] = []
         for evaluate, extractor, signature in backwards:
             memo_key = (signature, id(value), node[0][1])
             known = memo.get(memo_key)
             if known is None or known[0] is not value:
-                known = memo[memo_key] = (value, component_keys(evaluate, extractor, node))
+                found = component_values(evaluate, extractor, node, signature[-1])
+                known = memo[memo_key] = (value, found)
             if not known[1]:
                 return ()
             keys.append(known[1])
         keys.reverse()
+        if ordered:
+            return composite.ordered_rows(param.code, keys[:-1], keys[-1])
         return composite_rows(param.code, keys)
 
     def extract(value: Any, datatype: str | None) -> Iterable[Row]:
@@ -426,6 +453,9 @@ def extract_index(resource: dict[str, Any]) -> IndexRows:
         UriRow: rows.uri,
         ReferenceRow: rows.reference,
         CompositeRow: rows.composite,
+        CompositeQuantityRow: rows.composite_quantity,
+        CompositeNumberRow: rows.composite_number,
+        CompositeDateRow: rows.composite_date,
     }
     present = present_roots(resource)
     plans = type_plan(rtype).params
@@ -482,7 +512,19 @@ def contained_param(resource_type: str, code: str) -> str:
 
 
 # The IndexRows lists a parameter's rows go to (full text aside).
-_ROW_LISTS = ("string", "token", "date", "number", "quantity", "uri", "reference", "composite")
+_ROW_LISTS = (
+    "string",
+    "token",
+    "date",
+    "number",
+    "quantity",
+    "uri",
+    "reference",
+    "composite",
+    "composite_quantity",
+    "composite_number",
+    "composite_date",
+)
 
 
 def local_link_scope(param: str, target_type: str) -> str:

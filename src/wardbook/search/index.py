@@ -92,6 +92,48 @@ class CompositeRow:
 
 
 @dataclass(frozen=True, slots=True)
+class CompositeQuantityRow:
+    """idx_composite_quantity: a composite whose last component is a quantity.
+
+    ``key`` joins the exact keys of the leading components with ``$`` (as in idx_composite);
+    the other columns are the quantity exactly as idx_quantity holds it, so one row pairs a
+    code with its own value (R4 search.html#composite).
+    """
+
+    param: str
+    key: str
+    value: float
+    low: float
+    high: float
+    system: str | None
+    code: str | None
+    unit: str | None
+    canonical_value: float | None = None
+    canonical_code: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CompositeNumberRow:
+    """idx_composite_number: leading components' ``key`` and the number, as idx_number."""
+
+    param: str
+    key: str
+    value: float
+    low: float
+    high: float
+
+
+@dataclass(frozen=True, slots=True)
+class CompositeDateRow:
+    """idx_composite_date: leading components' ``key`` and the range [low, high), as idx_date."""
+
+    param: str
+    key: str
+    low: int
+    high: int
+
+
+@dataclass(frozen=True, slots=True)
 class TextRow:
     """idx_text: words of the narrative (``_text``) or of the whole resource (``_content``).
 
@@ -116,6 +158,9 @@ class IndexRows:
     uri: list[UriRow] = field(default_factory=list)
     reference: list[ReferenceRow] = field(default_factory=list)
     composite: list[CompositeRow] = field(default_factory=list)
+    composite_quantity: list[CompositeQuantityRow] = field(default_factory=list)
+    composite_number: list[CompositeNumberRow] = field(default_factory=list)
+    composite_date: list[CompositeDateRow] = field(default_factory=list)
     text: list[TextRow] = field(default_factory=list)
 
     def is_empty(self) -> bool:
@@ -129,6 +174,9 @@ class IndexRows:
                 self.uri,
                 self.reference,
                 self.composite,
+                self.composite_quantity,
+                self.composite_number,
+                self.composite_date,
                 self.text,
             )
         )

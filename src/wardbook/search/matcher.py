@@ -103,21 +103,20 @@ class Universe:
         return sorted(found)
 
 
+_ROW_LISTS = frozenset(("string", "token", "date", "number", "quantity", "uri", "reference"))
+
+
 def _rows_of(rows: IndexRows, criterion: Criterion) -> list[Any]:
-    tables: dict[str, list[Any]] = {
-        "string": rows.string,
-        "token": rows.token,
-        "date": rows.date,
-        "number": rows.number,
-        "quantity": rows.quantity,
-        "uri": rows.uri,
-        "reference": rows.reference,
-        "composite": rows.composite,
-    }
+    if criterion.type == "composite":
+        name = composite.index_list(criterion.component_types)
+    elif criterion.type in _ROW_LISTS:
+        name = criterion.type
+    else:
+        return []
     code = criterion.code
     if criterion.type == "token" and criterion.modifier == "of-type":
         code += token.OF_TYPE_SUFFIX
-    return [r for r in tables.get(criterion.type, ()) if r.param == code]
+    return [r for r in getattr(rows, name) if r.param == code]
 
 
 def _identifier_rows(rows: IndexRows, code: str) -> list[TokenRow]:
@@ -183,6 +182,8 @@ def criterion_matches(
     if ptype == "reference":
         return reference.matches(found, _identifier_rows(rows, criterion.code), values)
     if ptype == "composite":
+        if composite.ordered_type(criterion.component_types) is not None:
+            return composite.ordered_matches(found, values, now)
         return composite.matches(found, values)
     return False
 

@@ -13,6 +13,9 @@ from operator import attrgetter
 from typing import Any
 
 from wardbook.search.index import (
+    CompositeDateRow,
+    CompositeNumberRow,
+    CompositeQuantityRow,
     CompositeRow,
     DateRow,
     IndexRows,
@@ -74,6 +77,9 @@ INDEX_TABLES: tuple[IndexTable, ...] = (
     _table("idx_uri", "uri", UriRow),
     _table("idx_reference", "reference", ReferenceRow),
     _table("idx_composite", "composite", CompositeRow),
+    _table("idx_composite_quantity", "composite_quantity", CompositeQuantityRow),
+    _table("idx_composite_number", "composite_number", CompositeNumberRow),
+    _table("idx_composite_date", "composite_date", CompositeDateRow),
     _table("idx_text", "text", TextRow),
 )
 

@@ -28,6 +28,7 @@ from wardbook.errors import BadRequest, TooCostly
 from wardbook.fhir import registry
 from wardbook.search.extract import CONTAINED_ID, contained_param, local_link_scope
 from wardbook.search.fulltext import PARAMS as FULLTEXT_PARAMS
+from wardbook.search.params import composite as composite_param
 from wardbook.search.params import reference as reference_param
 from wardbook.search.params import token as token_param
 from wardbook.search.params.composite import CompositeValue
@@ -303,10 +304,25 @@ def reference_sql(value: ReferenceValue) -> Equality:
     )
 
 
-def composite_sql(values: Sequence[CompositeValue]) -> Sql:
-    """R4 search.html#composite: exact component keys."""
-    keys = list(dict.fromkeys(v.key for v in values))
-    return Sql(f"i.key IN ({', '.join('?' * len(keys))})", keys)
+def composite_sql(values: Sequence[CompositeValue], now: int) -> Sql:
+    """R4 search.html#composite: exact component keys, and the ordered last component's
+    value compared as its own parameter type compares it (the same row: same element)."""
+    exact = list(dict.fromkeys(v.key for v in values if v.last is None))
+    parts = []
+    if exact:
+        parts.append(Sql(f"i.key IN ({', '.join('?' * len(exact))})", exact))
+    for v in values:
+        last = v.last
+        if last is None:
+            continue
+        if isinstance(last, QuantityValue):
+            compared = quantity_sql(last)
+        elif isinstance(last, NumberValue):
+            compared = number_sql(last)
+        else:
+            compared = date_sql("i.low", "i.high", last, now)
+        parts.append(Sql(f"(i.key = ? AND {compared.text})", [v.key, *compared.params]))
+    return _or(parts)
 
 
 # --- criteria -----------------------------------------------------------------------------------
@@ -397,7 +413,7 @@ def _values_sql(criterion: Criterion, now: int) -> Sql:
     if ptype == "reference":
         return any_of([reference_sql(v) for v in values])
     if ptype == "composite":
-        return composite_sql(values)
+        return composite_sql(values, now)
     raise BadRequest(f"search parameter type {ptype} is not supported")
 
 
@@ -433,6 +449,8 @@ def criterion_sql(criterion: Criterion, resource_type: str | None, now: int) -> 
     if criterion.type == "special" and criterion.code == "near":
         return near_sql(criterion, resource_type)
     table = _TABLES[criterion.type]
+    if criterion.type == "composite":
+        table = "idx_" + composite_param.index_list(criterion.component_types)
     code = criterion.code
     missing = criterion.missing
     if missing is not None:

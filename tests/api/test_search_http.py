@@ -349,3 +349,44 @@ async def test_composite_with_a_quantity_is_applied_not_ignored(client: httpx.As
         assert by_mode(bundle, "outcome") == []
     paired = await get(client, "/Observation?component-code-value-quantity=8462-4$gt140")
     assert by_mode(paired, "match") == []
+
+
+async def test_missing_sees_contained_references_and_text_sees_a_display_alone(
+    client: httpx.AsyncClient,
+) -> None:
+    """``:missing`` is about a value for the parameter (R4 search.html#modifiers): a reference
+    to a contained resource is one. ``:text`` reads ``Coding.display`` (#token), also of a
+    Coding without a code."""
+    await put(
+        client,
+        {
+            "resourceType": "MedicationRequest",
+            "id": "local",
+            "status": "active",
+            "intent": "order",
+            "subject": {"reference": "Patient/p"},
+            "contained": [{"resourceType": "Medication", "id": "m", "code": {"text": "x"}}],
+            "medicationReference": {"reference": "#m"},
+        },
+    )
+    await put(
+        client,
+        {
+            "resourceType": "MedicationRequest",
+            "id": "coded",
+            "status": "active",
+            "intent": "order",
+            "subject": {"reference": "Patient/p"},
+            "medicationCodeableConcept": {"coding": [{"display": "Wheelchair access"}]},
+        },
+    )
+    strict = {"Prefer": "handling=strict"}
+
+    async def ids(query: str) -> list[str]:
+        bundle = await get(client, f"/MedicationRequest?{query}", **strict)
+        return sorted(e["resource"]["id"] for e in bundle.get("entry", []))
+
+    assert await ids("medication:missing=false") == ["local"]
+    assert await ids("medication:missing=true") == ["coded"]
+    assert await ids("code:text=wheelchair") == ["coded"]
+    assert await ids("code:missing=false") == ["coded"]

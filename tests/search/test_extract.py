@@ -409,6 +409,8 @@ def test_contained_rows() -> None:
         for r in [*alone.token, *alone.reference]
     }
     assert contained == renamed | {TokenRow("Medication#_id", None, "med")}
-    # The container's own rows are unchanged, and no text rows come from contained ones.
-    assert {r.param for r in rows.reference if "#" not in r.param} == {"subject", "patient"}
+    # The container's own rows: its references, the local one as a url row (so that
+    # ``medication:missing=false`` sees it); no text rows come from contained ones.
+    own = {(r.param, r.url) for r in rows.reference if "#" not in r.param}
+    assert own == {("subject", None), ("patient", None), ("medication", "#med")}
     assert all("#" not in r.param for r in rows.text)

@@ -278,7 +278,10 @@ def test_reference_rows_for_every_form() -> None:
     assert of({"reference": "urn:uuid:abc"}) == [
         ReferenceRow("subject", None, None, None, "urn:uuid:abc")
     ]
-    assert of({"reference": "#contained"}) == []
+    # A contained resource: a url row, so that :missing sees the reference.
+    assert of({"reference": "#contained"}) == [
+        ReferenceRow("subject", None, None, None, "#contained")
+    ]
     assert of({"reference": "Patient?identifier=x|1"}) == []
     assert of({"identifier": {"system": "urn:mrn", "value": "7"}}) == [
         TokenRow("subject:identifier", "urn:mrn", "7")

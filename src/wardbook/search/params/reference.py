@@ -108,7 +108,11 @@ def reference_target_type(reference: str) -> str | None:
 
 def _reference_rows(param: str, ref: dict[str, Any]) -> Iterable[ReferenceRow | TokenRow]:
     literal = ref.get("reference")
-    if isinstance(literal, str) and literal and not literal.startswith("#"):
+    if isinstance(literal, str) and literal.startswith("#") and len(literal) > 1:
+        # A contained resource: its rows live under the local-link scope (extract.py), and
+        # this row gives the parameter a value, so ``:missing`` sees the reference.
+        yield ReferenceRow(param, None, None, None, literal)
+    elif isinstance(literal, str) and literal:
         if literal.startswith("urn:"):
             yield ReferenceRow(param, None, None, None, literal)
         elif is_absolute(literal):

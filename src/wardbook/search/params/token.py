@@ -87,10 +87,11 @@ def _coding_row(param: str, coding: dict[str, Any]) -> TokenRow | None:
         system = None
     if not isinstance(code, str):
         code = None
-    if system is None and code is None:
-        return None
     display = coding.get("display")
     text = normalize_string(display) if isinstance(display, str) and display else None
+    if system is None and code is None and not text:
+        return None
+    # A display alone still answers ``:text`` (R4 search.html#token: "Coding.display").
     return TokenRow(param, system, code, text)
 
 

@@ -904,20 +904,15 @@ def check(query: Query, got: Found) -> str | None:
     return None
 
 
-async def test_search_agrees_with_an_independent_reading_of_the_spec(
-    repository: Repository, client: httpx.AsyncClient
-) -> None:
-    files = sorted(p for p in SYNTHEA.glob("*.json.bz2") if not p.name.startswith("0-"))
-    resources = [r for path in files[:PATIENT_FILES] for r in synthea_record(path)]
-    stored = await load(repository, resources)
+def sample_of(stored: list[dict[str, Any]]) -> Sample:
     by_type: dict[str, dict[str, dict[str, Any]]] = {}
     for resource in stored:
         by_type.setdefault(resource["resourceType"], {})[resource["id"]] = resource
-    sample = Sample(by_type, {})
-    rng = random.Random(SEED)
-    queries = generate(sample, rng) + chain_queries(sample, rng) + result_queries(sample, rng)
-    queries += composite_queries(sample, rng)
+    return Sample(by_type, {})
 
+
+async def disagreements(client: httpx.AsyncClient, queries: list[Query]) -> tuple[list[str], int]:
+    """What is wrong with the server's answers, and how many queries matched something."""
     wrong: list[str] = []
     matched = 0
     for query in queries:
@@ -929,6 +924,21 @@ async def test_search_agrees_with_an_independent_reading_of_the_spec(
         problem = check(query, got)
         if problem is not None:
             wrong.append(problem)
+    return wrong, matched
+
+
+async def test_search_agrees_with_an_independent_reading_of_the_spec(
+    repository: Repository, client: httpx.AsyncClient
+) -> None:
+    files = sorted(p for p in SYNTHEA.glob("*.json.bz2") if not p.name.startswith("0-"))
+    resources = [r for path in files[:PATIENT_FILES] for r in synthea_record(path)]
+    stored = await load(repository, resources)
+    sample = sample_of(stored)
+    rng = random.Random(SEED)
+    queries = generate(sample, rng) + chain_queries(sample, rng) + result_queries(sample, rng)
+    queries += composite_queries(sample, rng)
+
+    wrong, matched = await disagreements(client, queries)
     assert wrong == [], f"{len(wrong)} of {len(queries)} disagree:\n" + "\n".join(wrong[:60])
     # The generator drew its values from the data: most queries must find something.
     assert len(queries) > 800
@@ -942,22 +952,9 @@ async def test_search_on_the_official_examples_agrees_with_the_spec_reading(
     and shapes Synthea lacks (numbers, tags, profiles, identifiers of many kinds, contained
     resources, extensions)."""
     stored = await load(repository, list(official_examples()))
-    by_type: dict[str, dict[str, dict[str, Any]]] = {}
-    for resource in stored:
-        by_type.setdefault(resource["resourceType"], {})[resource["id"]] = resource
-    sample = Sample(by_type, {})
+    sample = sample_of(stored)
     queries = generate(sample, random.Random(SEED + 1))
-    wrong: list[str] = []
-    matched = 0
-    for query in queries:
-        got = await fetch(client, query.rtype, query.text)
-        if isinstance(got, str):
-            wrong.append(f"{query.rtype}?{query.text}: {got}")
-            continue
-        matched += bool(query.expected)
-        problem = check(query, got)
-        if problem is not None:
-            wrong.append(problem)
+    wrong, matched = await disagreements(client, queries)
     assert wrong == [], f"{len(wrong)} of {len(queries)} disagree:\n" + "\n".join(wrong[:80])
     assert len(queries) > 3000
     assert matched > len(queries) // 2

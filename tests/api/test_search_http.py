@@ -44,6 +44,12 @@ def link(bundle: dict[str, Any], relation: str) -> str | None:
     return None
 
 
+async def strict_ids(client: httpx.AsyncClient, url: str) -> list[str]:
+    """The sorted ids of one page of ``url``'s matches, under ``Prefer: handling=strict``."""
+    bundle = await get(client, f"/{url}", Prefer="handling=strict")
+    return sorted(e["resource"]["id"] for e in bundle.get("entry", []))
+
+
 def by_mode(bundle: dict[str, Any], mode: str) -> list[str]:
     return [
         f"{e['resource']['resourceType']}/{e['resource'].get('id')}"
@@ -281,20 +287,14 @@ async def test_id_and_last_updated_take_not_missing_and_the_no_system_form(
     finds none of them."""
     for rid in ("a1", "a2", "a3"):
         await put(client, {"resourceType": "Basic", "id": rid, "code": {"text": "x"}})
-    strict = {"Prefer": "handling=strict"}
-
-    async def ids(query: str) -> list[str]:
-        bundle = await get(client, f"/Basic?{query}", **strict)
-        return sorted(e["resource"]["id"] for e in bundle.get("entry", []))
-
-    assert await ids("_id:not=a1") == ["a2", "a3"]
-    assert await ids("_id:not=a1,a3") == ["a2"]
-    assert await ids("_id=|a2") == ["a2"]
-    assert await ids("_id=a1,|a3") == ["a1", "a3"]
-    assert await ids("_id:missing=true") == []
-    assert await ids("_id:missing=false") == ["a1", "a2", "a3"]
-    assert await ids("_lastUpdated:missing=true") == []
-    assert await ids("_lastUpdated:missing=false&_id:not=a2") == ["a1", "a3"]
+    assert await strict_ids(client, "Basic?_id:not=a1") == ["a2", "a3"]
+    assert await strict_ids(client, "Basic?_id:not=a1,a3") == ["a2"]
+    assert await strict_ids(client, "Basic?_id=|a2") == ["a2"]
+    assert await strict_ids(client, "Basic?_id=a1,|a3") == ["a1", "a3"]
+    assert await strict_ids(client, "Basic?_id:missing=true") == []
+    assert await strict_ids(client, "Basic?_id:missing=false") == ["a1", "a2", "a3"]
+    assert await strict_ids(client, "Basic?_lastUpdated:missing=true") == []
+    assert await strict_ids(client, "Basic?_lastUpdated:missing=false&_id:not=a2") == ["a1", "a3"]
 
 
 async def test_no_system_token_form_finds_bare_codes(client: httpx.AsyncClient) -> None:
@@ -305,17 +305,13 @@ async def test_no_system_token_form_finds_bare_codes(client: httpx.AsyncClient) 
             client,
             {"resourceType": "Observation", "id": rid, "status": status, "code": {"text": "t"}},
         )
-    strict = {"Prefer": "handling=strict"}
-
-    async def ids(query: str) -> list[str]:
-        bundle = await get(client, f"/Observation?{query}", **strict)
-        return sorted(e["resource"]["id"] for e in bundle.get("entry", []))
-
-    assert await ids("status=|final") == ["o1"]
-    assert await ids("status=http://hl7.org/fhir/observation-status|final") == ["o1"]
-    assert await ids("status:not=|final") == ["o2"]
-    assert await ids("status=|final,|preliminary") == ["o1", "o2"]
-    assert await ids("status=http://example.org/other|final") == []
+    assert await strict_ids(client, "Observation?status=|final") == ["o1"]
+    assert await strict_ids(
+        client, "Observation?status=http://hl7.org/fhir/observation-status|final"
+    ) == ["o1"]
+    assert await strict_ids(client, "Observation?status:not=|final") == ["o2"]
+    assert await strict_ids(client, "Observation?status=|final,|preliminary") == ["o1", "o2"]
+    assert await strict_ids(client, "Observation?status=http://example.org/other|final") == []
 
 
 async def test_composite_with_a_quantity_is_applied_not_ignored(client: httpx.AsyncClient) -> None:
@@ -380,13 +376,7 @@ async def test_missing_sees_contained_references_and_text_sees_a_display_alone(
             "medicationCodeableConcept": {"coding": [{"display": "Wheelchair access"}]},
         },
     )
-    strict = {"Prefer": "handling=strict"}
-
-    async def ids(query: str) -> list[str]:
-        bundle = await get(client, f"/MedicationRequest?{query}", **strict)
-        return sorted(e["resource"]["id"] for e in bundle.get("entry", []))
-
-    assert await ids("medication:missing=false") == ["local"]
-    assert await ids("medication:missing=true") == ["coded"]
-    assert await ids("code:text=wheelchair") == ["coded"]
-    assert await ids("code:missing=false") == ["coded"]
+    assert await strict_ids(client, "MedicationRequest?medication:missing=false") == ["local"]
+    assert await strict_ids(client, "MedicationRequest?medication:missing=true") == ["coded"]
+    assert await strict_ids(client, "MedicationRequest?code:text=wheelchair") == ["coded"]
+    assert await strict_ids(client, "MedicationRequest?code:missing=false") == ["coded"]

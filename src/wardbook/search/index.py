@@ -111,6 +111,36 @@ class CompositeQuantityRow:
     canonical_value: float | None = None
     canonical_code: str | None = None
 
+    @classmethod
+    def joining(cls, param: str, key: str, row: QuantityRow) -> CompositeQuantityRow:
+        """``row``'s quantity under the leading components' ``key``."""
+        return cls(
+            param,
+            key,
+            row.value,
+            row.low,
+            row.high,
+            row.system,
+            row.code,
+            row.unit,
+            row.canonical_value,
+            row.canonical_code,
+        )
+
+    def quantity(self) -> QuantityRow:
+        """The quantity as a plain ``QuantityRow``, for the plain parameter's comparison."""
+        return QuantityRow(
+            self.param,
+            self.value,
+            self.low,
+            self.high,
+            self.system,
+            self.code,
+            self.unit,
+            self.canonical_value,
+            self.canonical_code,
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class CompositeNumberRow:

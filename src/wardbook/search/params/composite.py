@@ -134,18 +134,7 @@ def ordered_rows(
     for joined in composite_rows(param, leading):
         for row in dict.fromkeys(last):
             if isinstance(row, QuantityRow):
-                yield CompositeQuantityRow(
-                    param,
-                    joined.key,
-                    row.value,
-                    row.low,
-                    row.high,
-                    row.system,
-                    row.code,
-                    row.unit,
-                    row.canonical_value,
-                    row.canonical_code,
-                )
+                yield CompositeQuantityRow.joining(param, joined.key, row)
             elif isinstance(row, NumberRow):
                 yield CompositeNumberRow(param, joined.key, row.value, row.low, row.high)
             elif isinstance(row, DateRow):
@@ -210,18 +199,7 @@ def matches(rows: Iterable[CompositeRow], values: Iterable[CompositeValue]) -> b
 def _last_matches(row: OrderedRow, value: OrderedValue, now: int) -> bool:
     """The plain parameter's own comparison, on the row's value (the SQL does the same)."""
     if isinstance(row, CompositeQuantityRow) and isinstance(value, QuantityValue):
-        plain = QuantityRow(
-            row.param,
-            row.value,
-            row.low,
-            row.high,
-            row.system,
-            row.code,
-            row.unit,
-            row.canonical_value,
-            row.canonical_code,
-        )
-        return quantity.value_matches(plain, value)
+        return quantity.value_matches(row.quantity(), value)
     if isinstance(row, CompositeNumberRow) and isinstance(value, NumberValue):
         return number.point_matches(row.value, value.prefix, value.value, value.low, value.high)
     if isinstance(row, CompositeDateRow) and isinstance(value, DateValue):

@@ -104,6 +104,7 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.search --json benchmarks/results/search.json
 	$(BIN)/python -m benchmarks.search_driver
 	$(BIN)/python -m benchmarks.search_pg_plans
+	$(BIN)/python -m benchmarks.search_or_lists
 	$(BIN)/python -m benchmarks.audit
 	$(BIN)/python -m benchmarks.web
 	$(BIN)/python -m benchmarks.transactions
